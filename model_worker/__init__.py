@@ -1,0 +1,1 @@
+"""The model worker: a Celery solo-pool worker that batches requests and runs the model."""

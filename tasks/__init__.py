@@ -1,0 +1,1 @@
+"""The contract between the API and the model worker: settings, Celery app, messages, job records."""

@@ -1,0 +1,201 @@
+"""The message contract: task and queue names, key prefixes, and the generation request schema.
+
+A request is validated once, by `GenerationRequest.from_json`, on both sides of the queue: the API
+refuses bad input before enqueueing, and the worker refuses a hand-made message the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tasks.errors import InvalidRequest, MalformedBody
+
+TASK_NAME = "llm.generate"
+QUEUE = "llm.generate"
+#: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
+JOB_KEY_PREFIX = "llm:job:"
+WORKERS_KEY = "llm:workers"
+#: Seconds between worker heartbeats (a sorted set of hostname -> last beat); a worker is alive
+#: while its last beat is younger than WORKER_ALIVE_S.
+HEARTBEAT_S = 5.0
+WORKER_ALIVE_S = 3 * HEARTBEAT_S
+
+ROLES = ("system", "user", "assistant")
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 128
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds a request is checked against (from Settings)."""
+
+    max_new_tokens: int = 512
+    default_max_tokens: int = 64
+    max_prompt_chars: int = 16_000
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation request: a prompt or a chat, and the parameters that shape its output."""
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    max_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0 means greedy decoding: deterministic, seed irrelevant."""
+        return self.temperature == 0
+
+    def sampling_key(self) -> tuple[Any, ...]:
+        """Requests with equal keys can share one generate() call.
+
+        Length and stop sequences are per row (see the runner's stopping criteria); sampling
+        settings are per call, and a seeded sample needs its own call to be reproducible.
+        """
+        if self.greedy:
+            return ("greedy",)
+        return ("sample", self.temperature, self.top_p, self.seed)
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as a JSON-ready dict (the task message's kwargs)."""
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        if self.messages is not None:
+            data["messages"] = [asdict(m) for m in self.messages]
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, body: Any, limits: Limits, extra_fields: frozenset[str] = frozenset()) -> GenerationRequest:
+        """Validate a decoded JSON body; raise InvalidRequest naming the field at fault.
+
+        `extra_fields` are names the caller handles itself (e.g. `timeout`), skipped here.
+        """
+
+        if not isinstance(body, dict):
+            raise MalformedBody("the request body must be a JSON object")
+        known = {"prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed"}
+        unknown = sorted(set(body) - known - extra_fields)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(known | extra_fields))}",
+                unknown[0],
+                "unknown_field",
+            )
+        prompt, messages = _prompt_or_messages(body, limits)
+        max_tokens = _integer(body, "max_tokens", limits.default_max_tokens, 1, limits.max_new_tokens)
+        temperature = _number(body, "temperature", 0.0, 0.0, 2.0)
+        top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
+        if top_p == 0:
+            raise InvalidRequest("top_p must be greater than 0 and at most 1", "top_p", "out_of_range")
+        seed = None if body.get("seed") is None else _integer(body, "seed", 0, 0, MAX_SEED)
+        return cls(prompt, messages, max_tokens, temperature, top_p, _stop(body), seed)
+
+
+def _prompt_or_messages(body: dict[str, Any], limits: Limits) -> tuple[str | None, tuple[Message, ...] | None]:
+    has_prompt, has_messages = body.get("prompt") is not None, body.get("messages") is not None
+    if has_prompt == has_messages:
+        raise InvalidRequest(
+            "give exactly one of 'prompt' or 'messages'", "prompt", "missing" if not has_prompt else "conflict"
+        )
+    if has_prompt:
+        prompt = _text(body["prompt"], "prompt")
+        _check_length(len(prompt), limits, "prompt")
+        return prompt, None
+    raw = body["messages"]
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequest("messages must be a non-empty list of {role, content}", "messages", "wrong_type")
+    messages = []
+    for i, item in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict) or set(item) != {"role", "content"}:
+            raise InvalidRequest(f"{where} must be an object with exactly 'role' and 'content'", where, "wrong_type")
+        if item["role"] not in ROLES:
+            raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role", "invalid_value")
+        messages.append(Message(item["role"], _text(item["content"], f"{where}.content")))
+    if messages[-1].role == "assistant":
+        raise InvalidRequest("the last message must not be the assistant's", "messages", "invalid_value")
+    _check_length(sum(len(m.content) for m in messages), limits, "messages")
+    return None, tuple(messages)
+
+
+def _text(value: Any, field: str) -> str:
+    """A non-blank string of printable text (tabs and newlines allowed)."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field} must be a string", field, "wrong_type")
+    if not value.strip():
+        raise InvalidRequest(f"{field} must not be empty or only whitespace", field, "empty")
+    for ch in value:
+        if ch in "\t\n\r":
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cc" or category == "Cs":  # control characters, lone surrogates
+            raise InvalidRequest(
+                f"{field} contains a control character or invalid code point U+{ord(ch):04X}",
+                field,
+                "invalid_character",
+            )
+    return value
+
+
+def _check_length(chars: int, limits: Limits, field: str) -> None:
+    if chars > limits.max_prompt_chars:
+        raise InvalidRequest(
+            f"{field} is {chars} characters; the limit is {limits.max_prompt_chars}", field, "too_long"
+        )
+
+
+def _integer(body: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
+    value = body.get(field)
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidRequest(f"{field} must be an integer", field, "wrong_type")
+    if not low <= value <= high:
+        raise InvalidRequest(f"{field} must be between {low} and {high}, got {value}", field, "out_of_range")
+    return value
+
+
+def _number(body: dict[str, Any], field: str, default: float, low: float, high: float) -> float:
+    value = body.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidRequest(f"{field} must be a number", field, "wrong_type")
+    if not low <= value <= high:
+        raise InvalidRequest(f"{field} must be between {low} and {high}, got {value}", field, "out_of_range")
+    return float(value)
+
+
+def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise InvalidRequest("stop must be a non-empty string or a list of them", "stop", "wrong_type")
+    if len(stops) > MAX_STOP_SEQUENCES or any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise InvalidRequest(
+            f"stop takes at most {MAX_STOP_SEQUENCES} sequences of at most {MAX_STOP_CHARS} characters",
+            "stop",
+            "too_long",
+        )
+    return tuple(stops)

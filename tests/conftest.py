@@ -1,0 +1,69 @@
+"""Shared fixtures: a private Redis, the real model, a real worker and API processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from model_worker.runner import ModelRunner
+from tasks.settings import Settings
+from tests import stack
+
+#: The worker and API under test. A longer batch wait than the default makes "these 8 requests
+#: arrive within one window" hold on a busy 2-core CI machine; a high character limit lets a
+#: prompt through the API that only the worker (counting tokens) can refuse.
+SERVICE_ENV = {"MAX_BATCH_SIZE": "8", "BATCH_WAIT_MS": "300", "MAX_PROMPT_CHARS": "200000"}
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with stack.redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
+    """A client on database 15 of the private server, flushed per test (unit tests of Redis code)."""
+    client = redis_lib.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/15")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def runner() -> ModelRunner:
+    """The default model, in this process (for comparing with what the service returns)."""
+    return ModelRunner.from_settings(Settings.from_env({}))
+
+
+@pytest.fixture(scope="session")
+def worker(redis_url: str, logs_dir: Path, runner: ModelRunner) -> Iterator[None]:
+    # `runner` first: it converts the GGUF once, so the worker starts from the cache.
+    proc = stack.start_worker(redis_url, logs_dir / "worker.log", SERVICE_ENV)
+    yield
+    stack.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def api(redis_url: str, worker: None, logs_dir: Path) -> Iterator[str]:
+    """Base URL of an API served by the worker."""
+    proc, base = stack.start_api(redis_url, logs_dir / "api.log", SERVICE_ENV)
+    yield base
+    stack.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def idle_api(redis_url: str, logs_dir: Path) -> Iterator[tuple[str, redis_lib.Redis]]:
+    """An API on its own Redis database that no worker consumes: queued jobs stay queued."""
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    proc, base = stack.start_api(url, logs_dir / "idle-api.log", SERVICE_ENV)
+    yield base, redis_lib.Redis.from_url(url)
+    stack.stop(proc)

@@ -1,0 +1,148 @@
+"""Start the real service parts as processes: a private Redis, a model worker, the API.
+
+Used by the integration tests and the benchmarks; every process gets its own port, and Redis
+keeps its data in a temporary directory, so nothing touches a user's Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Poll `check()` until true; fail with `what` on timeout or if `proc` dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what}: not ready after {timeout_s} s")
+
+
+@contextmanager
+def redis_server(extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """A private redis-server on a free port; yields its URL (database 0)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("redis-server not found: apt-get install redis-server (scripts/setup.sh does)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="llm-test-redis-")
+    proc = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *extra_args,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: redis.Redis(port=port).ping(), 10, "redis-server", proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def service_env(redis_url: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a service process."""
+    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.update(overrides or {})
+    return env
+
+
+def start_worker(redis_url: str, log_path: Path, overrides: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """A model worker process; returns once it has loaded the model and is consuming."""
+    client = redis.Redis.from_url(redis_url)
+    before = {m.decode() for m in client.zrange("llm:workers", 0, -1)}
+    hostname = f"worker-{free_port()}@%h"
+    proc = subprocess.Popen(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "model_worker.worker",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            "llm.generate",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            hostname,
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=service_env(redis_url, overrides),
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: {m.decode() for m in client.zrange("llm:workers", 0, -1)} - before, 180, "worker", proc)
+    return proc
+
+
+def start_api(
+    redis_url: str, log_path: Path, overrides: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """The API under gunicorn on a free port; returns the process and its base URL."""
+    port = free_port()
+    env = service_env(redis_url, {"API_BIND": f"127.0.0.1:{port}", **(overrides or {})})
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: requests.get(f"{base}/healthz", timeout=1).ok, 60, "api", proc)
+    return proc, base
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+    """Signal a process and wait for it (kill it if it lingers); return its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -1,0 +1,32 @@
+import pytest
+
+from tasks.settings import Settings, SettingsError
+
+
+def test_defaults_match_the_documented_values():
+    settings = Settings.from_env({})
+    assert (settings.max_batch_size, settings.batch_wait_ms) == (8, 50)
+    assert settings.model_name == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_values_are_read_from_upper_case_variables():
+    settings = Settings.from_env({"MAX_BATCH_SIZE": "16", "BATCH_WAIT_MS": "10", "SYNC_TIMEOUT_S": "2.5"})
+    assert (settings.max_batch_size, settings.batch_wait_ms, settings.sync_timeout_s) == (16, 10, 2.5)
+    assert settings.batch_wait_s == 0.01
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MAX_BATCH_SIZE": "eight"}, "MAX_BATCH_SIZE must be an integer, got 'eight'"),
+        ({"MAX_BATCH_SIZE": "0"}, "MAX_BATCH_SIZE must be between 1 and 256, got 0"),
+        ({"BATCH_WAIT_MS": "-5"}, "BATCH_WAIT_MS must be between 0 and 60000"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis://"),
+        ({"DEVICE": "tpu"}, "DEVICE must be auto, cpu, cuda or cuda:N"),
+        ({"DEFAULT_MAX_TOKENS": "600"}, "DEFAULT_MAX_TOKENS must be between 1 and 512"),
+    ],
+)
+def test_bad_values_stop_start_up_with_a_clear_message(env, message):
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        Settings.from_env(env)

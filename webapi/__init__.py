@@ -1,0 +1,37 @@
+"""The HTTP API: a Flask application factory with one blueprint per resource."""
+
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+
+from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
+from tasks.contract import Limits
+from tasks.settings import Settings
+from webapi import errors, health, jobs
+from webapi.job_service import JobService
+
+#: Request bodies larger than this are refused with 413 before they are parsed.
+BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the API for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.config.update(
+        SETTINGS=settings,
+        LIMITS=Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars),
+        # UTF-8 takes at most 4 bytes a character and JSON escapes at most 6: bound the body early.
+        MAX_CONTENT_LENGTH=settings.max_prompt_chars * 6 + BODY_OVERHEAD_BYTES,
+    )
+    # Fail fast when Redis is away (503 in about REDIS_CONNECT_TIMEOUT_S, no retry storm).
+    redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
+    )
+    app.extensions["jobs"] = JobService(make_celery(settings), redis, settings.model_name, settings.result_ttl_s)
+    errors.register(app)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,12 @@
+"""Gunicorn settings for the API: threads, because requests mostly wait on Redis."""
+
+import os
+
+bind = os.environ.get("API_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("API_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("API_THREADS", "32"))
+# A synchronous request may wait up to MAX_SYNC_TIMEOUT_S (300 s) for its answer.
+timeout = 330
+graceful_timeout = 10
+accesslog = "-"
