@@ -1,5 +1,6 @@
 """End to end: real HTTP to gunicorn, Celery on a real Redis, the batching worker, the real model."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -71,8 +72,6 @@ def test_sync_timeout_returns_202_and_the_job_still_finishes(api):
         job = requests.get(api + response.headers["Location"], timeout=10).json()
         if job["status"] == "succeeded":
             break
-        import time
-
         time.sleep(0.05)
     assert job["status"] == "succeeded" and job["result"]["completion_tokens"] == 4
 
