@@ -1,0 +1,92 @@
+"""Semantic cache quality: would the cache answer B from A, on labelled prompt pairs?
+
+    .venv/bin/python -m bench.cache_quality [--threshold 0.8] [FILE ...]
+
+A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
+finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
+writes bench/results/cache_quality.json. tests/data/cache_pairs_dev.jsonl is the set the guard
+was designed on; cache_pairs_heldout.jsonl was written independently and never tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from webapi.cache.embedder import Embedder
+from webapi.cache.guard import conflict
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
+    """Score one pairs file."""
+    pairs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    vectors = embedder.embed([p["a"] for p in pairs] + [p["b"] for p in pairs])
+    n = len(pairs)
+    by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"pairs": 0, "served": 0, "over_threshold": 0})
+    wrong = []
+    for i, pair in enumerate(pairs):
+        similarity = float(vectors[i] @ vectors[n + i])
+        over = similarity >= threshold
+        served = over and conflict(pair["a"], pair["b"]) is None
+        stats = by_category[pair["category"]]
+        stats["pairs"] += 1
+        stats["over_threshold"] += over
+        stats["served"] += served
+        if served != (pair["label"] == "hit"):
+            wrong.append(
+                {**pair, "similarity": round(similarity, 3), "served": served, "guard": conflict(pair["a"], pair["b"])}
+            )
+    hits = by_category["paraphrase"]
+    misses = {c: s for c, s in by_category.items() if c != "paraphrase"}
+    near_misses = sum(s["pairs"] for s in misses.values())
+    wrong_hits = sum(s["served"] for s in misses.values())
+    return {
+        "file": path.name,
+        "threshold": threshold,
+        "paraphrases": hits["pairs"],
+        "paraphrase_recall": round(hits["served"] / hits["pairs"], 3),
+        "paraphrase_recall_embedding_only": round(hits["over_threshold"] / hits["pairs"], 3),
+        "near_misses": near_misses,
+        "wrong_hits": wrong_hits,
+        "wrong_hits_embedding_only": sum(s["over_threshold"] for s in misses.values()),
+        "wrong_hits_per_30": round(30 * wrong_hits / near_misses, 2),
+        "precision": round(hits["served"] / max(1, hits["served"] + wrong_hits), 3),
+        "by_category": dict(by_category),
+        "errors": wrong,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--show-errors", action="store_true")
+    args = parser.parse_args()
+    files = args.files or [DATA / "cache_pairs_dev.jsonl", DATA / "cache_pairs_heldout.jsonl"]
+    embedder = Embedder.load()
+    reports = [evaluate(path, embedder, args.threshold) for path in files]
+    header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
+    print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}".format(*header))
+    for r in reports:
+        print(
+            f"{r['file']:<28}{r['paraphrase_recall']:>19.1%}{r['paraphrase_recall_embedding_only']:>18.1%}"
+            f"{r['wrong_hits']:>6}/{r['near_misses']:<5}{r['wrong_hits_embedding_only']:>7}/{r['near_misses']:<5}"
+            f"{r['precision']:>11.1%}"
+        )
+        if args.show_errors:
+            for e in r["errors"]:
+                print(
+                    f"   {'WRONG HIT' if e['served'] else 'missed':9} {e['category']:10} {e['similarity']:.3f} "
+                    f"{e['guard']!s:9} {e['a']!r} | {e['b']!r}"
+                )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cache_quality.json").write_text(json.dumps(reports, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
