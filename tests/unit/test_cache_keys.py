@@ -1,0 +1,50 @@
+from tasks.contract import GenerationRequest, Message
+from webapi.cache import keys
+
+
+def _scope(**changes) -> str:
+    base = {"prompt": "Hello", "max_tokens": 16}
+    return keys.scope(GenerationRequest(**{**base, **changes}), "model-a")
+
+
+def test_output_changing_parameters_split_the_scope():
+    base = _scope()
+    assert _scope(max_tokens=17) != base
+    assert _scope(stop=("\n",)) != base
+    assert _scope(temperature=0.5, seed=1) != base
+    assert _scope(temperature=0.5, seed=1) != _scope(temperature=0.5, seed=2)
+    assert keys.scope(GenerationRequest(prompt="Hello", max_tokens=16), "model-b") != base
+    assert keys.scope(GenerationRequest(prompt="Hello", max_tokens=16), "model-a", tenant="t2") != base
+
+
+def test_seed_and_top_p_do_not_split_greedy_requests():
+    assert _scope(seed=5) == _scope()
+    assert _scope(top_p=0.5) == _scope()
+    assert _scope(prompt="Another prompt entirely") == _scope()  # the text is matched, not scoped
+
+
+def test_a_chat_is_scoped_by_everything_before_its_last_message():
+    def chat(*turns):
+        return GenerationRequest(messages=tuple(Message(r, c) for r, c in turns))
+
+    question = ("user", "What is it?")
+    a = keys.scope(chat(("system", "You are terse."), question), "m")
+    b = keys.scope(chat(("system", "You are verbose."), question), "m")
+    c = keys.scope(chat(("user", "Tell me about Paris"), ("assistant", "A city."), question), "m")
+    d = keys.scope(chat(question), "m")
+    assert len({a, b, c, d}) == 4
+    assert keys.query_text(chat(("system", "x"), question)) == "What is it?"
+    assert keys.scope(GenerationRequest(prompt="What is it?"), "m") != d  # a prompt is not a chat
+
+
+def test_exact_key_ignores_case_spacing_and_final_punctuation_only():
+    scope = _scope()
+    same = {keys.exact_key(scope, t) for t in ["What is Python?", "what is  python", " WHAT IS PYTHON ?! "]}
+    assert len(same) == 1
+    assert keys.exact_key(scope, "What is Python 3?") not in same
+
+
+def test_only_deterministic_requests_are_cacheable():
+    assert keys.cacheable(GenerationRequest(prompt="x"))
+    assert keys.cacheable(GenerationRequest(prompt="x", temperature=0.9, seed=3))
+    assert not keys.cacheable(GenerationRequest(prompt="x", temperature=0.9))

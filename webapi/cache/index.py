@@ -1,0 +1,57 @@
+"""The in-memory search index: one HNSW graph (usearch) per scope, safe across threads.
+
+Chosen by measurement (bench/cache_search.py): exact numpy search over 100 000 vectors costs
+~16 ms (p50) a query on this CPU; HNSW stays near a millisecond, and with a scope per graph a
+search never even looks at another scope's vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from usearch.index import Index
+
+
+class ScopedIndex:
+    """Vectors by integer key, searchable within one scope at a time."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self._graphs: dict[str, Index] = {}
+        self._scope_of: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._scope_of)
+
+    def add(self, key: int, scope: str, vector: np.ndarray) -> None:
+        """Insert (or ignore, if present) a unit vector under `key` in `scope`."""
+        with self._lock:
+            if key in self._scope_of:
+                return
+            graph = self._graphs.get(scope)
+            if graph is None:
+                graph = self._graphs[scope] = Index(ndim=self.dimensions, metric="ip", dtype="f32")
+            graph.add(key, vector)
+            self._scope_of[key] = scope
+
+    def remove(self, key: int) -> None:
+        """Forget `key` (no-op if absent)."""
+        with self._lock:
+            scope = self._scope_of.pop(key, None)
+            if scope is None:
+                return
+            graph = self._graphs[scope]
+            graph.remove(key)
+            if len(graph) == 0:
+                del self._graphs[scope]
+
+    def search(self, scope: str, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
+        """Up to `count` (key, cosine similarity) pairs in `scope`, most similar first."""
+        with self._lock:
+            graph = self._graphs.get(scope)
+            if graph is None:
+                return []
+            matches = graph.search(vector, count)
+            return [(int(k), 1.0 - float(d)) for k, d in zip(matches.keys, matches.distances, strict=True)]

@@ -1,0 +1,154 @@
+"""The two-tier semantic cache: exact match first, then the nearest earlier prompt in scope.
+
+    probe = cache.probe(request, tenant)       # exact tier, then semantic tier + near-miss guard
+    if probe.hit: answer now
+    else: generate, then cache.store(probe, result, job_id) once the result is known
+
+Entries live in Redis (store.py); each API process keeps a search index (index.py) that a
+background thread loads at start and then keeps in step through the change log, so a restarted
+or second process serves the same cache. Until the index has loaded, the semantic tier is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tasks.contract import GenerationRequest
+from webapi.cache import keys
+from webapi.cache.embedder import Embedder
+from webapi.cache.guard import conflict
+from webapi.cache.index import ScopedIndex
+from webapi.cache.store import CacheStore
+
+log = logging.getLogger(__name__)
+
+#: Nearest neighbours checked in the semantic tier: the nearest may be refused by the guard
+#: while the next one is a true paraphrase.
+CANDIDATES = 4
+
+
+@dataclass
+class Hit:
+    """A cached answer found for a request."""
+
+    kind: str  # "exact" | "semantic"
+    similarity: float | None
+    source_id: str
+    result: dict[str, Any]
+
+
+@dataclass
+class Probe:
+    """What the cache knows about a request: its keys, its embedding, and a hit if there is one."""
+
+    scope: str
+    exact: str
+    text: str
+    vector: np.ndarray | None = None
+    hit: Hit | None = None
+    refused: list[str] = field(default_factory=list)  # guard rules that refused candidates
+
+
+class SemanticCache:
+    """Lookups and inserts over the shared store and this process's index."""
+
+    def __init__(self, store: CacheStore, embedder: Embedder, model: str, threshold: float) -> None:
+        self.store, self.embedder, self.model, self.threshold = store, embedder, model, threshold
+        self.index = ScopedIndex(embedder.dimensions)
+        self.ready = threading.Event()  # the index holds everything stored before start()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Load the index and follow the change log on a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow_log, name="cache-index", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """End the background thread (within the log's poll interval)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def probe(self, request: GenerationRequest, tenant: str = "", read: bool = True) -> Probe:
+        """Keys and embedding for `request`; with `read`, look for a cached answer."""
+        scope = keys.scope(request, self.model, tenant)
+        text = keys.query_text(request)
+        probe = Probe(scope, keys.exact_key(scope, text), text)
+        if read and (entry := self.store.exact(probe.exact)) is not None:
+            probe.hit = Hit("exact", 1.0, entry.source_id, json.loads(entry.result))
+            return probe
+        probe.vector = self.embedder.embed([text])[0]
+        if read and self.ready.is_set():
+            probe.hit = self._nearest(probe)
+        return probe
+
+    def store_result(self, probe: Probe, result: dict[str, Any], source_id: str, replace: bool = False) -> int:
+        """Cache a finished job's result for the prompt of `probe`; returns the entry id (0: kept the old)."""
+        vector = probe.vector if probe.vector is not None else self.embedder.embed([probe.text])[0]
+        return self.store.insert(probe.scope, probe.exact, probe.text, vector, json.dumps(result), source_id, replace)
+
+    def _nearest(self, probe: Probe) -> Hit | None:
+        assert probe.vector is not None
+        candidates = [
+            (k, s) for k, s in self.index.search(probe.scope, probe.vector, CANDIDATES) if s >= self.threshold
+        ]
+        if not candidates:
+            return None
+        similarity = dict(candidates)
+        entries = {e.id: e for e in self.store.read([k for k, _ in candidates])}
+        for key, _ in candidates:
+            entry = entries.get(key)
+            if entry is None:
+                self.index.remove(key)  # expired in Redis
+                continue
+            reason = conflict(probe.text, entry.text)
+            if reason is not None:
+                probe.refused.append(reason)
+                continue
+            return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result))
+        return None
+
+    def _follow_log(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                position = self._load()
+                while not self._stopping.is_set():
+                    events, lost = self.store.log_since(position, block_ms=500)
+                    if lost:
+                        log.warning("cache index fell behind the change log; reloading")
+                        break
+                    self._apply(events)
+                    if events:
+                        position = events[-1][0]
+            except Exception as exc:  # Redis away: retry, keep serving exact hits
+                log.warning("cache index sync failed (%s); retrying", exc)
+                self.ready.clear()
+                self._stopping.wait(1)
+
+    def _load(self) -> str:
+        position = self.store.log_position()  # events after this are replayed: none are missed
+        index = ScopedIndex(self.embedder.dimensions)
+        ids = self.store.all_ids()
+        for start in range(0, len(ids), 1000):
+            for entry_id, scope, vector in self.store.vectors(ids[start : start + 1000]):
+                index.add(entry_id, scope, vector)
+        self.index = index
+        self.ready.set()
+        log.info("cache index loaded %d entries", len(self.index))
+        return position
+
+    def _apply(self, events: list[tuple[str, str, int]]) -> None:
+        added = [entry_id for _, op, entry_id in events if op == "add"]
+        for _, op, entry_id in events:
+            if op == "del":
+                self.index.remove(entry_id)
+        for entry_id, scope, vector in self.store.vectors(added):
+            self.index.add(entry_id, scope, vector)

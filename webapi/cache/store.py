@@ -1,0 +1,174 @@
+"""Cache entries in Redis, shared by every API process, and the log that keeps indexes in step.
+
+    llm:cache:entry:<id>     hash: scope, text, result (JSON), source_id, vector (float32 bytes), exact
+    llm:cache:exact:<digest> the entry id for a scope + normalised text (the exact tier)
+    llm:cache:lru            sorted set: entry id -> last use; the lowest are evicted past the bound
+    llm:cache:log            stream of "add <id>" / "del <id>", read by every process's index
+    llm:cache:flight:<digest> the job generating this exact prompt now (single flight)
+
+Entries and exact keys expire after CACHE_TTL_S; every transition is one Lua call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from redis import Redis
+
+from tasks.contract import CACHE_KEY_PREFIX as PREFIX
+
+ENTRY, EXACT, LRU, LOG, FLIGHT, NEXT_ID = (
+    PREFIX + "entry:",
+    PREFIX + "exact:",
+    PREFIX + "lru",
+    PREFIX + "log",
+    PREFIX + "flight:",
+    PREFIX + "next_id",
+)
+#: The change log keeps about this many events; a process that falls further behind reloads.
+LOG_LENGTH = 100_000
+
+_INSERT = """
+local existing = redis.call('GET', KEYS[4])
+if existing then
+  if ARGV[11] ~= '1' then return 0 end
+  redis.call('DEL', ARGV[1] .. existing)
+  redis.call('ZREM', KEYS[2], existing)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'op', 'del', 'id', existing)
+end
+local id = redis.call('INCR', KEYS[1])
+local entry = ARGV[1] .. id
+redis.call('HSET', entry, 'scope', ARGV[2], 'text', ARGV[3], 'result', ARGV[4], 'source_id', ARGV[5],
+           'vector', ARGV[6], 'exact', KEYS[4])
+redis.call('EXPIRE', entry, ARGV[7])
+redis.call('SET', KEYS[4], id, 'EX', ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[9], id)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'op', 'add', 'id', id)
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[8])
+if excess > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #popped, 2 do
+    local old = popped[i]
+    local exact = redis.call('HGET', ARGV[1] .. old, 'exact')
+    if exact and redis.call('GET', exact) == old then redis.call('DEL', exact) end
+    redis.call('DEL', ARGV[1] .. old)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'op', 'del', 'id', old)
+  end
+end
+return id
+"""
+
+# Read entries and mark them used; a missing (expired) entry answers false and leaves the LRU.
+_READ = """
+local out = {}
+for i, id in ipairs(ARGV) do
+  if i > 1 then
+    local fields = redis.call('HMGET', ARGV[1] .. id, 'text', 'result', 'source_id')
+    if fields[1] then
+      out[#out + 1] = {id, fields[1], fields[2], fields[3]}
+    else
+      redis.call('ZREM', KEYS[1], id)
+    end
+  end
+end
+return out
+"""
+
+_END_FLIGHT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached answer."""
+
+    id: int
+    text: str
+    result: str  # JSON of the job's result
+    source_id: str
+
+
+class CacheStore:
+    """Redis operations of the cache."""
+
+    def __init__(self, redis: Redis, ttl_s: int, max_entries: int, flight_ttl_s: int) -> None:
+        self.redis, self.ttl_s, self.max_entries, self.flight_ttl_s = redis, ttl_s, max_entries, flight_ttl_s
+        self._insert = redis.register_script(_INSERT)
+        self._read = redis.register_script(_READ)
+        self._end_flight = redis.register_script(_END_FLIGHT)
+
+    def insert(
+        self, scope: str, exact: str, text: str, vector: np.ndarray, result: str, source_id: str, replace: bool = False
+    ) -> int:
+        """Store an answer; returns its id, or 0 if this exact prompt is cached and not `replace`."""
+        vector_bytes = vector.astype(np.float32).tobytes()
+        args = [ENTRY, scope, text, result, source_id, vector_bytes, self.ttl_s, self.max_entries]
+        args += [repr(time.time()), LOG_LENGTH, "1" if replace else "0"]
+        return int(self._insert(keys=[NEXT_ID, LRU, LOG, EXACT + exact], args=args))
+
+    def exact(self, exact: str) -> Entry | None:
+        """The entry cached for this exact digest, marked used."""
+        entry_id = self.redis.get(EXACT + exact)
+        if entry_id is None:
+            return None
+        entries = self.read([int(entry_id)])
+        return entries[0] if entries else None
+
+    def read(self, ids: list[int]) -> list[Entry]:
+        """The entries that still exist among `ids`, in order, each marked used."""
+        rows = self._read(keys=[LRU], args=[ENTRY, *ids]) if ids else []
+        if rows:
+            self.redis.zadd(LRU, {row[0]: time.time() for row in rows}, xx=True)
+        return [Entry(int(r[0]), r[1].decode(), r[2].decode(), r[3].decode()) for r in rows]
+
+    def vectors(self, ids: list[int]) -> Iterator[tuple[int, str, np.ndarray]]:
+        """(id, scope, vector) of each existing entry among `ids`."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.hmget(ENTRY + str(entry_id), "scope", "vector")
+            rows = pipe.execute()
+        for entry_id, (scope, vector) in zip(ids, rows, strict=True):
+            if scope is not None and vector is not None:
+                yield entry_id, scope.decode(), np.frombuffer(vector, dtype=np.float32)
+
+    def all_ids(self) -> list[int]:
+        """Every entry id in the LRU order."""
+        return [int(i) for i in self.redis.zrange(LRU, 0, -1)]
+
+    def log_position(self) -> str:
+        """The id of the newest log event ("0-0" if none)."""
+        newest = self.redis.xrevrange(LOG, count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    def log_since(self, position: str, block_ms: int) -> tuple[list[tuple[str, str, int]], bool]:
+        """Events after `position` as (event id, op, entry id), and whether events were lost to trimming."""
+        info_first = self.redis.xrange(LOG, count=1)
+        lost = bool(info_first) and position != "0-0" and _older(position, info_first[0][0].decode())
+        reply = self.redis.xread({LOG: position}, count=1000, block=block_ms)
+        events = [
+            (event_id.decode(), fields[b"op"].decode(), int(fields[b"id"]))
+            for _, stream in reply
+            for event_id, fields in stream
+        ]
+        return events, lost
+
+    def start_flight(self, exact: str, job_id: str) -> str | None:
+        """Mark `job_id` as generating this prompt; return the job already doing it, if any."""
+        if self.redis.set(FLIGHT + exact, job_id, nx=True, ex=self.flight_ttl_s):
+            return None
+        leader = self.redis.get(FLIGHT + exact)
+        return leader.decode() if leader is not None else None
+
+    def end_flight(self, exact: str, job_id: str) -> None:
+        """Clear the single-flight mark if `job_id` still holds it."""
+        self._end_flight(keys=[FLIGHT + exact], args=[job_id])
+
+
+def _older(position: str, first: str) -> bool:
+    """Is stream id `position` older than the oldest retained event (so events may be lost)?"""
+    return tuple(int(p) for p in position.split("-")) < tuple(int(p) for p in first.split("-"))
