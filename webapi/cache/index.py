@@ -36,6 +36,18 @@ class ScopedIndex:
             graph.add(key, vector)
             self._scope_of[key] = scope
 
+    def add_many(self, keys: list[int], scope: str, vectors: np.ndarray) -> None:
+        """Insert many vectors into one scope at once (graph construction uses every core)."""
+        with self._lock:
+            fresh = [i for i, key in enumerate(keys) if key not in self._scope_of]
+            if not fresh:
+                return
+            graph = self._graphs.get(scope)
+            if graph is None:
+                graph = self._graphs[scope] = Index(ndim=self.dimensions, metric="ip", dtype="f32")
+            graph.add(np.array([keys[i] for i in fresh]), vectors[fresh], threads=0)
+            self._scope_of.update((keys[i], scope) for i in fresh)
+
     def remove(self, key: int) -> None:
         """Forget `key` (no-op if absent)."""
         with self._lock:

@@ -137,9 +137,12 @@ class SemanticCache:
         position = self.store.log_position()  # events after this are replayed: none are missed
         index = ScopedIndex(self.embedder.dimensions)
         ids = self.store.all_ids()
-        for start in range(0, len(ids), 1000):
-            for entry_id, scope, vector in self.store.vectors(ids[start : start + 1000]):
-                index.add(entry_id, scope, vector)
+        for start in range(0, len(ids), 10_000):
+            by_scope: dict[str, list[tuple[int, np.ndarray]]] = {}
+            for entry_id, scope, vector in self.store.vectors(ids[start : start + 10_000]):
+                by_scope.setdefault(scope, []).append((entry_id, vector))
+            for scope, rows in by_scope.items():
+                index.add_many([k for k, _ in rows], scope, np.stack([v for _, v in rows]))
         self.index = index
         self.ready.set()
         log.info("cache index loaded %d entries", len(self.index))

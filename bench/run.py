@@ -1,0 +1,327 @@
+"""Benchmarks of the whole service, each against a private Redis, a real worker and the API.
+
+    .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
+
+Scenarios: all_cache, batching, sweep, mixed, cold_start (memory is read after each run). Each
+prints a table and writes bench/results/<scenario>.json; bench/report.py turns them into
+bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import requests
+import torch
+
+from bench import load
+from tests import stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PAIRS = Path(__file__).resolve().parent.parent / "tests" / "data" / "cache_pairs_dev.jsonl"
+TOPICS = """cats the sea Paris winter coffee robots music mountains rivers bicycles chess volcanoes bread
+gardens trains libraries owls deserts jazz glaciers tea bridges lighthouses honey kites tigers comets
+forests umbrellas clocks""".split()
+
+
+class Service:
+    """A private Redis, the API, and a worker that can be restarted with other settings."""
+
+    def __init__(self, logs: Path, env: dict[str, str] | None = None) -> None:
+        self.logs, self.env = logs, env or {}
+        self._stack = ExitStack()
+        self.redis_url = self._stack.enter_context(stack.redis_server())
+        self.api_proc, self.base = stack.start_api(self.redis_url, logs / "api.log", self.env)
+        self.worker = None
+
+    def start_worker(self, **settings: Any) -> float:
+        """(Re)start the worker with these settings; returns seconds until it consumed."""
+        self.stop_worker()
+        started = time.monotonic()
+        env = {**self.env, **{k.upper(): str(v) for k, v in settings.items()}}
+        self.worker = stack.start_worker(self.redis_url, self.logs / "worker.log", env)
+        return time.monotonic() - started
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stack.stop(self.worker)
+            self.worker = None
+
+    def memory(self) -> dict[str, float]:
+        """Peak resident memory (MiB) of the worker and of the largest API process."""
+        api = [_peak_rss_mib(pid) for pid in _children(self.api_proc.pid)]
+        return {
+            "worker_peak_rss_mib": _peak_rss_mib(self.worker.pid) if self.worker else None,
+            "api_process_peak_rss_mib": max(api) if api else None,
+        }
+
+    def close(self) -> None:
+        self.stop_worker()
+        stack.stop(self.api_proc)
+        self._stack.close()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _chat(text: str, max_tokens: int, cache: str = "bypass") -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}], "max_tokens": max_tokens, "cache": cache}
+
+
+def _unique_prompts(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [f"Write one sentence about {rng.choice(TOPICS)} and the number {i}." for i in range(count)]
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(str(r.get(c, "")).rjust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+# Scenarios --------------------------------------------------------------------------------------
+
+
+def all_cache(service: Service, quick: bool) -> dict[str, Any]:
+    """50 users repeating known prompts: exact repeats and paraphrases, all answered from the cache."""
+    service.start_worker()
+    pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+    paraphrases = [p for p in pairs if p["label"] == "hit" and p["similarity"] >= 0.85][: 8 if quick else 40]
+    url = f"{service.base}/v1/generate"
+    seeded = load.run(url, [(None, _chat(p["a"], 16, "auto")) for p in paraphrases], clients=8)[0]
+    assert all(s.status == 200 for s in seeded), "seeding the cache failed"
+    # Which paraphrases the guard lets through is bench/cache_quality's subject; here, only hits.
+    probe = load.run(url, [(None, _chat(p["b"], 16, "auto")) for p in paraphrases], clients=8)[0]
+    semantic = [p for p, s in zip(paraphrases, probe, strict=True) if s.cache == "HIT"]
+    rng = random.Random(1)
+    total = 200 if quick else 3000
+    bodies = []
+    for _ in range(total):
+        pair = rng.choice(paraphrases)
+        if rng.random() < 0.5 or not semantic:
+            text = rng.choice([pair["a"], pair["a"].lower(), f"  {pair['a']}  "])
+            bodies.append(("exact", _chat(text, 16, "auto")))
+        else:
+            bodies.append(("semantic", _chat(rng.choice(semantic)["b"], 16, "auto")))
+    result: dict[str, Any] = {"scenario": "all_cache", "prompts": len(paraphrases)}
+    for label, think_s in (("closed_loop", 0.0), ("users_1s_think", 1.0)):
+        samples, wall = load.run(url, bodies if think_s == 0 else bodies[: total // 3], clients=50, think_s=think_s)
+        for kind in ("exact", "semantic"):
+            chosen = [s for s in samples if s.tag == kind]
+            result[f"{label}_{kind}"] = load.summary(chosen, wall) if chosen else None
+        result[f"{label}_all"] = load.summary(samples, wall)
+    rows = [
+        {
+            "run": k,
+            **{c: v[c] for c in ("requests", "requests_per_s", "p50_ms", "p95_ms", "p99_ms")},
+            "hits": v["cache"].get("HIT", 0),
+        }
+        for k, v in result.items()
+        if isinstance(v, dict)
+    ]
+    print(_table(rows, ["run", "requests", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "hits"]))
+    return result
+
+
+def batching(service: Service, quick: bool) -> dict[str, Any]:
+    """Unique prompts, no cache: batching on (8 / 50 ms) vs off (1), and pipeline efficiency."""
+    count = 24 if quick else 160
+    prompts = _unique_prompts(count)
+    bodies = [(i, _chat(p, 32)) for i, p in enumerate(prompts)]
+    url = f"{service.base}/v1/generate"
+    result: dict[str, Any] = {"scenario": "batching", "requests": count, "max_tokens": 32, "clients": 50}
+    for label, size in (("batched", 8), ("unbatched", 1)):
+        service.start_worker(max_batch_size=size, batch_wait_ms=50)
+        samples, wall = load.run(url, bodies, clients=50)
+        result[label] = load.summary(samples, wall)
+    service.stop_worker()
+    result["throughput_ratio"] = round(result["batched"]["requests_per_s"] / result["unbatched"]["requests_per_s"], 2)
+    result["bare_runner"] = _bare_runner(prompts, 32)
+    result["pipeline_efficiency"] = round(result["batched"]["tokens_per_s"] / result["bare_runner"]["tokens_per_s"], 3)
+    rows = [
+        {"run": k, **{c: result[k][c] for c in ("requests_per_s", "tokens_per_s", "p50_ms", "p95_ms")}}
+        for k in ("batched", "unbatched")
+    ]
+    rows.append(
+        {"run": "bare runner (in-process, batches of 8)", "tokens_per_s": result["bare_runner"]["tokens_per_s"]}
+    )
+    print(_table(rows, ["run", "requests_per_s", "tokens_per_s", "p50_ms", "p95_ms"]))
+    print(f"throughput ratio {result['throughput_ratio']}x; pipeline efficiency {result['pipeline_efficiency']}")
+    return result
+
+
+def _bare_runner(prompts: list[str], max_tokens: int) -> dict[str, Any]:
+    """The model runner alone, in this process, on the same prompts in batches of 8."""
+    from model_worker.runner import ModelRunner
+    from tasks.contract import GenerationRequest, Message
+    from tasks.settings import Settings
+
+    runner = ModelRunner.from_settings(Settings.from_env({}))
+    requests_ = [GenerationRequest(messages=(Message("user", p),), max_tokens=max_tokens) for p in prompts]
+    runner.generate(requests_[:8])  # warm-up
+    started = time.monotonic()
+    tokens = 0
+    for i in range(0, len(requests_), 8):
+        tokens += sum(c.completion_tokens for c in runner.generate(requests_[i : i + 8]))
+    wall = time.monotonic() - started
+    return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall, 1)}
+
+
+def sweep(service: Service, quick: bool) -> dict[str, Any]:
+    """Throughput and p95 for each batch size and wait: what operators should set."""
+    sizes, waits = ([1, 8], [50]) if quick else ([1, 4, 8, 16], [10, 50, 100])
+    count = 16 if quick else 64
+    url = f"{service.base}/v1/generate"
+    rows = []
+    for size in sizes:
+        for wait in waits:
+            service.start_worker(max_batch_size=size, batch_wait_ms=wait)
+            bodies = [(i, _chat(p, 16)) for i, p in enumerate(_unique_prompts(count, seed=size * 1000 + wait))]
+            samples, wall = load.run(url, bodies, clients=50)
+            stats = load.summary(samples, wall)
+            rows.append(
+                {
+                    "max_batch_size": size,
+                    "batch_wait_ms": wait,
+                    **{k: stats[k] for k in ("requests_per_s", "tokens_per_s", "p50_ms", "p95_ms", "batch_sizes")},
+                }
+            )
+    service.stop_worker()
+    print(_table(rows, ["max_batch_size", "batch_wait_ms", "requests_per_s", "tokens_per_s", "p50_ms", "p95_ms"]))
+    return {"scenario": "sweep", "requests": count, "max_tokens": 16, "clients": 50, "rows": rows}
+
+
+def mixed(service: Service, quick: bool) -> dict[str, Any]:
+    """30% repeats (exact or paraphrase) among unique prompts and near-misses of earlier ones."""
+    service.start_worker()
+    pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+    rng = random.Random(2)
+    rng.shuffle(pairs)
+    count = 40 if quick else 300
+    bodies: list[tuple[Any, dict]] = []
+    groups: list[str] = []  # the meaning each request belongs to; a hit must stay inside one
+    uniques = iter(_unique_prompts(count, seed=3))
+    pair_iter = iter(pairs)
+    while len(bodies) < count:
+        if bodies and rng.random() < 0.3:  # a repeat of an earlier request, verbatim
+            index = rng.randrange(len(bodies))
+            bodies.append((groups[index], bodies[index][1]))
+            groups.append(groups[index])
+        elif rng.random() < 0.5 and (pair := next(pair_iter, None)) is not None:
+            first, second = f"pair{id(pair)}a", f"pair{id(pair)}{'a' if pair['label'] == 'hit' else 'b'}"
+            bodies += [(first, _chat(pair["a"], 16, "auto")), (second, _chat(pair["b"], 16, "auto"))]
+            groups += [first, second]
+        else:
+            tag = f"unique{len(bodies)}"
+            bodies.append((tag, _chat(next(uniques), 16, "auto")))
+            groups.append(tag)
+    # Send in waves so earlier answers are cached before their repeats arrive.
+    samples = []
+    started = time.monotonic()
+    for start in range(0, len(bodies), 50):
+        samples += load.run(f"{service.base}/v1/generate", bodies[start : start + 50], clients=50)[0]
+    wall = time.monotonic() - started
+    group_of_job = {s.job["id"]: s.tag for s in samples if s.cache != "HIT"}
+    hits = [s for s in samples if s.cache == "HIT"]
+    wrong = [s for s in hits if group_of_job.get(s.job["cache"]["source_id"], s.tag) != s.tag]
+    repeats = len(bodies) - len(set(groups))
+    result = {
+        "scenario": "mixed",
+        **load.summary(samples, wall),
+        "repeat_share": round(repeats / len(bodies), 3),
+        "hit_rate": round(len(hits) / len(samples), 3),
+        "wrong_hits": len(wrong),
+        "wrong_hit_examples": [s.job["id"] for s in wrong[:5]],
+    }
+    print(_table([result], ["requests", "repeat_share", "hit_rate", "wrong_hits", "p50_ms", "p95_ms"]))
+    return result
+
+
+def cold_start(service: Service, quick: bool) -> dict[str, Any]:
+    """Worker start to first answer: first start (GGUF conversion) and a later start (cached)."""
+    cache_dir = tempfile.mkdtemp(prefix="bench-model-cache-")
+    rows = []
+    for label in ("first_start", "later_start"):
+        service.stop_worker()
+        started = time.monotonic()
+        service.start_worker(model_cache_dir=cache_dir)
+        answer = requests.post(f"{service.base}/v1/generate", json=_chat("Say hello.", 8), timeout=300)
+        rows.append(
+            {
+                "start": label,
+                "seconds_to_first_answer": round(time.monotonic() - started, 2),
+                "status": answer.status_code,
+            }
+        )
+    print(_table(rows, ["start", "seconds_to_first_answer", "status"]))
+    return {"scenario": "cold_start", "rows": rows}
+
+
+SCENARIOS = {"all_cache": all_cache, "batching": batching, "sweep": sweep, "mixed": mixed, "cold_start": cold_start}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return {
+        "cpu": cpu,
+        "cores": len(Path("/proc/cpuinfo").read_text().split("processor")) - 1,
+        "memory_gib": round(mem / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": "cpu",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="a smoke run of each scenario")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"logs in {logs}")
+    for name in args.scenarios:
+        print(f"\n== {name}{' (quick)' if args.quick else ''} ==")
+        service = Service(logs)
+        try:
+            result = SCENARIOS[name](service, args.quick)
+            result["memory"] = service.memory()
+        finally:
+            service.close()
+        result.update(machine=machine(), quick=args.quick, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+        print("memory:", result["memory"])
+        suffix = "-quick" if args.quick else ""
+        (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
