@@ -1,0 +1,248 @@
+"""Write bench/RESULTS.md from the figures in bench/results/*.json (quick runs left out).
+
+.venv/bin/python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(name: str) -> dict[str, Any] | list[Any] | None:
+    path = HERE / "results" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def main() -> None:
+    out = [
+        "# Benchmark results",
+        "",
+        "Made by `bench/report.py` from `bench/results/*.json`; rerun with the commands",
+        "shown per section. No GPU was lent to the sessions that measured these: every figure is CPU.",
+        "",
+    ]
+    some = next((r for r in map(_load, ["batching", "all_cache", "sweep", "mixed", "cold_start"]) if r), None)
+    if some:
+        m = some["machine"]
+        out += [
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+            f"torch {m['torch']}, device {m['device']}; measured {some['measured_at']} UTC.",
+            "",
+        ]
+
+    if quality := _load("cache_quality"):
+        out += [
+            "## Cache correctness (`python -m bench.cache_quality`)",
+            "",
+            "Would the cache answer B from A? Served = MiniLM cosine ≥ 0.8 and the near-miss guard agrees.",
+            "",
+            _row(
+                "pairs",
+                "paraphrases served",
+                "embedding alone",
+                "near-misses served",
+                "embedding alone",
+                "wrong hits per 30",
+            ),
+            _row(*["---"] * 6),
+        ]
+        for r in quality:
+            out.append(
+                _row(
+                    r["file"],
+                    f"{r['paraphrase_recall']:.1%}",
+                    f"{r['paraphrase_recall_embedding_only']:.1%}",
+                    f"{r['wrong_hits']}/{r['near_misses']}",
+                    f"{r['wrong_hits_embedding_only']}/{r['near_misses']}",
+                    r["wrong_hits_per_30"],
+                )
+            )
+        held = quality[-1]
+        out += [
+            "",
+            f"Target on unseen pairs (the held-out set): ≤ 1 wrong hit per 30 near-misses and ≥ 70% of "
+            f"paraphrases served: {_verdict(held['wrong_hits_per_30'] <= 1 and held['paraphrase_recall'] >= 0.7)}.",
+            "",
+        ]
+
+    if search := _load("cache_search"):
+        out += [
+            "## Semantic search alone (`python -m bench.cache_search`)",
+            "",
+            "All entries in one scope (the worst case). *Tier* is the semantic tier as served: index search, "
+            "reading the candidates from Redis, and the guard; *index* is the in-memory HNSW search alone.",
+            "",
+            _row(
+                "entries",
+                "tier p50 ms",
+                "tier p99 ms",
+                "index p50 ms",
+                "index p99 ms",
+                "numpy exact p99 ms",
+                "index load s",
+                "recall@1",
+            ),
+            _row(*["---"] * 8),
+        ]
+        for r in search["rows"]:
+            out.append(
+                _row(
+                    r["entries"],
+                    r["semantic_tier"]["p50_ms"],
+                    r["semantic_tier"]["p99_ms"],
+                    r["index_only"]["p50_ms"],
+                    r["index_only"]["p99_ms"],
+                    r["numpy_exact"]["p99_ms"],
+                    r["index_load_s"],
+                    r["index_recall_at_1"],
+                )
+            )
+        big = search["rows"][-1]
+        out += [
+            "",
+            f"Target p99 ≤ 5 ms at 100 000: {_verdict(big['semantic_tier']['p99_ms'] <= 5)}. "
+            f"Target ≤ 3× the 1 000-entry p99: tier {search['tier_p99_ratio']}× "
+            f"({_verdict(search['tier_p99_ratio'] <= 3)}), index alone {search['index_p99_ratio']}× "
+            f"({_verdict(search['index_p99_ratio'] <= 3)}).",
+            "",
+        ]
+
+    if cache := _load("all_cache"):
+        out += [
+            "## 1. All-cache (`python -m bench.run all_cache`)",
+            "",
+            f"{cache['prompts']} prompts answered once, then repeated verbatim (exact tier: case and spacing varied) "
+            "or as paraphrases (semantic tier). *closed loop*: 50 clients sending back to back (saturation); "
+            "*users*: 50 clients thinking 0.5–1.5 s between requests.",
+            "",
+            _row("run", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "hits"),
+            _row(*["---"] * 7),
+        ]
+        for key, v in cache.items():
+            if isinstance(v, dict) and "p95_ms" in v:
+                out.append(
+                    _row(
+                        key,
+                        v["requests"],
+                        v["requests_per_s"],
+                        v["p50_ms"],
+                        v["p95_ms"],
+                        v["p99_ms"],
+                        v["cache"].get("HIT", 0),
+                    )
+                )
+        users = [cache["users_1s_think_exact"], cache["users_1s_think_semantic"]]
+        out += [
+            "",
+            f"Target p95 < 50 ms for hits at 50 users (seed: 385 ms): exact {users[0]['p95_ms']} ms, "
+            f"semantic {users[1]['p95_ms']} ms: {_verdict(all(u['p95_ms'] < 50 for u in users))}.",
+            "",
+        ]
+
+    if batching := _load("batching"):
+        out += [
+            "## 2–3. Batching on vs off, pipeline efficiency (`python -m bench.run batching`)",
+            "",
+            f"{batching['requests']} unique chat prompts, max_tokens={batching['max_tokens']}, greedy, cache "
+            f"bypassed, {batching['clients']} clients.",
+            "",
+            _row("worker", "req/s", "tokens/s", "p50 ms", "p95 ms", "batch sizes"),
+            _row(*["---"] * 6),
+        ]
+        for key, label in (("batched", "MAX_BATCH_SIZE=8, BATCH_WAIT_MS=50"), ("unbatched", "MAX_BATCH_SIZE=1")):
+            v = batching[key]
+            out.append(_row(label, v["requests_per_s"], v["tokens_per_s"], v["p50_ms"], v["p95_ms"], v["batch_sizes"]))
+        bare = batching["bare_runner"]
+        out += [
+            _row("bare runner, in-process, batches of 8", "", bare["tokens_per_s"], "", "", ""),
+            "",
+            f"Throughput ratio {batching['throughput_ratio']}× "
+            f"(target ≥ 4×: {_verdict(batching['throughput_ratio'] >= 4)}). "
+            f"Pipeline efficiency {batching['pipeline_efficiency']} (end-to-end tokens/s over the bare runner's; "
+            f"target ≥ 0.85: {_verdict(batching['pipeline_efficiency'] >= 0.85)}).",
+            "",
+        ]
+
+    if mixed := _load("mixed"):
+        out += [
+            "## 4. Mixed load (`python -m bench.run mixed`)",
+            "",
+            "Unique prompts, verbatim repeats of earlier requests, and dev-set pairs (a paraphrase or a near-miss "
+            "sent after its partner). A wrong hit is a hit whose source request meant something else.",
+            "",
+            _row("requests", "repeat share", "hit rate", "wrong hits", "p50 ms", "p95 ms"),
+            _row(*["---"] * 6),
+            _row(
+                mixed["requests"],
+                mixed["repeat_share"],
+                mixed["hit_rate"],
+                mixed["wrong_hits"],
+                mixed["p50_ms"],
+                mixed["p95_ms"],
+            ),
+            "",
+            f"Target 0 wrong hits (the seed served 51% hits from 30% repeats): {_verdict(mixed['wrong_hits'] == 0)}.",
+            "",
+        ]
+
+    if sweep := _load("sweep"):
+        out += [
+            "## 5. Batch size and wait sweep (`python -m bench.run sweep`)",
+            "",
+            f"{sweep['requests']} unique prompts per setting, max_tokens={sweep['max_tokens']}, "
+            f"{sweep['clients']} clients.",
+            "",
+            _row("MAX_BATCH_SIZE", "BATCH_WAIT_MS", "req/s", "tokens/s", "p50 ms", "p95 ms"),
+            _row(*["---"] * 6),
+        ]
+        out += [
+            _row(
+                r["max_batch_size"],
+                r["batch_wait_ms"],
+                r["requests_per_s"],
+                r["tokens_per_s"],
+                r["p50_ms"],
+                r["p95_ms"],
+            )
+            for r in sweep["rows"]
+        ]
+        out.append("")
+
+    if cold := _load("cold_start"):
+        out += [
+            "## 6. Cold start (`python -m bench.run cold_start`)",
+            "",
+            _row("start", "worker start to first answer, s"),
+            _row("---", "---"),
+        ]
+        out += [_row(r["start"].replace("_", " "), r["seconds_to_first_answer"]) for r in cold["rows"]]
+        out += ["", "The first start converts the GGUF to safetensors in MODEL_CACHE_DIR; later starts load that.", ""]
+
+    memories = [(n, r["memory"]) for n in ("batching", "all_cache", "mixed") if (r := _load(n)) and r.get("memory")]
+    if memories:
+        out += [
+            "## 7. Memory",
+            "",
+            _row("after scenario", "worker peak RSS MiB", "API process peak RSS MiB"),
+            _row("---", "---", "---"),
+        ]
+        out += [_row(n, m["worker_peak_rss_mib"], m["api_process_peak_rss_mib"]) for n, m in memories]
+        out.append("")
+    (HERE / "RESULTS.md").write_text("\n".join(out))
+    print((HERE / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
