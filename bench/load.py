@@ -19,6 +19,7 @@ class Sample:
     """One request as the client saw it."""
 
     tag: Any
+    text: str
     status: int
     latency_s: float
     cache: str
@@ -40,9 +41,16 @@ async def _client(
         started = time.monotonic()
         async with session.post(url, json=body) as response:
             job = await response.json()
-            samples.append(
-                Sample(tag, response.status, time.monotonic() - started, response.headers.get("X-Cache", ""), job)
-            )
+            status, cache = response.status, response.headers.get("X-Cache", "")
+            location = response.headers.get("Location")
+        while status == 202 and location:  # not finished within the sync timeout: poll, as a client would
+            await asyncio.sleep(0.2)
+            async with session.get(url.split("/v1/")[0] + location) as response:
+                job = await response.json()
+            if job.get("status") in ("succeeded", "failed", "cancelled"):
+                status = 200
+        text = body.get("prompt") or body["messages"][-1]["content"]
+        samples.append(Sample(tag, text, status, time.monotonic() - started, cache, job))
         if think_s:  # a person reads, then asks again: 0.5x to 1.5x the mean think time
             await asyncio.sleep(random.uniform(0.5 * think_s, 1.5 * think_s))
 

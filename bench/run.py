@@ -13,6 +13,7 @@ import argparse
 import json
 import platform
 import random
+import re
 import tempfile
 import time
 from contextlib import ExitStack
@@ -143,7 +144,7 @@ def all_cache(service: Service, quick: bool) -> dict[str, Any]:
 
 def batching(service: Service, quick: bool) -> dict[str, Any]:
     """Unique prompts, no cache: batching on (8 / 50 ms) vs off (1), and pipeline efficiency."""
-    count = 24 if quick else 160
+    count = 24 if quick else 96
     prompts = _unique_prompts(count)
     bodies = [(i, _chat(p, 32)) for i, p in enumerate(prompts)]
     url = f"{service.base}/v1/generate"
@@ -240,8 +241,31 @@ def mixed(service: Service, quick: bool) -> dict[str, Any]:
         samples += load.run(f"{service.base}/v1/generate", bodies[start : start + 50], clients=50)[0]
     wall = time.monotonic() - started
     group_of_job = {s.job["id"]: s.tag for s in samples if s.cache != "HIT"}
+    text_of_job = {s.job["id"]: s.text for s in samples}
+    near_misses = {frozenset((p["a"], p["b"])) for p in pairs if p["label"] == "miss"}
     hits = [s for s in samples if s.cache == "HIT"]
-    wrong = [s for s in hits if group_of_job.get(s.job["cache"]["source_id"], s.tag) != s.tag]
+    wrong, unlabelled = [], []
+    for s in hits:
+        source_group = group_of_job.get(s.job["cache"]["source_id"], s.tag)
+        source_text = text_of_job.get(s.job["cache"]["source_id"])
+        if source_group == s.tag or source_text == s.text:
+            continue  # a repeat or a labelled paraphrase of its source
+        if frozenset((s.text, source_text)) in near_misses or "unique" in source_group + s.tag:
+            wrong.append(s)  # a labelled near-miss, or a generated prompt that has no paraphrase
+        else:
+            unlabelled.append(s)  # two dataset prompts from different pairs: judged by reading them
+
+    def described(chosen: list[load.Sample]) -> list[dict[str, Any]]:
+        return [
+            {
+                "asked": s.text,
+                "answered_from": text_of_job.get(s.job["cache"]["source_id"]),
+                "kind": s.job["cache"]["kind"],
+                "similarity": s.job["cache"]["similarity"],
+            }
+            for s in chosen
+        ]
+
     repeats = len(bodies) - len(set(groups))
     result = {
         "scenario": "mixed",
@@ -249,9 +273,17 @@ def mixed(service: Service, quick: bool) -> dict[str, Any]:
         "repeat_share": round(repeats / len(bodies), 3),
         "hit_rate": round(len(hits) / len(samples), 3),
         "wrong_hits": len(wrong),
-        "wrong_hit_examples": [s.job["id"] for s in wrong[:5]],
+        "wrong_hit_examples": described(wrong),
+        "cross_pair_hits": described(unlabelled),
     }
-    print(_table([result], ["requests", "repeat_share", "hit_rate", "wrong_hits", "p50_ms", "p95_ms"]))
+    result["cross_pair_hit_count"] = len(unlabelled)
+    columns = ["requests", "repeat_share", "hit_rate", "wrong_hits", "cross_pair_hit_count", "p50_ms", "p95_ms"]
+    print(_table([result], columns))
+    for example in result["cross_pair_hits"]:
+        print(
+            f"  cross-pair hit ({example['kind']}, {example['similarity']}): "
+            f"{example['asked']!r} <- {example['answered_from']!r}"
+        )
     return result
 
 
@@ -264,14 +296,16 @@ def cold_start(service: Service, quick: bool) -> dict[str, Any]:
         started = time.monotonic()
         service.start_worker(model_cache_dir=cache_dir)
         answer = requests.post(f"{service.base}/v1/generate", json=_chat("Say hello.", 8), timeout=300)
+        loaded = re.findall(r"ready on \S+ in ([0-9.]+) s", (service.logs / "worker.log").read_text())
         rows.append(
             {
                 "start": label,
                 "seconds_to_first_answer": round(time.monotonic() - started, 2),
+                "model_load_s": float(loaded[-1]) if loaded else None,
                 "status": answer.status_code,
             }
         )
-    print(_table(rows, ["start", "seconds_to_first_answer", "status"]))
+    print(_table(rows, ["start", "seconds_to_first_answer", "model_load_s", "status"]))
     return {"scenario": "cold_start", "rows": rows}
 
 
