@@ -98,13 +98,21 @@ class Batcher:
         self.task = task
         self.loop = LoopCalls(hub)
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.held: dict[str, Any] = {}  # delivery tag -> Request not yet acked (loop thread only)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"batcher-{task.name}", daemon=True)
         self._thread.start()
 
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
+        self.held[request.message.delivery_tag] = request
         self.inbox.put(Pending(request))
+
+    def held_tags(self) -> list[str]:
+        """Delivery tags of the messages this batcher holds unacked (call on the loop thread)."""
+        for tag in [t for t, req in self.held.items() if req.acknowledged]:
+            del self.held[tag]
+        return list(self.held)
 
     def stop(self) -> None:
         """Finish the running batch, store and ack it, and start no other.
@@ -131,6 +139,11 @@ class Batcher:
 
 
 _batchers: list[Batcher] = []
+
+
+def held_delivery_tags() -> list[str]:
+    """Every message the running batchers hold unacked: the leases the worker must renew."""
+    return [tag for batcher in _batchers for tag in batcher.held_tags()]
 
 
 def batch_strategy(task: BatchTask, app: Celery, consumer: Any, **_: Any) -> Callable[..., None]:

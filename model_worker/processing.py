@@ -42,7 +42,7 @@ class BatchProcessor:
         group_size = Counter(p.sampling_key() for p in parsed if isinstance(p, GenerationRequest))
         sizes = [group_size[p.sampling_key()] if isinstance(p, GenerationRequest) else 1 for p in parsed]
         runnable: list[tuple[Any, GenerationRequest | InferenceError]] = []
-        claims = self.jobs.claim([req.id for req in live], sizes)
+        claims = self.jobs.claim([req.id for req in live], sizes, live[0].hostname)
         for req, request, before in zip(live, parsed, claims, strict=True):
             if before == CANCELLED:
                 self._revoke(req, loop, "cancelled", expired=False)

@@ -14,10 +14,10 @@ from typing import Any
 from celery import bootsteps, signals
 from redis import Redis
 
-from model_worker.consumer import BatcherStep, BatchTask
+from model_worker.consumer import BatcherStep, BatchTask, held_delivery_tags
 from model_worker.processing import BatchProcessor
 from model_worker.runner import ModelRunner
-from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
+from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKERS_KEY, Limits
 from tasks.jobs import JobStore
 from tasks.settings import Settings, SettingsError
@@ -73,7 +73,12 @@ def _load_model(**_: Any) -> None:
 
 
 class HeartbeatStep(bootsteps.StartStopStep):
-    """Records this worker as alive in Redis every few seconds (read by /readyz)."""
+    """Every HEARTBEAT_S: record this worker as alive (read by /readyz) and renew its leases.
+
+    kombu hands an unacked message to another consumer once it is older than the visibility
+    timeout. Moving the delivery time of every message this worker holds to "now" keeps a long
+    batch from being run twice, while a crashed worker's messages return after one timeout.
+    """
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
@@ -93,8 +98,13 @@ class HeartbeatStep(bootsteps.StartStopStep):
     shutdown = stop
 
     def _beat(self) -> None:
+        now = time.time()
         try:
-            self.redis.zadd(WORKERS_KEY, {self.hostname: time.time()})
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(WORKERS_KEY, {self.hostname: now})
+                if tags := held_delivery_tags():
+                    pipe.zadd(UNACKED_INDEX_KEY, dict.fromkeys(tags, now), xx=True)
+                pipe.execute()
         except Exception as exc:
             log.warning("heartbeat failed: %s", exc)
 

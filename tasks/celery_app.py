@@ -7,6 +7,8 @@ from celery import Celery
 from tasks.contract import QUEUE
 from tasks.settings import Settings
 
+#: kombu's Redis transport keeps delivered-but-unacked messages here (delivery tag -> time).
+UNACKED_INDEX_KEY = "unacked_index"
 #: Seconds to wait for Redis before a request is answered 503 rather than hanging.
 REDIS_CONNECT_TIMEOUT_S = 2.0
 REDIS_SOCKET_TIMEOUT_S = 10.0
@@ -30,7 +32,13 @@ def make_celery(settings: Settings) -> Celery:
         # messages unacked, and Redis hands them out again after the visibility timeout.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s, **redis_timeouts},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Look for messages of dead workers every 5 s (kombu's default: every 100 s).
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
+            **redis_timeouts,
+        },
         redis_socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         redis_socket_timeout=REDIS_SOCKET_TIMEOUT_S,
         redis_backend_health_check_interval=10,

@@ -63,6 +63,18 @@ class JobConflict(InferenceError):
     type = "conflict"
 
 
+class Unauthorized(InferenceError):
+    """No valid API key was given."""
+
+    type = "unauthorized"
+
+
+class Overloaded(InferenceError):
+    """Too many jobs are waiting; the client should retry later."""
+
+    type = "overloaded"
+
+
 class ServiceUnavailable(InferenceError):
     """A backing service (Redis) cannot be reached; the client may retry."""
 

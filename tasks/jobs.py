@@ -20,14 +20,16 @@ from tasks.contract import JOB_KEY_PREFIX
 QUEUED, RUNNING, DONE, CANCELLED = "queued", "running", "done", "cancelled"
 
 # Claim each job of a batch: queued (or running: redelivered after a crash) -> running.
-# ARGV: the start time, then each job's batch size. Returns each job's state before the claim
+# ARGV: the start time, the worker's name, then each job's batch size. `attempts` counts the
+# runs (more than one: a redelivery after a crash). Returns each job's state before the claim
 # ("" when there is no record: run it anyway).
 _CLAIM = """
 local out = {}
 for i, key in ipairs(KEYS) do
   local state = redis.call('HGET', key, 'state') or ''
   if state == 'queued' or state == 'running' then
-    redis.call('HSET', key, 'state', 'running', 'started_at', ARGV[1], 'batch_size', ARGV[i + 1])
+    redis.call('HSET', key, 'state', 'running', 'started_at', ARGV[1], 'batch_size', ARGV[i + 2], 'worker', ARGV[2])
+    redis.call('HINCRBY', key, 'attempts', 1)
   end
   out[i] = state
 end
@@ -79,9 +81,10 @@ class JobStore:
         """Cancel a queued job; return the state it had ('' if unknown)."""
         return _text(self._cancel(keys=[job_key(job_id)], args=[repr(time.time())]))
 
-    def claim(self, job_ids: list[str], batch_sizes: list[int]) -> list[str]:
-        """Mark jobs as running, each in a batch of the given size; return their previous states."""
-        states = self._claim(keys=[job_key(j) for j in job_ids], args=[repr(time.time()), *batch_sizes])
+    def claim(self, job_ids: list[str], batch_sizes: list[int], worker: str = "") -> list[str]:
+        """Mark jobs as running on `worker`, each in a batch of the given size; return their previous states."""
+        args = [repr(time.time()), worker, *batch_sizes]
+        states = self._claim(keys=[job_key(j) for j in job_ids], args=args)
         return [_text(s) for s in states]
 
     def take_field(self, job_id: str, field: str) -> bool:

@@ -43,9 +43,17 @@ class Settings:
     max_sync_timeout_s: float = 300.0
     #: How long results and job records are kept after submission.
     result_ttl_s: int = 86_400
-    #: An unacknowledged message goes back to the queue after this long (a worker that died
-    #: holding it). Must exceed the longest batch, or a slow batch is run twice.
-    visibility_timeout_s: int = 600
+    #: A message a worker took but never acked goes back to the queue this long after the
+    #: worker's last sign of life. Live workers renew the lease on every message they hold each
+    #: HEARTBEAT_S, so a long batch is never handed out twice; this bounds only how long the jobs
+    #: of a crashed worker wait before another worker runs them.
+    visibility_timeout_s: int = 60
+    #: Submissions are refused with 429 while more jobs than this wait in the queue.
+    max_queue_depth: int = 10_000
+    #: API keys as "tenant:key" pairs, comma-separated; API_KEYS_FILE names a file of such lines.
+    #: Unset: no authentication.
+    api_keys: str = ""
+    api_keys_file: str = ""
     log_level: str = "INFO"
     #: Semantic cache (webapi/cache): on/off, similarity threshold, entry lifetime and bound.
     cache_enabled: bool = True
@@ -77,7 +85,8 @@ class Settings:
         _bound("max_prompt_chars", self.max_prompt_chars, 1, 10_000_000)
         _bound("sync_timeout_s", self.sync_timeout_s, 0, self.max_sync_timeout_s)
         _bound("result_ttl_s", self.result_ttl_s, 60, 365 * 86_400)
-        _bound("visibility_timeout_s", self.visibility_timeout_s, 10, 7 * 86_400)
+        _bound("visibility_timeout_s", self.visibility_timeout_s, 20, 7 * 86_400)
+        _bound("max_queue_depth", self.max_queue_depth, 1, 100_000_000)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)

@@ -73,11 +73,21 @@ def redis_server(extra_args: tuple[str, ...] = ()) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: redis.Redis(port=port).ping(), 10, "redis-server", proc)
+        wait_until(lambda: _answers(port), 10, "redis-server", proc)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    """The server on `port` is up (a password it asks for counts as up)."""
+    try:
+        return bool(redis.Redis(port=port).ping())
+    except redis.AuthenticationError:
+        return True
+    except redis.ResponseError as exc:
+        return "NOAUTH" in str(exc)
 
 
 def service_env(redis_url: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:

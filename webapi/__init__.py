@@ -8,7 +8,7 @@ from redis import Redis
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.contract import Limits
 from tasks.settings import Settings
-from webapi import errors, health, jobs
+from webapi import auth, errors, health, jobs, openapi
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import SemanticCache
 from webapi.cache.store import CacheStore
@@ -34,10 +34,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
     )
     cache = _semantic_cache(settings, redis) if settings.cache_enabled else None
-    app.extensions["jobs"] = JobService(make_celery(settings), redis, settings.model_name, settings.result_ttl_s, cache)
+    app.extensions["jobs"] = JobService(
+        make_celery(settings), redis, settings.model_name, settings.result_ttl_s, cache, settings.max_queue_depth
+    )
     errors.register(app)
+    auth.install(app, auth.load_keys(settings))
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     return app
 
 

@@ -17,13 +17,20 @@ from tasks.errors import (
     JobConflict,
     JobNotFound,
     MalformedBody,
+    Overloaded,
     ServiceUnavailable,
+    Unauthorized,
 )
+
+#: Seconds a client is asked to wait before retrying a 429 or 503.
+RETRY_AFTER_S = 5
 
 #: Most specific class first.
 STATUS_BY_ERROR: list[tuple[type[InferenceError], int]] = [
     (MalformedBody, 400),
     (InvalidRequest, 422),
+    (Unauthorized, 401),
+    (Overloaded, 429),
     (JobNotFound, 404),
     (JobConflict, 409),
     (ServiceUnavailable, 503),
@@ -39,8 +46,10 @@ def status_for(error: InferenceError) -> int:
 def error_response(error: InferenceError) -> tuple[Response, int]:
     """Render an InferenceError in the service's error shape."""
     response = jsonify({"error": error.to_dict()})
-    if isinstance(error, ServiceUnavailable):
-        response.headers["Retry-After"] = "5"
+    if isinstance(error, (ServiceUnavailable, Overloaded)):
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="llm"'
     return response, status_for(error)
 
 

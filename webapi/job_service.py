@@ -25,31 +25,38 @@ from celery import Celery, states
 from redis import Redis
 
 from tasks.contract import QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
-from tasks.errors import InferenceError, JobConflict, JobNotFound, error_from_exception
+from tasks.errors import InferenceError, JobConflict, JobNotFound, Overloaded, error_from_exception
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
+#: A waiting request looks at its job this often even without news (cancellations publish nothing).
+RECHECK_S = 5.0
 
 
 class JobService:
     """The API's view of jobs, over Redis, the Celery app and the cache."""
 
-    def __init__(self, celery: Celery, redis: Redis, model: str, ttl_s: int, cache: SemanticCache | None) -> None:
+    def __init__(
+        self, celery: Celery, redis: Redis, model: str, ttl_s: int, cache: SemanticCache | None, max_queue_depth: int
+    ) -> None:
         self.celery, self.redis, self.model, self.cache = celery, redis, model, cache
+        self.max_queue_depth = max_queue_depth
         self.jobs = JobStore(redis, ttl_s)
 
     def submit(self, request: GenerationRequest, cache_mode: str = "auto", tenant: str = "") -> tuple[str, str]:
         """Answer from the cache or enqueue; returns the job id and the X-Cache verdict."""
+        owner = {"tenant": tenant}
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
-            return self._enqueue(request, str(uuid.uuid4()), {}), "BYPASS"
+            return self._enqueue(request, str(uuid.uuid4()), owner), "BYPASS"
         probe = self.cache.probe(request, tenant, read=cache_mode == "auto")
         job_id = str(uuid.uuid4())
         if probe.hit is not None:
             hit = probe.hit
             fields = {
+                **owner,
                 "state": DONE,
                 "result": json.dumps(hit.result),
                 "cache_kind": hit.kind,
@@ -63,9 +70,10 @@ class JobService:
         if cache_mode == "auto":
             leader = self.cache.store.start_flight(probe.exact, job_id)
             if leader is not None and self.jobs.get(leader) is not None:
-                self.jobs.create(job_id, self.model, follows=leader, cache_kind="exact", cache_source=leader)
+                self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
                 return job_id, "HIT"
         pending = {
+            **owner,
             "cache_scope": probe.scope,
             "cache_exact": probe.exact,
             "cache_text": probe.text,
@@ -76,6 +84,9 @@ class JobService:
         return self._enqueue(request, job_id, pending), "MISS"
 
     def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str]) -> str:
+        depth = self.redis.llen(QUEUE)
+        if depth >= self.max_queue_depth:
+            raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
         self.jobs.create(job_id, self.model, **fields)
         try:
             self.celery.send_task(TASK_NAME, kwargs={"request": request.to_json()}, task_id=job_id, queue=QUEUE)
@@ -84,10 +95,10 @@ class JobService:
             raise
         return job_id
 
-    def describe(self, job_id: str) -> dict[str, Any]:
-        """The job object; JobNotFound for ids never submitted."""
+    def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
+        """The job object; JobNotFound for ids never submitted, or another tenant's (None: any)."""
         record = self.jobs.get(job_id)
-        if record is None:
+        if record is None or (tenant is not None and record.get("tenant", "") != tenant):
             raise JobNotFound(f"no job with id {job_id!r}", "id")
         if "follows" in record:
             job = self._follower(job_id, record)
@@ -134,12 +145,14 @@ class JobService:
             pubsub.subscribe(self.celery.backend.get_key_for_task(source))
             job = self.describe(job_id)
             while job["status"] not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
-                pubsub.get_message(timeout=min(remaining, 1.0))  # woken by the result, or look again
+                # Woken by the result; a cancellation publishes nothing, so look again now and then.
+                pubsub.get_message(timeout=min(remaining, RECHECK_S))
                 job = self.describe(job_id)
         return job
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str, tenant: str) -> dict[str, Any]:
         """Cancel a job that has not started; JobConflict once it has."""
+        self.describe(job_id, tenant)  # 404 for another tenant's job
         before = self.jobs.cancel(job_id)
         if before == "":
             raise JobNotFound(f"no job with id {job_id!r}", "id")
@@ -165,6 +178,8 @@ def _job_object(job_id: str, record: dict[str, str], meta: dict[str, Any]) -> di
         "result": result,
         "error": error,
         "batch": {"size": int(record["batch_size"])} if "batch_size" in record else None,
+        "worker": record.get("worker"),
+        "attempts": int(record.get("attempts", 0)),
         "timings": {
             "queue_ms": _ms(started, created),
             "inference_ms": _float(record.get("inference_ms")),

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from tasks.contract import GenerationRequest
 from tasks.errors import InvalidRequest, MalformedBody
@@ -45,7 +45,7 @@ def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
     body = _body()
     generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"cache"}))
-    job_id, verdict = _service().submit(generation, _cache_mode(body))
+    job_id, verdict = _service().submit(generation, _cache_mode(body), g.tenant)
     job = _service().describe(job_id)
     return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 
@@ -56,7 +56,7 @@ def generate() -> tuple[Response, int]:
     body = _body()
     generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"timeout", "cache"}))
     timeout = _timeout(body)
-    job_id, verdict = _service().submit(generation, _cache_mode(body))
+    job_id, verdict = _service().submit(generation, _cache_mode(body), g.tenant)
     job = _service().wait(job_id, timeout)
     return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 
@@ -64,13 +64,13 @@ def generate() -> tuple[Response, int]:
 @bp.get("/v1/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
     """The job object."""
-    return jsonify(_service().describe(job_id))
+    return jsonify(_service().describe(job_id, g.tenant))
 
 
 @bp.delete("/v1/jobs/<job_id>")
 def cancel_job(job_id: str) -> Response:
     """Cancel a job that has not started (409 once it has)."""
-    return jsonify(_service().cancel(job_id))
+    return jsonify(_service().cancel(job_id, g.tenant))
 
 
 def _timeout(body: dict[str, Any]) -> float:

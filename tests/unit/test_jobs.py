@@ -29,6 +29,15 @@ def test_cancel_wins_only_while_queued(redis_client):
     assert jobs.get("never") is None
 
 
+def test_a_redelivery_after_a_crash_is_claimed_again_and_counted(redis_client):
+    jobs = JobStore(redis_client, ttl_s=60)
+    jobs.create("a", "m")
+    assert jobs.claim(["a"], [8], worker="w1") == [QUEUED]
+    assert jobs.claim(["a"], [2], worker="w2") == [RUNNING]  # w1 died holding it
+    record = jobs.get("a")
+    assert (record["worker"], record["batch_size"], record["attempts"]) == ("w2", "2", "2")
+
+
 def test_a_redelivered_done_job_is_not_claimed_again(redis_client):
     jobs = JobStore(redis_client, ttl_s=60)
     jobs.create("a", "m")

@@ -30,3 +30,16 @@ def test_values_are_read_from_upper_case_variables():
 def test_bad_values_stop_start_up_with_a_clear_message(env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         Settings.from_env(env)
+
+
+def test_api_keys_map_keys_to_tenants_and_refuse_weak_ones(tmp_path):
+    from webapi.auth import load_keys
+
+    key_file = tmp_path / "keys"
+    key_file.write_text("# tenants\ncarol:carol-key-0123456789\n")
+    keys = load_keys(Settings.from_env({"API_KEYS": "alice:alice-key-0123456789", "API_KEYS_FILE": str(key_file)}))
+    assert keys == {"alice-key-0123456789": "alice", "carol-key-0123456789": "carol"}
+    assert load_keys(Settings.from_env({})) == {}
+    for bad in ("alice", "alice:short", ":no-tenant-0123456789"):
+        with pytest.raises(SettingsError, match="tenant:key"):
+            load_keys(Settings.from_env({"API_KEYS": bad}))

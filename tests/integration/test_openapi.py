@@ -1,0 +1,42 @@
+"""Schemathesis fuzzes the API from its own OpenAPI document: no 5xx, no response off the schema."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests import stack
+from tests.conftest import SERVICE_ENV
+from webapi.openapi import SPEC
+
+schema = schemathesis.openapi.from_dict(SPEC)
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def fuzz_api(redis_url, logs_dir):
+    """An API on a queue no worker reads, answering at once: fuzzing must not wait on generation."""
+    url = redis_url.rsplit("/", 1)[0] + "/8"
+    env = {**SERVICE_ENV, "SYNC_TIMEOUT_S": "0", "MAX_SYNC_TIMEOUT_S": "0.5", "MAX_QUEUE_DEPTH": "1000000"}
+    proc, base = stack.start_api(url, logs_dir / "fuzz-api.log", env)
+    yield base
+    stack.stop(proc)
+
+
+def test_the_document_is_served(fuzz_api):
+    import requests
+
+    assert requests.get(f"{fuzz_api}/openapi.json", timeout=10).json() == SPEC
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_every_response_matches_the_schema(case, fuzz_api):
+    case.call_and_validate(base_url=fuzz_api, checks=CHECKS, timeout=30)

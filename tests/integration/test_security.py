@@ -1,0 +1,107 @@
+"""Refusing what should be refused: API keys and tenants, backpressure, body size, pickle."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tasks.celery_app import make_celery
+from tasks.contract import QUEUE, TASK_NAME
+from tasks.jobs import JobStore
+from tasks.settings import Settings
+from tests import stack
+from tests.conftest import SERVICE_ENV
+
+KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789abc"}
+
+
+@pytest.fixture(scope="module")
+def keyed_api(redis_url, worker, logs_dir):
+    env = {**SERVICE_ENV, "API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items())}
+    proc, base = stack.start_api(redis_url, logs_dir / "keyed-api.log", env)
+    yield base
+    stack.stop(proc)
+
+
+def _as(tenant: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[tenant]}"} if tenant else {}
+
+
+def test_every_route_but_health_needs_a_key(keyed_api):
+    assert requests.get(f"{keyed_api}/healthz", timeout=10).status_code == 200
+    assert requests.get(f"{keyed_api}/openapi.json", timeout=10).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong-key-0123456789"}, {"Authorization": KEYS["alice"]}):
+        response = requests.post(f"{keyed_api}/v1/jobs", json={"prompt": "hi"}, headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert requests.get(f"{keyed_api}/v1/jobs/x", headers=headers, timeout=10).status_code == 401
+
+
+def test_tenants_never_share_cached_answers_or_jobs(keyed_api):
+    body = {"prompt": f"Name a colour of the rainbow ({uuid.uuid4().hex[:6]}).", "max_tokens": 6}
+    first = requests.post(f"{keyed_api}/v1/generate", json=body, headers=_as("alice"), timeout=60)
+    assert (first.status_code, first.headers["X-Cache"]) == (200, "MISS")
+    again = requests.post(f"{keyed_api}/v1/generate", json=body, headers=_as("alice"), timeout=60)
+    assert again.headers["X-Cache"] == "HIT"
+    other = requests.post(f"{keyed_api}/v1/generate", json=body, headers=_as("bob"), timeout=60)
+    assert other.headers["X-Cache"] == "MISS" and other.json()["cache"]["hit"] is False
+    job_url = f"{keyed_api}/v1/jobs/{first.json()['id']}"
+    assert requests.get(job_url, headers=_as("alice"), timeout=10).status_code == 200
+    assert requests.get(job_url, headers=_as("bob"), timeout=10).status_code == 404
+    assert requests.delete(job_url, headers=_as("bob"), timeout=10).status_code == 404
+
+
+def test_backpressure_answers_429_with_retry_after(redis_url, logs_dir):
+    url = redis_url.rsplit("/", 1)[0] + "/7"  # a queue no worker consumes
+    proc, base = stack.start_api(url, logs_dir / "backpressure-api.log", {**SERVICE_ENV, "MAX_QUEUE_DEPTH": "3"})
+    try:
+        body = {"prompt": "hi", "cache": "bypass"}
+        codes = [requests.post(f"{base}/v1/jobs", json=body, timeout=10).status_code for _ in range(3)]
+        refused = requests.post(f"{base}/v1/jobs", json=body, timeout=10)
+        assert codes == [202, 202, 202]
+        assert refused.status_code == 429 and refused.json()["error"]["type"] == "overloaded"
+        assert int(refused.headers["Retry-After"]) > 0
+    finally:
+        stack.stop(proc)
+
+
+def test_an_oversized_body_is_413(idle_api):
+    base, redis = idle_api
+    before = redis.llen(QUEUE)
+    response = requests.post(f"{base}/v1/jobs", data=b'{"prompt": "' + b"x" * 2_000_000 + b'"}', timeout=30)
+    assert response.status_code == 413
+    assert response.json()["error"]["message"]
+    assert redis.llen(QUEUE) == before
+
+
+class _Payload:
+    """Unpickling this would create a file: proof of execution."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_message_is_refused_not_executed(api, redis_url, tmp_path: Path):
+    marker = tmp_path / "executed"
+    sender = make_celery(Settings(redis_url=redis_url))
+    sender.conf.accept_content = ["json", "pickle"]
+    job_id = str(uuid.uuid4())
+    JobStore(sender.backend.client, 600).create(job_id, "m")
+    sender.send_task(
+        TASK_NAME, kwargs={"request": _Payload(str(marker))}, task_id=job_id, queue=QUEUE, serializer="pickle"
+    )
+    time.sleep(3)
+    assert not marker.exists()  # never unpickled
+    assert requests.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()["status"] == "queued"  # never run
+    assert sender.backend.client.llen(QUEUE) == 0  # and not left to clog the queue
+    ok = requests.post(f"{api}/v1/generate", json={"prompt": "hi", "max_tokens": 2, "cache": "bypass"}, timeout=60)
+    assert ok.json()["status"] == "succeeded"  # the worker carries on
