@@ -123,4 +123,9 @@ def _revoked(req: Any, expired: bool) -> None:
 
 def _ack_ready(req: Any, successful: bool = False) -> None:
     task_ready(req, successful)
+    if getattr(req.message.channel, "closed", False):
+        # Its connection was lost since it arrived: an ack cannot reach the broker any more.
+        # The message returns after the visibility timeout, and its stored result is reused.
+        log.warning("not acking %s: its broker connection is gone", req.id)
+        return
     req.acknowledge()

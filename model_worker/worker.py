@@ -14,6 +14,7 @@ from typing import Any
 from celery import bootsteps, signals
 from redis import Redis
 
+from model_worker import kombu_fixes
 from model_worker.consumer import BatcherStep, BatchTask, held_delivery_tags
 from model_worker.processing import BatchProcessor
 from model_worker.runner import ModelRunner
@@ -29,6 +30,7 @@ try:
 except SettingsError as exc:
     sys.exit(f"configuration error: {exc}")
 
+kombu_fixes.install()
 app = make_celery(settings)
 # A computed result is worth waiting for: if Redis is briefly away, retry storing it.
 app.conf.update(
