@@ -21,7 +21,7 @@ from celery import Celery, Task, bootsteps, signals
 from celery.utils.imports import symbol_by_name
 from celery.worker.request import create_request_cls
 from celery.worker.state import revoked as revoked_ids
-from celery.worker.state import task_reserved
+from celery.worker.state import task_ready, task_reserved
 from kombu.asynchronous import Hub
 
 from model_worker.batching import STOP, Pending, collect_batch
@@ -134,8 +134,17 @@ class Batcher:
                 assert self.task.process_batch is not None, "the worker did not set process_batch"
                 self.task.process_batch([p.item for p in batch], self.loop)
             except Exception:
-                # The requests stay unacked; the broker redelivers them after the visibility timeout.
-                log.exception("batch of %d failed outside generation", len(batch))
+                log.exception("batch of %d failed outside generation; requeueing it", len(batch))
+                self.loop.call(self._requeue, [p.item for p in batch])
+
+    def _requeue(self, requests: list[Any]) -> None:
+        """Give failed requests back to the broker (and stop renewing their leases)."""
+        for request in requests:
+            self.held.pop(request.message.delivery_tag, None)
+            task_ready(request)
+            if request.acknowledged or getattr(request.message.channel, "closed", False):
+                continue  # done with, or its connection is gone: the visibility timeout returns it
+            request.reject(requeue=True)
 
 
 _batchers: list[Batcher] = []
