@@ -98,7 +98,9 @@ class JobService:
     def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job object; JobNotFound for ids never submitted, or another tenant's (None: any)."""
         record = self.jobs.get(job_id)
-        if record is None or (tenant is not None and record.get("tenant", "") != tenant):
+        if record is None or "created_at" not in record:  # none, or only what a worker wrote for a hand-sent task
+            raise JobNotFound(f"no job with id {job_id!r}", "id")
+        if tenant is not None and record.get("tenant", "") != tenant:
             raise JobNotFound(f"no job with id {job_id!r}", "id")
         if "follows" in record:
             job = self._follower(job_id, record)
