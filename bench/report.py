@@ -21,6 +21,11 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _header(*cells: Any) -> list[str]:
+    """A table's header row and its rule."""
+    return [_row(*cells), _row(*["---"] * len(cells))]
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -48,7 +53,7 @@ def main() -> None:
             "",
             "Would the cache answer B from A? Served = MiniLM cosine ≥ 0.8 and the near-miss guard agrees.",
             "",
-            _row(
+            *_header(
                 "pairs",
                 "paraphrases served",
                 "embedding alone",
@@ -56,7 +61,6 @@ def main() -> None:
                 "embedding alone",
                 "wrong hits per 30",
             ),
-            _row(*["---"] * 6),
         ]
         for r in quality:
             out.append(
@@ -84,7 +88,7 @@ def main() -> None:
             "All entries in one scope (the worst case). *Tier* is the semantic tier as served: index search, "
             "reading the candidates from Redis, and the guard; *index* is the in-memory HNSW search alone.",
             "",
-            _row(
+            *_header(
                 "entries",
                 "tier p50 ms",
                 "tier p99 ms",
@@ -94,7 +98,6 @@ def main() -> None:
                 "index load s",
                 "recall@1",
             ),
-            _row(*["---"] * 8),
         ]
         for r in search["rows"]:
             out.append(
@@ -127,8 +130,7 @@ def main() -> None:
             "or as paraphrases (semantic tier). *closed loop*: 50 clients sending back to back (saturation); "
             "*users*: 50 clients thinking 0.5–1.5 s between requests.",
             "",
-            _row("run", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "hits"),
-            _row(*["---"] * 7),
+            *_header("run", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "hits"),
         ]
         for key, v in cache.items():
             if isinstance(v, dict) and "p95_ms" in v:
@@ -158,8 +160,7 @@ def main() -> None:
             f"{batching['requests']} unique chat prompts, max_tokens={batching['max_tokens']}, greedy, cache "
             f"bypassed, {batching['clients']} clients.",
             "",
-            _row("worker", "req/s", "tokens/s", "p50 ms", "p95 ms", "batch sizes"),
-            _row(*["---"] * 6),
+            *_header("worker", "req/s", "tokens/s", "p50 ms", "p95 ms", "batch sizes"),
         ]
         for key, label in (("batched", "MAX_BATCH_SIZE=8, BATCH_WAIT_MS=50"), ("unbatched", "MAX_BATCH_SIZE=1")):
             v = batching[key]
@@ -182,8 +183,7 @@ def main() -> None:
             "Unique prompts, verbatim repeats of earlier requests, and dev-set pairs (a paraphrase or a near-miss "
             "sent after its partner). A wrong hit is a hit whose source request meant something else.",
             "",
-            _row("requests", "repeat share", "hit rate", "wrong hits", "p50 ms", "p95 ms"),
-            _row(*["---"] * 6),
+            *_header("requests", "repeat share", "hit rate", "wrong hits", "p50 ms", "p95 ms"),
             _row(
                 mixed["requests"],
                 mixed["repeat_share"],
@@ -211,8 +211,7 @@ def main() -> None:
             f"{sweep['requests']} unique prompts per setting, max_tokens={sweep['max_tokens']}, "
             f"{sweep['clients']} clients.",
             "",
-            _row("MAX_BATCH_SIZE", "BATCH_WAIT_MS", "req/s", "tokens/s", "p50 ms", "p95 ms"),
-            _row(*["---"] * 6),
+            *_header("MAX_BATCH_SIZE", "BATCH_WAIT_MS", "req/s", "tokens/s", "p50 ms", "p95 ms"),
         ]
         out += [
             _row(
@@ -231,8 +230,7 @@ def main() -> None:
         out += [
             "## 6. Cold start (`python -m bench.run cold_start`)",
             "",
-            _row("start", "worker start to first answer, s", "of which loading the model, s"),
-            _row("---", "---", "---"),
+            *_header("start", "worker start to first answer, s", "of which loading the model, s"),
         ]
         out += [
             _row(r["start"].replace("_", " "), r["seconds_to_first_answer"], r.get("model_load_s"))
@@ -245,8 +243,7 @@ def main() -> None:
         out += [
             "## 7. Memory",
             "",
-            _row("after scenario", "worker peak RSS MiB", "API process peak RSS MiB"),
-            _row("---", "---", "---"),
+            *_header("after scenario", "worker peak RSS MiB", "API process peak RSS MiB"),
         ]
         out += [_row(n, m["worker_peak_rss_mib"], m["api_process_peak_rss_mib"]) for n, m in memories]
         out.append("")
