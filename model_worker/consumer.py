@@ -142,12 +142,17 @@ class Batcher:
         for request in requests:
             self.held.pop(request.message.delivery_tag, None)
             task_ready(request)
-            if request.acknowledged or getattr(request.message.channel, "closed", False):
+            if request.acknowledged or connection_lost(request):
                 continue  # done with, or its connection is gone: the visibility timeout returns it
             request.reject(requeue=True)
 
 
 _batchers: list[Batcher] = []
+
+
+def connection_lost(request: Any) -> bool:
+    """The broker connection this request arrived on has closed: it can no longer be acked."""
+    return bool(getattr(request.message.channel, "closed", False))
 
 
 def held_delivery_tags() -> list[str]:

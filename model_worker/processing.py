@@ -18,7 +18,7 @@ from celery.utils.time import maybe_make_aware
 from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_accepted, task_ready
 
-from model_worker.consumer import LoopCalls
+from model_worker.consumer import LoopCalls, connection_lost
 from model_worker.runner import Completion, ModelRunner
 from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
@@ -123,7 +123,7 @@ def _revoked(req: Any, expired: bool) -> None:
 
 def _ack_ready(req: Any, successful: bool = False) -> None:
     task_ready(req, successful)
-    if getattr(req.message.channel, "closed", False):
+    if connection_lost(req):
         # Its connection was lost since it arrived: an ack cannot reach the broker any more.
         # The message returns after the visibility timeout, and its stored result is reused.
         log.warning("not acking %s: its broker connection is gone", req.id)
