@@ -19,7 +19,8 @@ from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_accepted, task_ready
 
 from model_worker.consumer import LoopCalls, connection_lost
-from model_worker.runner import Completion, ModelRunner
+from model_worker.runner import Completion, ModelRunner, TextDelta
+from model_worker.streaming import StreamPublisher
 from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
 from tasks.jobs import CANCELLED, DONE, JobStore
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 class BatchProcessor:
     """Turns a list of Celery Requests into stored results."""
 
-    def __init__(self, runner: ModelRunner, jobs: JobStore, limits: Limits) -> None:
-        self.runner, self.jobs, self.limits = runner, jobs, limits
+    def __init__(self, runner: ModelRunner, jobs: JobStore, limits: Limits, streams: StreamPublisher) -> None:
+        self.runner, self.jobs, self.limits, self.streams = runner, jobs, limits, streams
 
     def __call__(self, batch: list[Any], loop: LoopCalls) -> None:
         """Process one flushed batch of Requests."""
@@ -51,9 +52,15 @@ class BatchProcessor:
             else:
                 runnable.append((req, request))
                 loop.call(_start, req)
-        requests = [r for _, r in runnable if isinstance(r, GenerationRequest)]
+        generating = [(req, r) for req, r in runnable if isinstance(r, GenerationRequest)]
+        requests = [r for _, r in generating]
+        streamed = {i: req.id for i, (req, _) in enumerate(generating) if _streamed(req)}
+
+        def on_text(deltas: list[TextDelta]) -> None:
+            self.streams.publish((streamed[i], offset, text) for i, offset, text in deltas)
+
         started = time.monotonic()
-        completions = iter(self.runner.generate(requests) if requests else [])
+        completions = iter(self.runner.generate(requests, streamed, on_text) if requests else [])
         inference_ms = (time.monotonic() - started) * 1000
         outcomes = [next(completions) if isinstance(r, GenerationRequest) else r for _, r in runnable]
         self._store(runnable, outcomes, inference_ms, loop)
@@ -93,8 +100,16 @@ class BatchProcessor:
             else:
                 req.task.backend.mark_as_failure(req.id, outcome)
         self.jobs.mark_done(job_ids)
+        try:
+            self.streams.end(req.id for req, _ in runnable if _streamed(req))
+        except Exception:  # a reader also looks at the job itself every second: it still finishes
+            log.exception("could not mark streams finished")
         for (req, _), outcome in zip(runnable, outcomes, strict=True):
             loop.call(_finished, req, outcome)
+
+
+def _streamed(req: Any) -> bool:
+    return req.kwargs.get("stream") is True
 
 
 # Event-loop side: Celery's worker bookkeeping, task events and acks.

@@ -9,7 +9,7 @@ request so only the culprit fails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,10 @@ from tasks.errors import GenerationFailed, InferenceError, PromptTooLong, Unsupp
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: (request index, offset, text): a streamed row's new text, starting at character `offset` of it.
+TextDelta = tuple[int, int, str]
+OnText = Callable[[list[TextDelta]], None]
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,14 @@ class ModelRunner:
         model, tokenizer = loading.load(settings.model_name, settings.model_cache_dir, device)
         return cls(model, tokenizer, settings.model_name)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion | InferenceError]:
-        """Run all requests, batching those that can share a generate() call."""
+    def generate(
+        self, requests: Sequence[GenerationRequest], streamed: Collection[int] = (), on_text: OnText | None = None
+    ) -> list[Completion | InferenceError]:
+        """Run all requests, batching those that can share a generate() call.
+
+        After every decode step, `on_text` gets the new text of the requests whose indices are in
+        `streamed` (text that a stop sequence may yet cut is held back until it is decided).
+        """
         results: list[Completion | InferenceError | None] = [None] * len(requests)
         prepared: list[_Prepared] = []
         for i, request in enumerate(requests):
@@ -77,19 +87,27 @@ class ModelRunner:
             except InferenceError as exc:
                 results[i] = exc
         for group in group_by(prepared, lambda p: p.request.sampling_key()):
-            for item, outcome in zip(group, self._run_group(group), strict=True):
+            streams = {row: p.index for row, p in enumerate(group) if p.index in streamed} if on_text else {}
+            for item, outcome in zip(group, self._run_group(group, streams, on_text), strict=True):
                 results[item.index] = outcome
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _run_group(self, group: list[_Prepared]) -> list[Completion | InferenceError]:
+    def _run_group(
+        self, group: list[_Prepared], streams: dict[int, int], on_text: OnText | None
+    ) -> list[Completion | InferenceError]:
+        """`streams`: row -> request index of the rows whose text goes to `on_text`."""
         try:
-            return self._generate(group)
+            return self._generate(group, streams, on_text)
         except Exception as exc:
             if len(group) == 1:
                 log.exception("generation failed for one request")
                 return [GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}")]
             log.warning("batch of %d failed (%s); retrying one by one", len(group), exc)
-            return [outcome for item in group for outcome in self._run_group([item])]
+            return [
+                outcome
+                for row, item in enumerate(group)
+                for outcome in self._run_group([item], {0: streams[row]} if row in streams else {}, on_text)
+            ]
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
@@ -109,11 +127,14 @@ class ModelRunner:
         return ids
 
     @torch.inference_mode()
-    def _generate(self, group: list[_Prepared]) -> list[Completion]:
+    def _generate(self, group: list[_Prepared], streams: dict[int, int], on_text: OnText | None) -> list[Completion]:
         first = group[0].request
         batch = self.tokenizer.pad({"input_ids": [p.input_ids for p in group]}, return_tensors="pt").to(self.device)
         prompt_len = batch["input_ids"].shape[1]
         stops = _RowStops(self.tokenizer, prompt_len, [p.request for p in group], self.eos_ids)
+        criteria = StoppingCriteriaList([stops])
+        if streams and on_text is not None:
+            criteria.append(_RowStreams(self, stops, streams, on_text))
         config = GenerationConfig(
             max_new_tokens=max(p.request.max_tokens for p in group),
             do_sample=not first.greedy,
@@ -125,7 +146,7 @@ class ModelRunner:
         )
         if not first.greedy and first.seed is not None:
             torch.manual_seed(first.seed)  # seeded requests get a call of their own (sampling_key)
-        output = self.model.generate(**batch, generation_config=config, stopping_criteria=StoppingCriteriaList([stops]))
+        output = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria)
         return [
             self._completion(output[row, prompt_len:], stops, row, len(item.input_ids), item.request)
             for row, item in enumerate(group)
@@ -135,13 +156,16 @@ class ModelRunner:
         self, generated: torch.Tensor, stops: _RowStops, row: int, prompt_tokens: int, request: GenerationRequest
     ) -> Completion:
         count = stops.finished_at[row] or len(generated)
-        tokens = generated[:count].tolist()
+        text, cut = self._text(generated[:count].tolist(), request.stop)
+        reason = "stop" if cut is not None or stops.reasons[row] == "stop" else "length"
+        return Completion(text if cut is None else cut, reason, prompt_tokens, count)
+
+    def _text(self, tokens: list[int], stop: tuple[str, ...]) -> tuple[str, str | None]:
+        """A row's decoded text, and the text before its first stop sequence (None: none occurs)."""
         if tokens and tokens[-1] in self.eos_ids:
             tokens = tokens[:-1]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        cut = _cut_at_stop(text, request.stop)
-        reason = "stop" if cut is not None or stops.reasons[row] == "stop" else "length"
-        return Completion(text if cut is None else cut, reason, prompt_tokens, count)
+        return text, _cut_at_stop(text, stop)
 
 
 class _RowStops(StoppingCriteria):
@@ -178,6 +202,47 @@ class _RowStops(StoppingCriteria):
                 self.finished_at[row], self.reasons[row] = step, reason
         done = [f is not None for f in self.finished_at]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _RowStreams(StoppingCriteria):
+    """After each decode step, hands the streamed rows' new text to `on_text`; never stops a row.
+
+    Runs after _RowStops in the same step, so a row that has just finished sends its last text.
+    A failing `on_text` (Redis away) ends streaming for the call, not the generation.
+    """
+
+    def __init__(self, runner: ModelRunner, stops: _RowStops, rows: dict[int, int], on_text: OnText) -> None:
+        self.runner, self.stops, self.rows, self.on_text = runner, stops, dict(rows), on_text
+        self.sent = dict.fromkeys(rows, "")
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        prompt_len, deltas = self.stops.prompt_len, []
+        for row, index in list(self.rows.items()):
+            end = self.stops.finished_at[row]
+            tokens = input_ids[row, prompt_len : prompt_len + end if end else None].tolist()
+            stop = self.stops.requests[row].stop
+            text, cut = self.runner._text(tokens, stop)
+            settled = cut if cut is not None else text if end else _unsettled_tail_removed(text, stop)
+            sent = self.sent[row]
+            if len(settled) > len(sent) and settled.startswith(sent):
+                deltas.append((index, len(sent), settled[len(sent) :]))
+                self.sent[row] = settled
+            if end:
+                del self.rows[row]
+        if deltas:
+            try:
+                self.on_text(deltas)
+            except Exception:
+                log.exception("streaming failed; the rest of these answers arrive whole")
+                self.rows.clear()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _unsettled_tail_removed(text: str, stops: tuple[str, ...]) -> str:
+    """`text` less a tail that may still change: a partly decoded character, or a stop's prefix."""
+    text = text.rstrip("\ufffd")  # bytes of a character whose remaining bytes are still to come
+    hold = max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+    return text[: len(text) - hold]
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:

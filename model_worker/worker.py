@@ -18,6 +18,7 @@ from model_worker import kombu_fixes
 from model_worker.consumer import BatcherStep, BatchTask, held_delivery_tags
 from model_worker.processing import BatchProcessor
 from model_worker.runner import ModelRunner
+from model_worker.streaming import StreamPublisher
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKERS_KEY, Limits
 from tasks.jobs import JobStore
@@ -63,7 +64,9 @@ def _load_model(**_: Any) -> None:
     started = time.monotonic()
     runner = ModelRunner.from_settings(settings)
     limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
-    generate.process_batch = BatchProcessor(runner, JobStore(_redis(), settings.result_ttl_s), limits)
+    redis = _redis()
+    jobs = JobStore(redis, settings.result_ttl_s)
+    generate.process_batch = BatchProcessor(runner, jobs, limits, StreamPublisher(redis))
     log.info(
         "model %s ready on %s in %.1f s; batches of up to %d, flushed %d ms after the first request",
         settings.model_name,

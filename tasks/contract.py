@@ -20,6 +20,12 @@ JOB_KEY_PREFIX = "llm:job:"
 WORKERS_KEY = "llm:workers"
 #: The semantic cache's keys (entries, exact index, LRU order, change log, in-flight markers).
 CACHE_KEY_PREFIX = "llm:cache:"
+#: A streamed job's text as the worker generates it: a Redis stream per job of entries
+#: {"o": offset, "t": text} (the row's text from character o on), then {"end": "1"} once its result
+#: is stored. A redelivered job restarts at offset 0; a reader skips what it has already sent.
+STREAM_KEY_PREFIX = "llm:stream:"
+STREAM_TTL_S = 600
+STREAM_MAX_ENTRIES = 4096
 #: Seconds between worker heartbeats (a sorted set of hostname -> last beat); a worker is alive
 #: while its last beat is younger than WORKER_ALIVE_S.
 HEARTBEAT_S = 5.0

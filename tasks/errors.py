@@ -51,16 +51,22 @@ class UnsupportedRequest(InvalidRequest):
     type = "unsupported_request"
 
 
-class JobNotFound(InferenceError):
-    """No job with this id was ever submitted (or its record has expired)."""
+class NotFound(InferenceError):
+    """No such job, model, file or batch (or its record has expired)."""
 
     type = "not_found"
 
 
-class JobConflict(InferenceError):
-    """The job is in a state that does not allow the operation (e.g. cancelling a finished job)."""
+class Conflict(InferenceError):
+    """The resource's state does not allow the operation (e.g. cancelling a finished job)."""
 
     type = "conflict"
+
+
+class TimedOut(InferenceError):
+    """The job did not finish within the time the route waits for it; it is still running."""
+
+    type = "timeout"
 
 
 class Unauthorized(InferenceError):
@@ -85,6 +91,17 @@ class GenerationFailed(InferenceError):
     """The model failed on this request for a reason of its own (not the request's fault)."""
 
     type = "generation_failed"
+
+
+def error_from_dict(error: dict[str, str | None]) -> InferenceError:
+    """Rebuild the error a job failed with from its stored description."""
+    classes = {cls.type: cls for cls in _subclasses(InferenceError)}
+    cls = classes.get(str(error.get("type")), InferenceError)
+    return cls(str(error.get("message")), error.get("param"), error.get("code"))
+
+
+def _subclasses(cls: type[InferenceError]) -> list[type[InferenceError]]:
+    return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
 
 
 def error_from_exception(exc: BaseException) -> dict[str, str | None]:

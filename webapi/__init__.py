@@ -8,7 +8,7 @@ from redis import Redis
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.contract import Limits
 from tasks.settings import Settings
-from webapi import auth, errors, health, jobs, openapi
+from webapi import auth, completions, errors, health, jobs, openapi
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import SemanticCache
 from webapi.cache.store import CacheStore
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     auth.install(app, auth.load_keys(settings))
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(completions.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     return app

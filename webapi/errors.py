@@ -1,24 +1,30 @@
 """The one place where errors become HTTP responses, all in one JSON shape.
 
 {"error": {"type": str, "code": str | null, "message": str, "param": str | null}}
+
+Routes of OpenAI's API (the blueprints in OPENAI_BLUEPRINTS) speak its dialect of that shape, so
+its clients raise their usual exceptions: 400 rather than 422 for a bad field, OpenAI's broad
+`type` names, and our specific type as the `code`.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from tasks.errors import (
+    Conflict,
     InferenceError,
     InvalidRequest,
-    JobConflict,
-    JobNotFound,
     MalformedBody,
+    NotFound,
     Overloaded,
+    PromptTooLong,
     ServiceUnavailable,
+    TimedOut,
     Unauthorized,
 )
 
@@ -31,11 +37,19 @@ STATUS_BY_ERROR: list[tuple[type[InferenceError], int]] = [
     (InvalidRequest, 422),
     (Unauthorized, 401),
     (Overloaded, 429),
-    (JobNotFound, 404),
-    (JobConflict, 409),
+    (NotFound, 404),
+    (Conflict, 409),
     (ServiceUnavailable, 503),
+    (TimedOut, 504),
     (InferenceError, 500),
 ]
+
+#: Blueprints serving OpenAI's API.
+OPENAI_BLUEPRINTS = {"openai"}
+#: OpenAI's error type by status; statuses not listed are "server_error".
+OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error", 503: "service_unavailable_error"}
+#: Where OpenAI has its own code for one of our error types.
+OPENAI_CODES = {PromptTooLong.type: "context_length_exceeded", NotFound.type: "not_found"}
 
 
 def status_for(error: InferenceError) -> int:
@@ -44,13 +58,32 @@ def status_for(error: InferenceError) -> int:
 
 
 def error_response(error: InferenceError) -> tuple[Response, int]:
-    """Render an InferenceError in the service's error shape."""
-    response = jsonify({"error": error.to_dict()})
+    """Render an InferenceError in the service's error shape (in OpenAI's dialect on its routes)."""
+    status, body = status_for(error), error.to_dict()
+    if _openai_dialect():
+        status, body = 400 if status == 422 else status, openai_error(error)
+    response = jsonify({"error": body})
     if isinstance(error, (ServiceUnavailable, Overloaded)):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="llm"'
-    return response, status_for(error)
+    return response, status
+
+
+def openai_error(error: InferenceError) -> dict[str, str | None]:
+    """The error body OpenAI's clients expect (also for an error in the middle of a stream)."""
+    status = status_for(error)
+    return _openai_body(error.to_dict(), 400 if status == 422 else status)
+
+
+def _openai_dialect() -> bool:
+    return request.blueprint in OPENAI_BLUEPRINTS
+
+
+def _openai_body(error: dict[str, str | None], status: int) -> dict[str, str | None]:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    code = error["code"] or OPENAI_CODES.get(str(error["type"]), error["type"])
+    return {**error, "type": OPENAI_TYPES.get(status, kind), "code": code}
 
 
 def register(app: Flask) -> None:
@@ -66,13 +99,14 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
         error = {
             "type": (exc.name or "error").lower().replace(" ", "_"),
             "code": None,
             "message": exc.description,
             "param": None,
         }
-        return jsonify({"error": error}), exc.code or 500
+        return jsonify({"error": _openai_body(error, status) if _openai_dialect() else error}), status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

@@ -25,7 +25,7 @@ from celery import Celery, states
 from redis import Redis
 
 from tasks.contract import QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
-from tasks.errors import InferenceError, JobConflict, JobNotFound, Overloaded, error_from_exception
+from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Overloaded, error_from_exception
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
@@ -34,6 +34,14 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
 #: A waiting request looks at its job this often even without news (cancellations publish nothing).
 RECHECK_S = 5.0
+
+
+def cache_mode(body: dict[str, Any]) -> str:
+    """The request's `cache` field: how it may use the cache (default auto)."""
+    mode = body.get("cache", "auto")
+    if mode not in CACHE_MODES:
+        raise InvalidRequest(f"cache must be one of {', '.join(CACHE_MODES)}", "cache", "invalid_value")
+    return mode
 
 
 class JobService:
@@ -46,11 +54,22 @@ class JobService:
         self.max_queue_depth = max_queue_depth
         self.jobs = JobStore(redis, ttl_s)
 
-    def submit(self, request: GenerationRequest, cache_mode: str = "auto", tenant: str = "") -> tuple[str, str]:
-        """Answer from the cache or enqueue; returns the job id and the X-Cache verdict."""
-        owner = {"tenant": tenant}
+    def submit(
+        self,
+        request: GenerationRequest,
+        cache_mode: str = "auto",
+        tenant: str = "",
+        stream: bool = False,
+        user: str | None = None,
+    ) -> tuple[str, str]:
+        """Answer from the cache or enqueue; returns the job id and the X-Cache verdict.
+
+        `stream`: the worker publishes the text as it generates it (see job_text in streaming.py).
+        `user`: the caller's end-user id (OpenAI's `user`), kept on the job record for audits.
+        """
+        owner = {"tenant": tenant, **({"user": user} if user else {})}
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
-            return self._enqueue(request, str(uuid.uuid4()), owner), "BYPASS"
+            return self._enqueue(request, str(uuid.uuid4()), owner, stream), "BYPASS"
         probe = self.cache.probe(request, tenant, read=cache_mode == "auto")
         job_id = str(uuid.uuid4())
         if probe.hit is not None:
@@ -81,27 +100,28 @@ class JobService:
         }
         if probe.vector is not None:
             pending["cache_vector"] = base64.b64encode(probe.vector.tobytes()).decode()
-        return self._enqueue(request, job_id, pending), "MISS"
+        return self._enqueue(request, job_id, pending, stream), "MISS"
 
-    def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str]) -> str:
+    def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], stream: bool) -> str:
         depth = self.redis.llen(QUEUE)
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
         self.jobs.create(job_id, self.model, **fields)
         try:
-            self.celery.send_task(TASK_NAME, kwargs={"request": request.to_json()}, task_id=job_id, queue=QUEUE)
+            kwargs = {"request": request.to_json(), "stream": stream}
+            self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=QUEUE)
         except Exception:
             self.jobs.delete(job_id)  # never leave a record for a job that was not enqueued
             raise
         return job_id
 
     def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
-        """The job object; JobNotFound for ids never submitted, or another tenant's (None: any)."""
+        """The job object; NotFound for ids never submitted, or another tenant's (None: any)."""
         record = self.jobs.get(job_id)
         if record is None or "created_at" not in record:  # none, or only what a worker wrote for a hand-sent task
-            raise JobNotFound(f"no job with id {job_id!r}", "id")
+            raise NotFound(f"no job with id {job_id!r}", "id")
         if tenant is not None and record.get("tenant", "") != tenant:
-            raise JobNotFound(f"no job with id {job_id!r}", "id")
+            raise NotFound(f"no job with id {job_id!r}", "id")
         if "follows" in record:
             job = self._follower(job_id, record)
         elif "result" in record:
@@ -140,7 +160,7 @@ class JobService:
         job = self.describe(job_id)
         if job["status"] in TERMINAL:
             return job
-        source = (self.jobs.get(job_id) or {}).get("follows", job_id)
+        source = self.source_of(job_id)
         # The Redis result backend publishes each stored result on the channel named by its key;
         # subscribe first, then look, so a result stored in between is not missed.
         with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
@@ -152,14 +172,18 @@ class JobService:
                 job = self.describe(job_id)
         return job
 
+    def source_of(self, job_id: str) -> str:
+        """The job that generates this one's answer: itself, or the leader a follower waits on."""
+        return (self.jobs.get(job_id) or {}).get("follows", job_id)
+
     def cancel(self, job_id: str, tenant: str) -> dict[str, Any]:
-        """Cancel a job that has not started; JobConflict once it has."""
+        """Cancel a job that has not started; Conflict once it has."""
         self.describe(job_id, tenant)  # 404 for another tenant's job
         before = self.jobs.cancel(job_id)
         if before == "":
-            raise JobNotFound(f"no job with id {job_id!r}", "id")
+            raise NotFound(f"no job with id {job_id!r}", "id")
         if before in (RUNNING, DONE):
-            raise JobConflict(f"job {job_id} has already {'started' if before == RUNNING else 'finished'}", "id")
+            raise Conflict(f"job {job_id} has already {'started' if before == RUNNING else 'finished'}", "id")
         return self.describe(job_id)
 
     def workers_alive(self) -> int:

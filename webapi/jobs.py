@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from tasks.contract import GenerationRequest
 from tasks.errors import InvalidRequest, MalformedBody
-from webapi.job_service import CACHE_MODES, TERMINAL, JobService
+from webapi.job_service import TERMINAL, JobService, cache_mode
 
 bp = Blueprint("jobs", __name__)
 
@@ -19,7 +19,7 @@ def _service() -> JobService:
     return current_app.extensions["jobs"]
 
 
-def _body() -> Any:
+def json_body() -> Any:
     try:
         return json.loads(request.get_data(cache=False) or b"")
     except (ValueError, UnicodeDecodeError):
@@ -33,19 +33,12 @@ def _job_response(job: dict[str, Any], status: int, verdict: str) -> tuple[Respo
     return response, status
 
 
-def _cache_mode(body: dict[str, Any]) -> str:
-    mode = body.get("cache", "auto")
-    if mode not in CACHE_MODES:
-        raise InvalidRequest(f"cache must be one of {', '.join(CACHE_MODES)}", "cache", "invalid_value")
-    return mode
-
-
 @bp.post("/v1/jobs")
 def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
-    body = _body()
+    body = json_body()
     generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"cache"}))
-    job_id, verdict = _service().submit(generation, _cache_mode(body), g.tenant)
+    job_id, verdict = _service().submit(generation, cache_mode(body), g.tenant)
     job = _service().describe(job_id)
     return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 
@@ -53,10 +46,10 @@ def create_job() -> tuple[Response, int]:
 @bp.post("/v1/generate")
 def generate() -> tuple[Response, int]:
     """Enqueue and wait up to `timeout` seconds: 200 with the finished job, else 202 to poll."""
-    body = _body()
+    body = json_body()
     generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"timeout", "cache"}))
     timeout = _timeout(body)
-    job_id, verdict = _service().submit(generation, _cache_mode(body), g.tenant)
+    job_id, verdict = _service().submit(generation, cache_mode(body), g.tenant)
     job = _service().wait(job_id, timeout)
     return _job_response(job, 200 if job["status"] in TERMINAL else 202, verdict)
 

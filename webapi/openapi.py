@@ -112,6 +112,57 @@ _SUBMIT = {
     }
 }
 
+# OpenAI-compatible routes: OpenAI's own API reference documents the objects; this is our subset.
+_OPENAI_COMMON = {
+    "model": {"type": "string", "description": "the served model (GET /v1/models)"},
+    "max_tokens": _PARAMS["max_tokens"],
+    "temperature": {**_PARAMS["temperature"], "default": 1},
+    "top_p": _PARAMS["top_p"],
+    "stop": _PARAMS["stop"],
+    "seed": _PARAMS["seed"],
+    "n": {"const": 1},
+    "stream": {"type": "boolean", "default": False},
+    "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+    "user": {"type": "string"},
+    "cache": _PARAMS["cache"],
+}
+_CHOICES = {"type": "array", "items": {"type": "object", "required": ["index", "finish_reason"]}}
+_USAGE = {
+    "type": "object",
+    "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+    "properties": {k: {"type": "integer"} for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+}
+
+
+def _openai_route(summary: str, request: dict[str, Any], obj: str) -> dict[str, Any]:
+    response = {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": {"object": {"const": obj}, "choices": _CHOICES, "usage": _USAGE},
+    }
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                "200": {
+                    "description": "the answer, or with stream: Server-Sent Events of chunks ending in [DONE]",
+                    "content": {"application/json": {"schema": response}, "text/event-stream": {}},
+                },
+                "404": _json("Error", "unknown model"),
+                "504": _json("Error", "not finished within MAX_SYNC_TIMEOUT_S; the job goes on"),
+                **{k: v for k, v in _ERRORS.items() if k != "422"},
+            },
+        }
+    }
+
+
+_MODEL = {
+    "type": "object",
+    "required": ["id", "object", "created", "owned_by"],
+    "properties": {"id": {"type": "string"}, "object": {"const": "model"}},
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "LLM batch-inference service", "version": "0.1.0"},
@@ -182,6 +233,75 @@ SPEC: dict[str, Any] = {
                 },
             },
         },
+        "/v1/models": {
+            "get": {
+                "summary": "The served model (OpenAI)",
+                "responses": {
+                    "200": {
+                        "description": "a list of one model",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "object": {"const": "list"},
+                                        "data": {"type": "array", "items": _MODEL},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_ERRORS,
+                },
+            }
+        },
+        "/v1/models/{model_id}": {
+            "get": {
+                "summary": "A model (OpenAI)",
+                "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "the model", "content": {"application/json": {"schema": _MODEL}}},
+                    "404": _json("Error", "unknown model"),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/v1/completions": _openai_route(
+            "Text completion (OpenAI)",
+            {
+                "type": "object",
+                "required": ["model", "prompt"],
+                "properties": {
+                    "prompt": {"oneOf": [_TEXT, {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1}]},
+                    **_OPENAI_COMMON,
+                },
+            },
+            "text_completion",
+        ),
+        "/v1/chat/completions": _openai_route(
+            "Chat completion through the model's chat template (OpenAI)",
+            {
+                "type": "object",
+                "required": ["model", "messages"],
+                "properties": {
+                    "messages": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["role", "content"],
+                            "properties": {
+                                "role": {"enum": ["system", "developer", "user", "assistant"]},
+                                "content": _TEXT,
+                            },
+                        },
+                    },
+                    "max_completion_tokens": _PARAMS["max_tokens"],
+                    **_OPENAI_COMMON,
+                },
+            },
+            "chat.completion",
+        ),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "up"}}}},
         "/readyz": {
             "get": {

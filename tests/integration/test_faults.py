@@ -16,6 +16,7 @@ import redis as redis_lib
 import requests
 
 from tasks.contract import GenerationRequest
+from tasks.settings import Settings
 from tests import stack
 
 FAST_RECOVERY = {"VISIBILITY_TIMEOUT_S": "20", "BATCH_WAIT_MS": "50", "MAX_BATCH_SIZE": "8"}
@@ -131,6 +132,10 @@ def test_redis_down_is_503_quickly_and_everything_recovers_with_persistence(tmp_
         down = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, timeout=30)
         assert down.status_code == 503 and time.monotonic() - started < 10
         assert requests.get(f"{base}/v1/jobs/{ids[0]}", timeout=30).status_code == 503
+        chat = {"model": Settings.from_env({}).model_name, "messages": [{"role": "user", "content": "hi"}]}
+        openai_down = requests.post(f"{base}/v1/chat/completions", json=chat, timeout=30)
+        assert openai_down.status_code == 503
+        assert openai_down.json()["error"]["type"] == "service_unavailable_error"
         server = start_redis()
         _wait_for(lambda: requests.get(f"{base}/v1/jobs/{ids[0]}", timeout=30).status_code == 200, 30, "no recovery")
         _wait_for(lambda: all(j["status"] == "succeeded" for j in _jobs(base, ids)), 240, "jobs were lost")

@@ -18,7 +18,22 @@ from tests.conftest import SERVICE_ENV
 from webapi.openapi import SPEC
 
 schema = schemathesis.openapi.from_dict(SPEC)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@schemathesis.check
+def no_5xx_but_documented_timeouts(ctx, response, case):
+    """No worker serves the fuzzed API, so a valid OpenAI request may end in its documented 504."""
+    if response.status_code == 504 and case.path in ("/v1/completions", "/v1/chat/completions"):
+        return True
+    return not_a_server_error(ctx, response, case)
+
+
+CHECKS = [
+    no_5xx_but_documented_timeouts,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")

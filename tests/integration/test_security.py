@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 
@@ -43,6 +44,15 @@ def test_every_route_but_health_needs_a_key(keyed_api):
         assert requests.get(f"{keyed_api}/v1/jobs/x", headers=headers, timeout=10).status_code == 401
 
 
+def test_the_openai_client_needs_a_key_too(keyed_api):
+    model = Settings.from_env({}).model_name
+    with pytest.raises(openai.AuthenticationError) as refused:
+        openai.OpenAI(base_url=f"{keyed_api}/v1", api_key="wrong-key-0123456789", max_retries=0).models.list()
+    assert refused.value.body["type"] == "authentication_error"
+    allowed = openai.OpenAI(base_url=f"{keyed_api}/v1", api_key=KEYS["alice"], max_retries=0)
+    assert [m.id for m in allowed.models.list()] == [model]
+
+
 def test_tenants_never_share_cached_answers_or_jobs(keyed_api):
     body = {"prompt": f"Name a colour of the rainbow ({uuid.uuid4().hex[:6]}).", "max_tokens": 6}
     first = requests.post(f"{keyed_api}/v1/generate", json=body, headers=_as("alice"), timeout=60)
@@ -67,6 +77,10 @@ def test_backpressure_answers_429_with_retry_after(redis_url, logs_dir):
         assert codes == [202, 202, 202]
         assert refused.status_code == 429 and refused.json()["error"]["type"] == "overloaded"
         assert int(refused.headers["Retry-After"]) > 0
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.RateLimitError) as limited:
+            client.completions.create(model=Settings.from_env({}).model_name, prompt="hi")
+        assert limited.value.body["code"] == "overloaded"
     finally:
         stack.stop(proc)
 

@@ -104,3 +104,30 @@ def test_a_gpt2_architecture_model_runs_through_the_same_runner(tiny_gpt2):
     )
     assert [type(r).__name__ for r in results] == ["Completion", "Completion", "PromptTooLong", "UnsupportedRequest"]
     assert results[0].completion_tokens <= 5 and results[1].completion_tokens <= 7
+
+
+def test_streamed_rows_arrive_step_by_step_and_add_up_to_the_answer(runner):
+    requests = [
+        _chat("Write a short poem about the sea.", max_tokens=40),
+        GenerationRequest(prompt="Count: 1, 2, 3,", max_tokens=30, stop=("7",)),
+        _chat("Name a colour.", max_tokens=12),  # not streamed
+    ]
+    steps: list[list] = []
+    completions = runner.generate(requests, streamed={0, 1}, on_text=steps.append)
+    assert completions == runner.generate(requests)  # streaming changes nothing in the answers
+    for index in (0, 1):
+        pieces = [(offset, text) for step in steps for i, offset, text in step if i == index]
+        assert len(pieces) > 5  # it came a few tokens at a time, not whole at the end
+        assert [offset for offset, _ in pieces] == [sum(len(t) for _, t in pieces[:k]) for k in range(len(pieces))]
+        assert "".join(text for _, text in pieces) == completions[index].text
+    assert "7" not in "".join(text for step in steps for i, _, text in step if i == 1)  # the stop is never sent
+    assert all(i != 2 for step in steps for i, _, _ in step)
+
+
+def test_a_failing_stream_leaves_the_answers_intact(runner):
+    requests = [_chat("Name a fruit.", max_tokens=8), _chat("Name a city.", max_tokens=8)]
+
+    def broken(_deltas):
+        raise ConnectionError("redis went away")
+
+    assert runner.generate(requests, streamed={0, 1}, on_text=broken) == runner.generate(requests)

@@ -1,0 +1,85 @@
+"""Translating OpenAI request bodies: what is taken, what is refused and named."""
+
+import pytest
+
+from tasks.contract import GenerationRequest, Limits, Message
+from tasks.errors import InvalidRequest, NotFound
+from webapi import openai_schema
+
+MODEL = "org/model"
+LIMITS = Limits()
+
+
+def _parse(kind, **body):
+    return openai_schema.parse(kind, {"model": MODEL, **body}, LIMITS, MODEL)
+
+
+def test_a_chat_request_becomes_a_generation_request():
+    parsed = _parse(
+        "chat",
+        messages=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}]},
+        ],
+        max_completion_tokens=12,
+        temperature=0,
+        stop="\n",
+        seed=3,
+        n=1,
+        presence_penalty=0,
+        stream=True,
+        stream_options={"include_usage": True},
+        user="u-1",
+    )
+    assert parsed.generation == GenerationRequest(
+        messages=(Message("system", "Be brief."), Message("user", "Hi\nthere")),
+        max_tokens=12,
+        temperature=0.0,
+        stop=("\n",),
+        seed=3,
+    )
+    assert (parsed.stream, parsed.include_usage, parsed.user, parsed.cache_mode) == (True, True, "u-1", "auto")
+
+
+def test_sampling_is_on_by_default_as_in_openai():
+    parsed = _parse("completion", prompt=["Once upon a time"])
+    assert parsed.generation.prompt == "Once upon a time"
+    assert parsed.generation.temperature == 1.0 and not parsed.stream
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"logprobs": True}, "logprobs", "unsupported_parameter"),
+        ({"n": 2}, "n", "unsupported_parameter"),
+        ({"tools": [{"type": "function"}]}, "tools", "unsupported_parameter"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty", "unsupported_parameter"),
+        ({"colour": "blue"}, "colour", "unknown_parameter"),
+        ({"prompt": "not a chat field"}, "prompt", "unknown_parameter"),
+        ({"stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
+        ({"stream": "yes"}, "stream", "wrong_type"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "invalid_value"),
+        ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name", "unsupported_parameter"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0].content[0]", None),
+        ({"temperature": 3}, "temperature", "out_of_range"),
+        ({"cache": "sometimes"}, "cache", "invalid_value"),
+    ],
+)
+def test_what_cannot_be_honoured_is_refused_by_name(body, param, code):
+    with pytest.raises(InvalidRequest) as refused:
+        _parse("chat", **{"messages": [{"role": "user", "content": "Hi"}], **body})
+    assert refused.value.param == param
+    assert code is None or refused.value.code == code
+
+
+def test_a_prompt_list_of_several_is_refused():
+    with pytest.raises(InvalidRequest, match="one request per prompt"):
+        _parse("completion", prompt=["a", "b"])
+
+
+def test_an_unknown_model_is_not_found_and_a_missing_one_is_invalid():
+    with pytest.raises(NotFound) as unknown:
+        _parse("completion", prompt="x", model="gpt-4")
+    assert unknown.value.code == "model_not_found"
+    with pytest.raises(InvalidRequest, match="model"):
+        openai_schema.parse("completion", {"prompt": "x"}, LIMITS, MODEL)

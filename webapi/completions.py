@@ -1,0 +1,130 @@
+"""OpenAI-compatible routes: models, completions and chat completions, plain or streamed.
+
+They run on the same pipeline as /v1/jobs (cache, batching worker, result backend); the job id
+is the response id after its `cmpl-` / `chatcmpl-` prefix, so GET /v1/jobs/<id> shows its batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify
+
+from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_from_dict
+from webapi import openai_schema
+from webapi.errors import openai_error
+from webapi.job_service import JobService
+from webapi.jobs import json_body
+from webapi.openai_schema import Kind, OpenAIRequest
+from webapi.streaming import job_text, sse
+
+bp = Blueprint("openai", __name__)
+#: Who the model list says owns the model.
+OWNER = "llm-batch-inference"
+_STARTED = int(time.time())
+
+
+def _service() -> JobService:
+    return current_app.extensions["jobs"]
+
+
+def _model_name() -> str:
+    return current_app.config["SETTINGS"].model_name
+
+
+def _model_object() -> dict[str, Any]:
+    return {"id": _model_name(), "object": "model", "created": _STARTED, "owned_by": OWNER}
+
+
+@bp.get("/v1/models")
+def list_models() -> Response:
+    """The served model."""
+    return jsonify({"object": "list", "data": [_model_object()]})
+
+
+@bp.get("/v1/models/<path:model_id>")
+def get_model(model_id: str) -> Response:
+    """The served model, by its id."""
+    if model_id != _model_name():
+        raise NotFound(f"the model {model_id!r} does not exist", "model", "model_not_found")
+    return jsonify(_model_object())
+
+
+@bp.post("/v1/completions")
+def completions() -> Response:
+    """OpenAI's text completion."""
+    return _complete("completion")
+
+
+@bp.post("/v1/chat/completions")
+def chat_completions() -> Response:
+    """OpenAI's chat completion, through the model's chat template."""
+    return _complete("chat")
+
+
+def _complete(kind: Kind) -> Response:
+    settings, service = current_app.config["SETTINGS"], _service()
+    request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], settings.model_name)
+    created = time.time()
+    job_id, verdict = service.submit(request.generation, request.cache_mode, g.tenant, request.stream, request.user)
+    if request.stream:
+        response = _stream(service, request, job_id, created, settings.max_sync_timeout_s)
+    else:
+        job = service.wait(job_id, settings.max_sync_timeout_s)
+        _raise_unless_succeeded(job)
+        response = jsonify(openai_schema.response(request, job, settings.model_name))
+    response.headers["X-Cache"] = verdict
+    return response
+
+
+def _stream(service: JobService, request: OpenAIRequest, job_id: str, created: float, timeout_s: float) -> Response:
+    """SSE once the first text (or the end) is known, so a job that fails outright gets its status code."""
+    events = job_text(service, job_id, timeout_s)
+    first = next(event for event in events if event != "")
+    if isinstance(first, dict):
+        _raise_unless_succeeded(first)
+    chunks = _chunks(request, job_id, created, _model_name(), chain([first], events))
+    return Response(
+        sse(chunks),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _chunks(
+    request: OpenAIRequest, job_id: str, created: float, model: str, events: Iterator[str | dict[str, Any]]
+) -> Iterator[dict[str, Any] | None]:
+    """OpenAI chunks for the job's text events; None for a heartbeat."""
+    first = True
+    for event in events:
+        if event == "":
+            yield None
+        elif isinstance(event, str):
+            yield openai_schema.chunk(request, job_id, created, model, text=event, first=first)
+            first = False
+        else:
+            try:
+                _raise_unless_succeeded(event)
+            except InferenceError as exc:  # the status line is sent: report it in the stream
+                yield {"error": openai_error(exc)}
+                return
+            yield openai_schema.chunk(
+                request, job_id, created, model, finish_reason=event["result"]["finish_reason"], first=first
+            )
+            if request.include_usage:
+                yield openai_schema.usage_chunk(request, event, created, model)
+
+
+def _raise_unless_succeeded(job: dict[str, Any]) -> None:
+    if job["status"] == "succeeded":
+        return
+    if job["status"] == "failed":
+        raise error_from_dict(job["error"])
+    if job["status"] == "cancelled":
+        raise Conflict(f"job {job['id']} was cancelled", "id", "cancelled")
+    raise TimedOut(
+        f"the answer is not ready yet; job {job['id']} is still {job['status']}: GET /v1/jobs/{job['id']}", None
+    )

@@ -1,0 +1,228 @@
+"""OpenAI's request and response shapes, translated to and from our own.
+
+Requests become a GenerationRequest (validated by the one contract validator). A field OpenAI
+defines that we do not implement is refused by name unless its value changes nothing (n=1,
+presence_penalty=0, ...): a client must never get an answer that silently ignored what it asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tasks.contract import GenerationRequest, Limits
+from tasks.errors import InvalidRequest, MalformedBody, NotFound
+from webapi.job_service import cache_mode
+
+Kind = Literal["completion", "chat"]
+
+_COMMON = {"model", "max_tokens", "temperature", "top_p", "stop", "seed", "stream", "stream_options", "user"}
+#: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
+FIELDS: dict[Kind, set[str]] = {
+    "completion": _COMMON | {"prompt", "cache"},
+    "chat": _COMMON | {"messages", "max_completion_tokens", "cache"},
+}
+#: OpenAI fields we do not implement, and the values of each that mean "not used".
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "n": (1,),
+    "best_of": (1,),
+    "echo": (False,),
+    "logprobs": (False,),
+    "presence_penalty": (0,),
+    "frequency_penalty": (0,),
+    "logit_bias": ({},),
+    "suffix": ("",),
+    "top_logprobs": (0,),
+    "parallel_tool_calls": (True, False),
+    "store": (False,),
+    "tools": ([],),
+    "functions": ([],),
+    "tool_choice": ("none",),
+    "function_call": ("none",),
+    "response_format": ({"type": "text"},),
+    "metadata": ({},),
+    "service_tier": ("auto", "default"),
+    "modalities": (["text"],),
+    "audio": (),
+    "prediction": (),
+    "reasoning_effort": (),
+    "web_search_options": (),
+    "verbosity": (),
+}
+#: As in OpenAI's API, sampling is on unless asked otherwise; temperature 0 is greedy and cacheable.
+DEFAULT_TEMPERATURE = 1.0
+#: Chat roles we map onto the model's chat template ("developer" is OpenAI's newer "system").
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+@dataclass(frozen=True)
+class OpenAIRequest:
+    """A parsed completion or chat request."""
+
+    kind: Kind
+    generation: GenerationRequest
+    stream: bool
+    include_usage: bool
+    cache_mode: str
+    user: str | None
+
+
+def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
+    """Validate an OpenAI request body; InvalidRequest names the field at fault."""
+    if not isinstance(body, dict):
+        raise MalformedBody("the request body must be a JSON object")
+    _check_fields(kind, body)
+    if body.get("model") is None:
+        raise InvalidRequest("you must provide a model parameter", "model", "missing")
+    if body["model"] != model:
+        raise NotFound(
+            f"the model {body['model']!r} does not exist; this server serves {model!r}", "model", "model_not_found"
+        )
+    ours: dict[str, Any] = {k: body.get(k) for k in ("temperature", "top_p", "stop", "seed")}
+    ours["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
+    if ours["temperature"] is None:
+        ours["temperature"] = DEFAULT_TEMPERATURE
+    if kind == "chat":
+        ours["messages"] = _messages(body.get("messages"))
+    else:
+        ours["prompt"] = _prompt(body.get("prompt"))
+    generation = GenerationRequest.from_json(ours, limits)
+    stream = _flag(body, "stream")
+    options = body.get("stream_options")
+    if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
+        raise InvalidRequest(
+            "stream_options takes only {include_usage}, and only with stream: true", "stream_options", "invalid_value"
+        )
+    include_usage = _flag(options or {}, "include_usage")
+    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"))
+
+
+def _check_fields(kind: Kind, body: dict[str, Any]) -> None:
+    for field, value in body.items():
+        if field in FIELDS[kind] or value is None:
+            continue
+        if field in NEUTRAL:
+            if value not in NEUTRAL[field]:
+                raise InvalidRequest(f"{field!r} is not supported by this server", field, "unsupported_parameter")
+        else:
+            raise InvalidRequest(f"unrecognized request argument supplied: {field!r}", field, "unknown_parameter")
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        raise InvalidRequest("user must be a string", "user", "wrong_type")
+
+
+def _flag(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
+    return value
+
+
+def _prompt(value: Any) -> Any:
+    """A string, or a list holding one (n and batching of prompts per request are not supported)."""
+    if isinstance(value, list):
+        if len(value) != 1 or not isinstance(value[0], str):
+            raise InvalidRequest(
+                "prompt must be a string or a list of one string; send one request per prompt",
+                "prompt",
+                "unsupported_parameter",
+            )
+        return value[0]
+    return value
+
+
+def _messages(value: Any) -> Any:
+    """OpenAI messages as our {role, content} list: text content parts joined, other parts refused."""
+    if not isinstance(value, list):
+        return value  # the contract validator says what is wrong
+    out = []
+    for i, message in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"{where} must be an object", where, "wrong_type")
+        extra = sorted(k for k, v in message.items() if k not in ("role", "content") and v is not None)
+        if extra:
+            raise InvalidRequest(
+                f"{where}.{extra[0]} is not supported by this server", f"{where}.{extra[0]}", "unsupported_parameter"
+            )
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role", "invalid_value")
+        out.append({"role": ROLES[role], "content": _content(message.get("content"), f"{where}.content")})
+    return out
+
+
+def _content(value: Any, where: str) -> Any:
+    if not isinstance(value, list):
+        return value
+    parts = []
+    for j, part in enumerate(value):
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise InvalidRequest(
+                f"{where}[{j}]: only text content parts are supported", f"{where}[{j}]", "unsupported_parameter"
+            )
+        parts.append(part["text"])
+    return "\n".join(parts)
+
+
+def response(request: OpenAIRequest, job: dict[str, Any], model: str) -> dict[str, Any]:
+    """The completion or chat.completion object for a succeeded job."""
+    result = job["result"]
+    choice: dict[str, Any] = {"index": 0}
+    if request.kind == "chat":
+        choice["message"] = {"role": "assistant", "content": result["text"]}
+    else:
+        choice["text"] = result["text"]
+    choice.update(logprobs=None, finish_reason=result["finish_reason"])
+    return {
+        **_envelope(request.kind, job["id"], job["created_at"], model, chunk=False),
+        "choices": [choice],
+        "usage": usage(result),
+    }
+
+
+def chunk(
+    request: OpenAIRequest,
+    job_id: str,
+    created: float,
+    model: str,
+    text: str | None = None,
+    finish_reason: str | None = None,
+    first: bool = False,
+) -> dict[str, Any]:
+    """One streamed chunk: new text, or (text None) the closing chunk with its finish_reason."""
+    choice: dict[str, Any] = {"index": 0}
+    if request.kind == "chat":
+        delta: dict[str, Any] = {"role": "assistant"} if first else {}
+        if text is not None:
+            delta["content"] = text
+        choice["delta"] = delta
+    else:
+        choice["text"] = text or ""
+    choice.update(logprobs=None, finish_reason=finish_reason)
+    return {**_envelope(request.kind, job_id, created, model, chunk=True), "choices": [choice]}
+
+
+def usage_chunk(request: OpenAIRequest, job: dict[str, Any], created: float, model: str) -> dict[str, Any]:
+    """The last chunk when stream_options.include_usage is set: no choices, the usage."""
+    envelope = _envelope(request.kind, job["id"], created, model, chunk=True)
+    return {**envelope, "choices": [], "usage": usage(job["result"])}
+
+
+def usage(result: dict[str, Any]) -> dict[str, int]:
+    """OpenAI's usage object from our result."""
+    prompt, completion = result["prompt_tokens"], result["completion_tokens"]
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _envelope(kind: Kind, job_id: str, created: float, model: str, chunk: bool) -> dict[str, Any]:
+    prefix, obj = ("chatcmpl-", "chat.completion") if kind == "chat" else ("cmpl-", "text_completion")
+    return {
+        "id": prefix + job_id,
+        "object": obj + ".chunk" if chunk and kind == "chat" else obj,
+        "created": int(created),
+        "model": model,
+        "system_fingerprint": None,
+    }
