@@ -238,6 +238,32 @@ def main() -> None:
         ]
         out += ["", "The first start converts the GGUF to safetensors in MODEL_CACHE_DIR; later starts load that.", ""]
 
+    if streaming := _load("streaming"):
+        out += [
+            "## 8. Streaming (`python -m bench.run streaming`)",
+            "",
+            f"The official `openai` client, chat, max_tokens={streaming['max_tokens']}, batches of "
+            f"{streaming['batch']}; each round starts that many requests at once, so they share a batch. "
+            "Tokens/s per stream is (tokens − 1) / (total − time to first token).",
+            "",
+            *_header(
+                "concurrent", "stream", "requests", "TTFT p50 ms", "TTFT p95 ms", "tokens/s per stream", "total p50 s"
+            ),
+        ]
+        out += [
+            _row(
+                r["concurrent"],
+                "yes" if r["stream"] else "no",
+                r["requests"],
+                r.get("ttft_p50_ms", ""),
+                r.get("ttft_p95_ms", ""),
+                r.get("tokens_per_s_per_stream_p50", ""),
+                r["total_p50_s"],
+            )
+            for r in streaming["rows"]
+        ]
+        out.append("")
+
     memories = [(n, r["memory"]) for n in ("all_cache", "mixed", "cold_start") if (r := _load(n)) and r.get("memory")]
     if memories:
         out += [

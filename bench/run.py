@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
-Scenarios: all_cache, batching, sweep, mixed, cold_start (memory is read after each run). Each
+Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming (memory is read after each run). Each
 prints a table and writes bench/results/<scenario>.json; bench/report.py turns them into
 bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
@@ -16,10 +16,12 @@ import random
 import re
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import requests
 import torch
 
@@ -309,7 +311,73 @@ def cold_start(service: Service, quick: bool) -> dict[str, Any]:
     return {"scenario": "cold_start", "rows": rows}
 
 
-SCENARIOS = {"all_cache": all_cache, "batching": batching, "sweep": sweep, "mixed": mixed, "cold_start": cold_start}
+def streaming(service: Service, quick: bool) -> dict[str, Any]:
+    """Streams through the official openai client: time to first token and tokens/s per stream."""
+    import openai
+
+    service.start_worker(max_batch_size=8, batch_wait_ms=50)
+    client = openai.OpenAI(base_url=f"{service.base}/v1", api_key="unused", max_retries=0, timeout=600)
+    model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
+    max_tokens, rounds = 64, 1 if quick else 3
+    prompts = iter(_unique_prompts(200, seed=7))
+
+    def ask(prompt: str, stream: bool) -> dict[str, float]:
+        body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens}
+        options = {"temperature": 0, "extra_body": {"cache": "bypass"}}
+        started, first = time.monotonic(), None
+        if not stream:
+            tokens = client.chat.completions.create(**body, **options).usage.completion_tokens
+            return {"total_s": time.monotonic() - started, "tokens": tokens}
+        for chunk in client.chat.completions.create(
+            **body, **options, stream=True, stream_options={"include_usage": True}
+        ):
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.monotonic() - started
+            if chunk.usage:
+                tokens = chunk.usage.completion_tokens
+        total = time.monotonic() - started
+        return {"ttft_s": first, "total_s": total, "tokens": tokens, "decode_tps": (tokens - 1) / (total - first)}
+
+    rows = []
+    for streams in (1, 4) if quick else (1, 4, 8):
+        for stream in (True, False):
+            samples = []
+            for _ in range(rounds):  # each round: `streams` clients at once, so they share one batch
+                batch = [next(prompts) for _ in range(streams)]
+                with ThreadPoolExecutor(streams) as pool:
+                    samples += list(pool.map(lambda p, s=stream: ask(p, s), batch))
+            row = {"concurrent": streams, "stream": stream, "requests": len(samples)}
+            row["total_p50_s"] = round(float(np.percentile([s["total_s"] for s in samples], 50)), 2)
+            if stream:
+                ttft = [s["ttft_s"] for s in samples]
+                row["ttft_p50_ms"] = round(float(np.percentile(ttft, 50)) * 1000)
+                row["ttft_p95_ms"] = round(float(np.percentile(ttft, 95)) * 1000)
+                row["tokens_per_s_per_stream_p50"] = round(
+                    float(np.percentile([s["decode_tps"] for s in samples], 50)), 1
+                )
+            rows.append(row)
+    service.stop_worker()
+    columns = [
+        "concurrent",
+        "stream",
+        "requests",
+        "ttft_p50_ms",
+        "ttft_p95_ms",
+        "tokens_per_s_per_stream_p50",
+        "total_p50_s",
+    ]
+    print(_table(rows, columns))
+    return {"scenario": "streaming", "max_tokens": max_tokens, "batch": "8 / 50 ms", "rows": rows}
+
+
+SCENARIOS = {
+    "all_cache": all_cache,
+    "batching": batching,
+    "sweep": sweep,
+    "mixed": mixed,
+    "cold_start": cold_start,
+    "streaming": streaming,
+}
 
 
 def machine() -> dict[str, Any]:
