@@ -1,22 +1,24 @@
-"""Batch collection as plain functions, testable with a plain queue (after LitServe's collate).
+"""Batch collection, testable without a worker (after LitServe's collate_requests).
 
 A batch is flushed when it holds `max_size` requests, or `max_wait_s` after its *first* request
 arrived: a deadline from the first arrival, not a periodic tick. A request that already waited
 while the previous batch ran is therefore flushed at once with whatever else is waiting.
+Interactive requests and bulk (Batch API) requests wait in separate lanes; interactive first.
 """
 
 from __future__ import annotations
 
-import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: Put on the inbox to wake a collector that should stop.
-STOP = object()
+#: Priority lanes: interactive requests first; bulk (Batch API) work fills the time they leave.
+INTERACTIVE, BULK = 0, 1
 
 
 @dataclass
@@ -27,29 +29,44 @@ class Pending:
     arrived: float = field(default_factory=time.monotonic)
 
 
-def collect_batch(
-    inbox: queue.SimpleQueue[Any], max_size: int, max_wait_s: float, clock: Callable[[], float] = time.monotonic
-) -> list[Pending]:
-    """Block for the first Pending, then gather more until full or its deadline passes.
+class Inbox:
+    """Buffered requests in priority lanes; thread-safe. A batch is drawn from one lane only,
+    so an interactive request never waits for the longest bulk row of its batch."""
 
-    Returns early, possibly empty, when it takes STOP from the inbox.
-    """
-    first = inbox.get()
-    if first is STOP:
-        return []
-    batch = [first]
-    deadline = first.arrived + max_wait_s
-    while len(batch) < max_size:
-        remaining = deadline - clock()
-        try:
-            pending = inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait()
-        except queue.Empty:
-            break
-        if pending is STOP:
-            inbox.put(STOP)  # let the caller's next collect see it too
-            break
-        batch.append(pending)
-    return batch
+    def __init__(self) -> None:
+        self._lanes: tuple[deque[Pending], ...] = (deque(), deque())
+        self._changed = threading.Condition()
+        self._stopped = False
+
+    def put(self, pending: Pending, lane: int = INTERACTIVE) -> None:
+        """Buffer a request in its lane."""
+        with self._changed:
+            self._lanes[lane].append(pending)
+            self._changed.notify()
+
+    def stop(self) -> None:
+        """Wake a waiting collector and make every later collect return nothing."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def collect(self, max_size: int, max_wait_s: float, clock: Callable[[], float] = time.monotonic) -> list[Pending]:
+        """Block for a request, then gather its lane until full or its first request's deadline.
+
+        The lane is the most urgent one holding requests, looked at again whenever one arrives:
+        an interactive request that comes while bulk work gathers takes the batch over.
+        Returns [] once stopped.
+        """
+        with self._changed:
+            while True:
+                if self._stopped:
+                    return []
+                lane = next((lane for lane in self._lanes if lane), None)
+                if lane is not None:
+                    remaining = lane[0].arrived + max_wait_s - clock()
+                    if len(lane) >= max_size or remaining <= 0:
+                        return [lane.popleft() for _ in range(min(max_size, len(lane)))]
+                self._changed.wait(remaining if lane is not None else None)
 
 
 def group_by(items: Iterable[T], key: Callable[[T], Hashable]) -> list[list[T]]:

@@ -24,7 +24,8 @@ from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_ready, task_reserved
 from kombu.asynchronous import Hub
 
-from model_worker.batching import STOP, Pending, collect_batch
+from model_worker.batching import BULK, INTERACTIVE, Inbox, Pending
+from tasks.contract import BULK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class Batcher:
     def __init__(self, task: BatchTask, hub: Hub | None) -> None:
         self.task = task
         self.loop = LoopCalls(hub)
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.inbox = Inbox()
         self.held: dict[str, Any] = {}  # delivery tag -> Request not yet acked (loop thread only)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"batcher-{task.name}", daemon=True)
@@ -106,7 +107,8 @@ class Batcher:
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
-        self.inbox.put(Pending(request))
+        bulk = request.delivery_info.get("routing_key") == BULK_QUEUE
+        self.inbox.put(Pending(request), BULK if bulk else INTERACTIVE)
 
     def held_tags(self) -> list[str]:
         """Delivery tags of the messages this batcher holds unacked (call on the loop thread)."""
@@ -121,13 +123,13 @@ class Batcher:
         connection closes, for this worker's next start or another worker.
         """
         self._stopping = True
-        self.inbox.put(STOP)
+        self.inbox.stop()
         self._thread.join()
         self.loop.close()
 
     def _run(self) -> None:
         while not self._stopping:
-            batch = collect_batch(self.inbox, self.task.max_batch_size, self.task.batch_wait_s)
+            batch = self.inbox.collect(self.task.max_batch_size, self.task.batch_wait_s)
             if not batch or self._stopping:
                 break
             try:

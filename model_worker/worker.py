@@ -1,4 +1,4 @@
-"""Worker entry point: `celery -A model_worker.worker worker --pool solo -Q llm.generate`.
+"""Worker entry point: `celery -A model_worker.worker worker --pool solo -Q llm.generate,llm.generate.bulk`.
 
 One process per GPU (or one on CPU). The model is loaded once, when the solo pool starts.
 """

@@ -15,6 +15,8 @@ from tasks.errors import InvalidRequest, MalformedBody
 
 TASK_NAME = "llm.generate"
 QUEUE = "llm.generate"
+#: Batch API work: same task, its own queue, batched only after interactive requests.
+BULK_QUEUE = "llm.generate.bulk"
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
 WORKERS_KEY = "llm:workers"

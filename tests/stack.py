@@ -111,7 +111,7 @@ def start_worker(redis_url: str, log_path: Path, overrides: Mapping[str, str] | 
             "--pool",
             "solo",
             "-Q",
-            "llm.generate",
+            "llm.generate,llm.generate.bulk",
             "--loglevel",
             "INFO",
             "--hostname",
