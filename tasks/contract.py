@@ -28,6 +28,13 @@ CACHE_KEY_PREFIX = "llm:cache:"
 STREAM_KEY_PREFIX = "llm:stream:"
 STREAM_TTL_S = 600
 STREAM_MAX_ENTRIES = 4096
+#: Batch API records: file metadata, batch state, and per batch its submitted lines
+#: (":jobs", line -> job id and custom_id), its unfinished lines (":open"), and its driver's lease.
+FILE_KEY_PREFIX = "llm:file:"
+FILES_KEY = "llm:files"
+BATCH_KEY_PREFIX = "llm:batch:"
+BATCHES_KEY = "llm:batches"
+ACTIVE_BATCHES_KEY = "llm:batches:active"
 #: Seconds between worker heartbeats (a sorted set of hostname -> last beat); a worker is alive
 #: while its last beat is younger than WORKER_ALIVE_S.
 HEARTBEAT_S = 5.0

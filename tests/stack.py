@@ -133,7 +133,8 @@ def start_api(
 ) -> tuple[subprocess.Popen, str]:
     """The API under gunicorn on a free port; returns the process and its base URL."""
     port = free_port()
-    env = service_env(redis_url, {"API_BIND": f"127.0.0.1:{port}", **(overrides or {})})
+    data = str(log_path.parent / "data")  # Batch API files: beside the logs, never in the checkout
+    env = service_env(redis_url, {"API_BIND": f"127.0.0.1:{port}", "DATA_DIR": data, **(overrides or {})})
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"],
         cwd=ROOT,

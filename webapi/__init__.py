@@ -8,7 +8,10 @@ from redis import Redis
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.contract import Limits
 from tasks.settings import Settings
-from webapi import auth, completions, errors, health, jobs, openapi
+from webapi import auth, batches, completions, errors, files, health, jobs, openapi
+from webapi.bulk.batches import BatchStore
+from webapi.bulk.driver import BatchDriver
+from webapi.bulk.files import FileStore
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import SemanticCache
 from webapi.cache.store import CacheStore
@@ -34,13 +37,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
     )
     cache = _semantic_cache(settings, redis) if settings.cache_enabled else None
-    app.extensions["jobs"] = JobService(
+    jobs_service = JobService(
         make_celery(settings), redis, settings.model_name, settings.result_ttl_s, cache, settings.max_queue_depth
     )
+    limits = app.config["LIMITS"]
+    file_store, batch_store = FileStore(redis, settings.data_dir), BatchStore(redis)
+    app.extensions.update(jobs=jobs_service, files=file_store, batches=batch_store)
+    driver = BatchDriver(batch_store, file_store, jobs_service, limits, settings.model_name, settings.batch_window)
+    driver.start()
     errors.register(app)
     auth.install(app, auth.load_keys(settings))
     app.register_blueprint(jobs.bp)
     app.register_blueprint(completions.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(batches.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     return app

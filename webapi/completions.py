@@ -69,13 +69,15 @@ def _complete(kind: Kind) -> Response:
     settings, service = current_app.config["SETTINGS"], _service()
     request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], settings.model_name)
     created = time.time()
-    job_id, verdict = service.submit(request.generation, request.cache_mode, g.tenant, request.stream, request.user)
+    job_id, verdict = service.submit(
+        request.generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user
+    )
     if request.stream:
         response = _stream(service, request, job_id, created, settings.max_sync_timeout_s)
     else:
         job = service.wait(job_id, settings.max_sync_timeout_s)
         _raise_unless_succeeded(job)
-        response = jsonify(openai_schema.response(request, job, settings.model_name))
+        response = jsonify(openai_schema.response(request.kind, job, settings.model_name))
     response.headers["X-Cache"] = verdict
     return response
 

@@ -22,6 +22,7 @@ from tasks.errors import (
     MalformedBody,
     NotFound,
     Overloaded,
+    PayloadTooLarge,
     PromptTooLong,
     ServiceUnavailable,
     TimedOut,
@@ -34,6 +35,7 @@ RETRY_AFTER_S = 5
 #: Most specific class first.
 STATUS_BY_ERROR: list[tuple[type[InferenceError], int]] = [
     (MalformedBody, 400),
+    (PayloadTooLarge, 413),
     (InvalidRequest, 422),
     (Unauthorized, 401),
     (Overloaded, 429),
@@ -45,7 +47,7 @@ STATUS_BY_ERROR: list[tuple[type[InferenceError], int]] = [
 ]
 
 #: Blueprints serving OpenAI's API.
-OPENAI_BLUEPRINTS = {"openai"}
+OPENAI_BLUEPRINTS = {"openai", "files", "batches"}
 #: OpenAI's error type by status; statuses not listed are "server_error".
 OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error", 503: "service_unavailable_error"}
 #: Where OpenAI has its own code for one of our error types.
@@ -61,7 +63,7 @@ def error_response(error: InferenceError) -> tuple[Response, int]:
     """Render an InferenceError in the service's error shape (in OpenAI's dialect on its routes)."""
     status, body = status_for(error), error.to_dict()
     if _openai_dialect():
-        status, body = 400 if status == 422 else status, openai_error(error)
+        status, body = openai_status(error), openai_error(error)
     response = jsonify({"error": body})
     if isinstance(error, (ServiceUnavailable, Overloaded)):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
@@ -70,10 +72,15 @@ def error_response(error: InferenceError) -> tuple[Response, int]:
     return response, status
 
 
-def openai_error(error: InferenceError) -> dict[str, str | None]:
-    """The error body OpenAI's clients expect (also for an error in the middle of a stream)."""
+def openai_status(error: InferenceError) -> int:
+    """The HTTP status OpenAI's API gives this error (400, not 422, for a bad field)."""
     status = status_for(error)
-    return _openai_body(error.to_dict(), 400 if status == 422 else status)
+    return 400 if status == 422 else status
+
+
+def openai_error(error: InferenceError) -> dict[str, str | None]:
+    """The error body OpenAI's clients expect (also inside a stream or a batch's error file)."""
+    return _openai_body(error.to_dict(), openai_status(error))
 
 
 def _openai_dialect() -> bool:

@@ -10,3 +10,7 @@ threads = int(os.environ.get("API_THREADS", "32"))
 timeout = 330
 graceful_timeout = 10
 accesslog = "-"
+# Longer than HTTP clients keep idle connections in their pools (httpx, used by the openai
+# client: 5 s), so a client never sends on a connection the server is closing: gunicorn's 2 s
+# default makes a client's request after a short pause fail with "connection reset".
+keepalive = 75

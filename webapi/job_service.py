@@ -18,13 +18,13 @@ import base64
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from celery import Celery, states
 from redis import Redis
 
-from tasks.contract import QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
+from tasks.contract import BULK_QUEUE, QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
 from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Overloaded, error_from_exception
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
@@ -34,6 +34,13 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
 #: A waiting request looks at its job this often even without news (cancellations publish nothing).
 RECHECK_S = 5.0
+
+
+class Route(NamedTuple):
+    """Where a job's message goes and whether the worker streams its text."""
+
+    stream: bool
+    queue: str
 
 
 def cache_mode(body: dict[str, Any]) -> str:
@@ -59,17 +66,22 @@ class JobService:
         request: GenerationRequest,
         cache_mode: str = "auto",
         tenant: str = "",
+        *,
         stream: bool = False,
         user: str | None = None,
+        bulk: bool = False,
     ) -> tuple[str, str]:
         """Answer from the cache or enqueue; returns the job id and the X-Cache verdict.
 
         `stream`: the worker publishes the text as it generates it (see job_text in streaming.py).
         `user`: the caller's end-user id (OpenAI's `user`), kept on the job record for audits.
+        `bulk`: Batch API work, on the bulk queue; its driver bounds how much it queues, so the
+        MAX_QUEUE_DEPTH backpressure is for interactive requests only.
         """
+        route = Route(stream, BULK_QUEUE if bulk else QUEUE)
         owner = {"tenant": tenant, **({"user": user} if user else {})}
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
-            return self._enqueue(request, str(uuid.uuid4()), owner, stream), "BYPASS"
+            return self._enqueue(request, str(uuid.uuid4()), owner, route), "BYPASS"
         probe = self.cache.probe(request, tenant, read=cache_mode == "auto")
         job_id = str(uuid.uuid4())
         if probe.hit is not None:
@@ -100,16 +112,16 @@ class JobService:
         }
         if probe.vector is not None:
             pending["cache_vector"] = base64.b64encode(probe.vector.tobytes()).decode()
-        return self._enqueue(request, job_id, pending, stream), "MISS"
+        return self._enqueue(request, job_id, pending, route), "MISS"
 
-    def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], stream: bool) -> str:
-        depth = self.redis.llen(QUEUE)
+    def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], route: Route) -> str:
+        depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
         self.jobs.create(job_id, self.model, **fields)
         try:
-            kwargs = {"request": request.to_json(), "stream": stream}
-            self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=QUEUE)
+            kwargs = {"request": request.to_json(), "stream": route.stream}
+            self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
         except Exception:
             self.jobs.delete(job_id)  # never leave a record for a job that was not enqueued
             raise

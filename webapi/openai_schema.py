@@ -167,17 +167,17 @@ def _content(value: Any, where: str) -> Any:
     return "\n".join(parts)
 
 
-def response(request: OpenAIRequest, job: dict[str, Any], model: str) -> dict[str, Any]:
+def response(kind: Kind, job: dict[str, Any], model: str) -> dict[str, Any]:
     """The completion or chat.completion object for a succeeded job."""
     result = job["result"]
     choice: dict[str, Any] = {"index": 0}
-    if request.kind == "chat":
+    if kind == "chat":
         choice["message"] = {"role": "assistant", "content": result["text"]}
     else:
         choice["text"] = result["text"]
     choice.update(logprobs=None, finish_reason=result["finish_reason"])
     return {
-        **_envelope(request.kind, job["id"], job["created_at"], model, chunk=False),
+        **_envelope(kind, job["id"], job["created_at"], model, chunk=False),
         "choices": [choice],
         "usage": usage(result),
     }

@@ -1,0 +1,96 @@
+"""One line of a batch input file: {"custom_id", "method": "POST", "url", "body"}, validated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.contract import Limits
+from tasks.errors import InferenceError
+from webapi import openai_schema
+from webapi.openai_schema import Kind, OpenAIRequest
+
+#: Batch endpoints and the request kind each takes.
+ENDPOINTS: dict[str, Kind] = {"/v1/completions": "completion", "/v1/chat/completions": "chat"}
+MAX_CUSTOM_ID_CHARS = 512
+
+
+class LineError(Exception):
+    """Why a line cannot run; `code` and `param` as in OpenAI's batch errors."""
+
+    def __init__(self, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.param = message, code, param
+
+
+@dataclass(frozen=True)
+class Line:
+    """A valid line: its custom_id and the parsed request."""
+
+    custom_id: str
+    request: OpenAIRequest
+
+
+def parse(raw: bytes, endpoint: str, limits: Limits, model: str) -> Line:
+    """Validate one line for a batch on `endpoint`; LineError says what is wrong."""
+    try:
+        item = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise LineError("the line is not valid JSON", "invalid_json") from None
+    if not isinstance(item, dict):
+        raise LineError("the line must be a JSON object", "invalid_json")
+    unknown = sorted(set(item) - {"custom_id", "method", "url", "body"})
+    if unknown:
+        raise LineError(f"unknown field {unknown[0]!r}", "invalid_request", unknown[0])
+    custom_id = item.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID_CHARS:
+        raise LineError(
+            f"custom_id must be a string of 1 to {MAX_CUSTOM_ID_CHARS} characters", "invalid_request", "custom_id"
+        )
+    if item.get("method") != "POST":
+        raise LineError("method must be POST", "invalid_request", "method")
+    if item.get("url") != endpoint:
+        raise LineError(f"url must be the batch's endpoint, {endpoint}", "mismatched_endpoint", "url")
+    body = item.get("body")
+    if not isinstance(body, dict):
+        raise LineError("body must be a JSON object", "invalid_request", "body")
+    try:
+        request = openai_schema.parse(ENDPOINTS[endpoint], body, limits, model)
+    except InferenceError as exc:
+        raise LineError(exc.message, exc.code or exc.type, f"body.{exc.param}" if exc.param else "body") from None
+    if request.stream:
+        raise LineError("stream is not supported in a batch", "invalid_request", "body.stream")
+    return Line(custom_id, request)
+
+
+def read(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(line number from 1, raw line) from line `start` + 1 on; blank lines are skipped."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            if number > start and raw.strip():
+                yield number, raw
+
+
+def validate(
+    path: Path, endpoint: str, limits: Limits, model: str, max_errors: int = 1000
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """(number of requests, the last one's line number, errors as OpenAI batch error objects)."""
+    seen: set[str] = set()
+    errors: list[dict[str, Any]] = []
+    count = number = 0
+    for number, raw in read(path):
+        count += 1
+        try:
+            line = parse(raw, endpoint, limits, model)
+            if line.custom_id in seen:
+                raise LineError(f"duplicate custom_id {line.custom_id!r}", "duplicate_custom_id", "custom_id")
+            seen.add(line.custom_id)
+        except LineError as exc:
+            if len(errors) < max_errors:
+                errors.append({"code": exc.code, "message": exc.message, "param": exc.param, "line": number})
+    if count == 0:
+        errors.append({"code": "empty_file", "message": "the file holds no requests", "param": None, "line": None})
+    return count, number, errors
