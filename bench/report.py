@@ -264,6 +264,28 @@ def main() -> None:
         ]
         out.append("")
 
+    if bulk := _load("bulk_interference"):
+        out += [
+            "## 9. Interactive latency while a batch runs (`python -m bench.run bulk_interference`)",
+            "",
+            f"{bulk['clients']} interactive clients (chat, max_tokens={bulk['max_tokens']}, ~{bulk['think_s']} s think "
+            f"time) for {bulk['seconds']} s alone, then again while a {bulk['batch_lines']}-line Batch API batch "
+            "of the same requests runs on the bulk lane.",
+            "",
+            *_header("run", "requests", "req/s", "p50 ms", "p95 ms"),
+        ]
+        out += [
+            _row(name, bulk[key]["requests"], bulk[key]["requests_per_s"], bulk[key]["p50_ms"], bulk[key]["p95_ms"])
+            for name, key in (("interactive alone", "alone"), ("interactive with the batch", "with_batch"))
+        ]
+        out += [
+            "",
+            f"Interactive p95 with the batch / alone: {bulk['p95_ratio']}× (target ≤ 1.5×: "
+            f"{_verdict(bulk['p95_ratio'] <= 1.5)}); the batch meanwhile answered "
+            f"{bulk['bulk_requests_per_s_meanwhile']} req/s.",
+            "",
+        ]
+
     memories = [(n, r["memory"]) for n in ("all_cache", "mixed", "cold_start") if (r := _load(n)) and r.get("memory")]
     if memories:
         out += [

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
-Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming (memory is read after each run). Each
-prints a table and writes bench/results/<scenario>.json; bench/report.py turns them into
-bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
+Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference (memory is
+read after each run). Each prints a table and writes bench/results/<scenario>.json;
+bench/report.py turns them into bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
 
 from __future__ import annotations
@@ -370,6 +370,73 @@ def streaming(service: Service, quick: bool) -> dict[str, Any]:
     return {"scenario": "streaming", "max_tokens": max_tokens, "batch": "8 / 50 ms", "rows": rows}
 
 
+def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
+    """Interactive p95 alone, then while a 2 000-line Batch API batch runs on the bulk lane."""
+    service.start_worker(max_batch_size=8, batch_wait_ms=50)
+    seconds, lines, clients = (20, 200, 4) if quick else (90, 2000, 4)
+    model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
+    url = f"{service.base}/v1/generate"
+    prompts = iter(_unique_prompts(5000, seed=11))
+
+    def interactive() -> dict[str, Any]:
+        bodies = [(i, _chat(next(prompts), 32)) for i in range(2000)]
+        samples, wall = load.run(url, bodies, clients=clients, think_s=1.0, max_s=seconds)
+        return load.summary(samples, wall)
+
+    result: dict[str, Any] = {
+        "scenario": "bulk_interference",
+        "clients": clients,
+        "think_s": 1.0,
+        "max_tokens": 32,
+        "seconds": seconds,
+        "batch_lines": lines,
+    }
+    result["alone"] = interactive()
+    jsonl = "".join(
+        json.dumps(
+            {
+                "custom_id": f"b{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": model,
+                    "messages": [{"role": "user", "content": p}],
+                    "max_tokens": 32,
+                    "temperature": 0,
+                    "cache": "bypass",
+                },
+            }
+        )
+        + "\n"
+        for i, p in enumerate(_unique_prompts(lines, seed=12))
+    )
+    file = requests.post(
+        f"{service.base}/v1/files", files={"file": ("bulk.jsonl", jsonl)}, data={"purpose": "batch"}, timeout=60
+    ).json()
+    batch = requests.post(
+        f"{service.base}/v1/batches",
+        json={"input_file_id": file["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        timeout=60,
+    ).json()
+    batch_url = f"{service.base}/v1/batches/{batch['id']}"
+    while requests.get(batch_url, timeout=10).json()["request_counts"]["completed"] < 8:  # bulk is flowing
+        time.sleep(0.5)
+    before = requests.get(batch_url, timeout=10).json()["request_counts"]["completed"]
+    result["with_batch"] = interactive()
+    after = requests.get(batch_url, timeout=10).json()["request_counts"]["completed"]
+    requests.post(f"{batch_url}/cancel", timeout=60)
+    service.stop_worker()
+    result["bulk_requests_per_s_meanwhile"] = round((after - before) / result["with_batch"]["wall_s"], 2)
+    result["p95_ratio"] = round(result["with_batch"]["p95_ms"] / result["alone"]["p95_ms"], 2)
+    rows = [
+        {"run": k, **{c: result[k][c] for c in ("requests", "requests_per_s", "p50_ms", "p95_ms")}}
+        for k in ("alone", "with_batch")
+    ]
+    print(_table(rows, ["run", "requests", "requests_per_s", "p50_ms", "p95_ms"]))
+    print(f"p95 ratio {result['p95_ratio']}x; bulk answered {result['bulk_requests_per_s_meanwhile']} req/s meanwhile")
+    return result
+
+
 SCENARIOS = {
     "all_cache": all_cache,
     "batching": batching,
@@ -377,6 +444,7 @@ SCENARIOS = {
     "mixed": mixed,
     "cold_start": cold_start,
     "streaming": streaming,
+    "bulk_interference": bulk_interference,
 }
 
 

@@ -27,6 +27,7 @@ class Pending:
 
     item: Any
     arrived: float = field(default_factory=time.monotonic)
+    lane: int = INTERACTIVE
 
 
 class Inbox:
@@ -38,11 +39,16 @@ class Inbox:
         self._changed = threading.Condition()
         self._stopped = False
 
-    def put(self, pending: Pending, lane: int = INTERACTIVE) -> None:
+    def put(self, pending: Pending) -> None:
         """Buffer a request in its lane."""
         with self._changed:
-            self._lanes[lane].append(pending)
+            self._lanes[pending.lane].append(pending)
             self._changed.notify()
+
+    def waiting(self, lane: int) -> int:
+        """How many requests wait in `lane`."""
+        with self._changed:
+            return len(self._lanes[lane])
 
     def stop(self) -> None:
         """Wake a waiting collector and make every later collect return nothing."""

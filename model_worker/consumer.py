@@ -35,7 +35,7 @@ class BatchTask(Task):
 
     Strategy = "model_worker.consumer:batch_strategy"
     #: Set by the worker at start-up: called on the batch thread with a list of Requests.
-    process_batch: Callable[[list[Any], LoopCalls], None] | None = None
+    process_batch: Callable[[list[Any], LoopCalls, Callable[[], bool] | None], None] | None = None
     max_batch_size = 8
     batch_wait_s = 0.05
 
@@ -108,7 +108,7 @@ class Batcher:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
         bulk = request.delivery_info.get("routing_key") == BULK_QUEUE
-        self.inbox.put(Pending(request), BULK if bulk else INTERACTIVE)
+        self.inbox.put(Pending(request, lane=BULK if bulk else INTERACTIVE))
 
     def held_tags(self) -> list[str]:
         """Delivery tags of the messages this batcher holds unacked (call on the loop thread)."""
@@ -134,10 +134,15 @@ class Batcher:
                 break
             try:
                 assert self.task.process_batch is not None, "the worker did not set process_batch"
-                self.task.process_batch([p.item for p in batch], self.loop)
+                # Bulk work gives way, between two decode steps, to an interactive request.
+                preempt = self._interactive_waiting if batch[0].lane == BULK else None
+                self.task.process_batch([p.item for p in batch], self.loop, preempt)
             except Exception:
                 log.exception("batch of %d failed outside generation; requeueing it", len(batch))
                 self.loop.call(self._requeue, [p.item for p in batch])
+
+    def _interactive_waiting(self) -> bool:
+        return self.inbox.waiting(INTERACTIVE) > 0
 
     def _requeue(self, requests: list[Any]) -> None:
         """Give failed requests back to the broker (and stop renewing their leases)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_accepted, task_ready
 
 from model_worker.consumer import LoopCalls, connection_lost
-from model_worker.runner import Completion, ModelRunner, TextDelta
+from model_worker.runner import Completion, ModelRunner, Preempted, TextDelta
 from model_worker.streaming import StreamPublisher
 from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
@@ -34,8 +35,8 @@ class BatchProcessor:
     def __init__(self, runner: ModelRunner, jobs: JobStore, limits: Limits, streams: StreamPublisher) -> None:
         self.runner, self.jobs, self.limits, self.streams = runner, jobs, limits, streams
 
-    def __call__(self, batch: list[Any], loop: LoopCalls) -> None:
-        """Process one flushed batch of Requests."""
+    def __call__(self, batch: list[Any], loop: LoopCalls, preempt: Callable[[], bool] | None = None) -> None:
+        """Process one flushed batch of Requests; `preempt` may stop it for more urgent work."""
         live = [req for req in batch if not self._skipped_as_revoked(req, loop)]
         if not live:
             return
@@ -59,12 +60,20 @@ class BatchProcessor:
         def on_text(deltas: list[TextDelta]) -> None:
             self.streams.publish((streamed[i], offset, text) for i, offset, text in deltas)
 
+        partials = self.jobs.partials([req.id for req, _ in generating])
+        resume = {i: tokens for i, tokens in enumerate(partials) if tokens}
         started = time.monotonic()
-        completions = iter(self.runner.generate(requests, streamed, on_text) if requests else [])
+        completions = iter(self.runner.generate(requests, streamed, on_text, resume, preempt) if requests else [])
         inference_ms = (time.monotonic() - started) * 1000
         outcomes = [next(completions) if isinstance(r, GenerationRequest) else r for _, r in runnable]
-        self._store(runnable, outcomes, inference_ms, loop)
-        log.info("batch of %d done in %.0f ms", len(requests), inference_ms)
+        preempted = [(req, o) for (req, _), o in zip(runnable, outcomes, strict=True) if isinstance(o, Preempted)]
+        for req, outcome in preempted:  # back to the queue, to go on where it stopped
+            self.jobs.save_partial(req.id, outcome.token_ids)
+            loop.call(_requeue, req)
+        finished = [(pair, o) for pair, o in zip(runnable, outcomes, strict=True) if not isinstance(o, Preempted)]
+        if finished:
+            self._store([pair for pair, _ in finished], [o for _, o in finished], inference_ms, loop)
+        log.info("batch of %d done in %.0f ms (%d preempted)", len(requests), inference_ms, len(preempted))
 
     def _parse(self, req: Any) -> GenerationRequest | InferenceError:
         try:
@@ -87,7 +96,7 @@ class BatchProcessor:
     def _store(
         self,
         runnable: list[tuple[Any, Any]],
-        outcomes: list[Completion | InferenceError],
+        outcomes: list[Any],
         inference_ms: float,
         loop: LoopCalls,
     ) -> None:
@@ -129,6 +138,12 @@ def _finished(req: Any, outcome: Completion | InferenceError) -> None:
         error = error_from_exception(outcome)
         req.send_event("task-failed", exception=f"{error['type']}: {error['message']}", traceback="")
     _ack_ready(req, isinstance(outcome, Completion))
+
+
+def _requeue(req: Any) -> None:
+    task_ready(req)
+    if not connection_lost(req):  # else the visibility timeout returns it
+        req.reject(requeue=True)
 
 
 def _revoked(req: Any, expired: bool) -> None:

@@ -9,7 +9,7 @@ request so only the culprit fails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,26 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Preempted:
+    """A request stopped early to make way for interactive work: the tokens it had generated.
+
+    Passed back as its `resume` prefix, it continues where it stopped (the prefix is recomputed,
+    as in vLLM's preemption by recomputation)."""
+
+    token_ids: list[int]
+
+
+@dataclass(frozen=True)
 class _Prepared:
     index: int
     request: GenerationRequest
-    input_ids: list[int]
+    input_ids: list[int]  # the prompt, then any resumed prefix
+    prefix: list[int]
+
+    @property
+    def budget(self) -> int:
+        """Tokens still to generate."""
+        return self.request.max_tokens - len(self.prefix)
 
 
 class ModelRunner:
@@ -72,42 +88,46 @@ class ModelRunner:
         return cls(model, tokenizer, settings.model_name)
 
     def generate(
-        self, requests: Sequence[GenerationRequest], streamed: Collection[int] = (), on_text: OnText | None = None
-    ) -> list[Completion | InferenceError]:
+        self,
+        requests: Sequence[GenerationRequest],
+        streamed: Collection[int] = (),
+        on_text: OnText | None = None,
+        resume: Mapping[int, list[int]] | None = None,
+        preempt: Callable[[], bool] | None = None,
+    ) -> list[Completion | Preempted | InferenceError]:
         """Run all requests, batching those that can share a generate() call.
 
         After every decode step, `on_text` gets the new text of the requests whose indices are in
         `streamed` (text that a stop sequence may yet cut is held back until it is decided).
+        `resume` maps a request's index to the tokens a preempted run of it generated.
+        `preempt`, asked after every step, stops the call when it says so: unfinished requests
+        come back as Preempted (never seeded samples, whose answers must not depend on it).
         """
-        results: list[Completion | InferenceError | None] = [None] * len(requests)
+        results: list[Completion | Preempted | InferenceError | None] = [None] * len(requests)
         prepared: list[_Prepared] = []
         for i, request in enumerate(requests):
+            prefix = (resume or {}).get(i, [])
             try:
-                prepared.append(_Prepared(i, request, self._encode(request)))
+                prepared.append(_Prepared(i, request, self._encode(request) + prefix, prefix))
             except InferenceError as exc:
                 results[i] = exc
         for group in group_by(prepared, lambda p: p.request.sampling_key()):
             streams = {row: p.index for row, p in enumerate(group) if p.index in streamed} if on_text else {}
-            for item, outcome in zip(group, self._run_group(group, streams, on_text), strict=True):
+            seeded = group[0].request.seed is not None and not group[0].request.greedy
+            run = _Run(streams, on_text, None if seeded else preempt)
+            for item, outcome in zip(group, self._run_group(group, run), strict=True):
                 results[item.index] = outcome
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _run_group(
-        self, group: list[_Prepared], streams: dict[int, int], on_text: OnText | None
-    ) -> list[Completion | InferenceError]:
-        """`streams`: row -> request index of the rows whose text goes to `on_text`."""
+    def _run_group(self, group: list[_Prepared], run: _Run) -> list[Completion | Preempted | InferenceError]:
         try:
-            return self._generate(group, streams, on_text)
+            return self._generate(group, run)
         except Exception as exc:
             if len(group) == 1:
                 log.exception("generation failed for one request")
                 return [GenerationFailed(f"generation failed: {type(exc).__name__}: {exc}")]
             log.warning("batch of %d failed (%s); retrying one by one", len(group), exc)
-            return [
-                outcome
-                for row, item in enumerate(group)
-                for outcome in self._run_group([item], {0: streams[row]} if row in streams else {}, on_text)
-            ]
+            return [outcome for row, item in enumerate(group) for outcome in self._run_group([item], run.only(row))]
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
@@ -118,7 +138,7 @@ class ModelRunner:
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         else:
             ids = self.tokenizer(request.prompt)["input_ids"]
-        if len(ids) + request.max_tokens > self.context_length:
+        if len(ids) + request.max_tokens > self.context_length:  # a resumed prefix is part of max_tokens
             raise PromptTooLong(
                 f"the prompt is {len(ids)} tokens; with max_tokens={request.max_tokens} it exceeds "
                 f"the model's context of {self.context_length} tokens",
@@ -127,16 +147,16 @@ class ModelRunner:
         return ids
 
     @torch.inference_mode()
-    def _generate(self, group: list[_Prepared], streams: dict[int, int], on_text: OnText | None) -> list[Completion]:
+    def _generate(self, group: list[_Prepared], run: _Run) -> list[Completion | Preempted]:
         first = group[0].request
         batch = self.tokenizer.pad({"input_ids": [p.input_ids for p in group]}, return_tensors="pt").to(self.device)
         prompt_len = batch["input_ids"].shape[1]
-        stops = _RowStops(self.tokenizer, prompt_len, [p.request for p in group], self.eos_ids)
+        stops = _RowStops(self.tokenizer, prompt_len, group, self.eos_ids, run.preempt)
         criteria = StoppingCriteriaList([stops])
-        if streams and on_text is not None:
-            criteria.append(_RowStreams(self, stops, streams, on_text))
+        if run.streams and run.on_text is not None:
+            criteria.append(_RowStreams(self, stops, run.streams, run.on_text))
         config = GenerationConfig(
-            max_new_tokens=max(p.request.max_tokens for p in group),
+            max_new_tokens=max(p.budget for p in group),
             do_sample=not first.greedy,
             temperature=None if first.greedy else first.temperature,
             top_p=None if first.greedy else first.top_p,
@@ -147,18 +167,19 @@ class ModelRunner:
         if not first.greedy and first.seed is not None:
             torch.manual_seed(first.seed)  # seeded requests get a call of their own (sampling_key)
         output = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria)
-        return [
-            self._completion(output[row, prompt_len:], stops, row, len(item.input_ids), item.request)
-            for row, item in enumerate(group)
-        ]
+        return [self._completion(output[row, prompt_len:], stops, row, item) for row, item in enumerate(group)]
 
     def _completion(
-        self, generated: torch.Tensor, stops: _RowStops, row: int, prompt_tokens: int, request: GenerationRequest
-    ) -> Completion:
-        count = stops.finished_at[row] or len(generated)
-        text, cut = self._text(generated[:count].tolist(), request.stop)
+        self, generated: torch.Tensor, stops: _RowStops, row: int, item: _Prepared
+    ) -> Completion | Preempted:
+        count = stops.finished_at[row]
+        tokens = item.prefix + generated[: count or len(generated)].tolist()
+        if count is None and stops.preempted:
+            return Preempted(tokens)
+        text, cut = self._text(tokens, item.request.stop)
         reason = "stop" if cut is not None or stops.reasons[row] == "stop" else "length"
-        return Completion(text if cut is None else cut, reason, prompt_tokens, count)
+        prompt_tokens = len(item.input_ids) - len(item.prefix)
+        return Completion(text if cut is None else cut, reason, prompt_tokens, len(tokens))
 
     def _text(self, tokens: list[int], stop: tuple[str, ...]) -> tuple[str, str | None]:
         """A row's decoded text, and the text before its first stop sequence (None: none occurs)."""
@@ -169,18 +190,27 @@ class ModelRunner:
 
 
 class _RowStops(StoppingCriteria):
-    """Per-row stopping: each row's own max_tokens, stop sequences, and end-of-text.
+    """Per-row stopping: each row's own max_tokens, stop sequences, and end-of-text; and preemption.
 
     generate() pads rows that are done and ends when all are, so one call serves requests
-    with different lengths and stop sequences.
+    with different lengths and stop sequences. When `preempt` says so, every row stops.
     """
 
     def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, prompt_len: int, requests: list[GenerationRequest], eos_ids: set[int]
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        prompt_len: int,
+        group: list[_Prepared],
+        eos_ids: set[int],
+        preempt: Callable[[], bool] | None,
     ) -> None:
-        self.tokenizer, self.prompt_len, self.requests, self.eos_ids = tokenizer, prompt_len, requests, eos_ids
-        self.finished_at: list[int | None] = [None] * len(requests)
-        self.reasons: list[str | None] = [None] * len(requests)
+        self.tokenizer, self.prompt_len, self.eos_ids, self.preempt = tokenizer, prompt_len, eos_ids, preempt
+        self.requests = [p.request for p in group]
+        self.prefixes = [p.prefix for p in group]
+        self.budgets = [p.budget for p in group]
+        self.finished_at: list[int | None] = [None] * len(group)
+        self.reasons: list[str | None] = [None] * len(group)
+        self.preempted = False
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         step = input_ids.shape[1] - self.prompt_len
@@ -188,20 +218,22 @@ class _RowStops(StoppingCriteria):
             if self.finished_at[row] is not None:
                 continue
             reason = None
-            if int(input_ids[row, -1]) in self.eos_ids or (
-                request.stop
-                and _cut_at_stop(
-                    self.tokenizer.decode(input_ids[row, self.prompt_len :], skip_special_tokens=True), request.stop
-                )
-                is not None
-            ):
+            if int(input_ids[row, -1]) in self.eos_ids or (request.stop and self._stopped(input_ids[row], row)):
                 reason = "stop"
-            elif step >= request.max_tokens:
+            elif step >= self.budgets[row]:
                 reason = "length"
             if reason:
                 self.finished_at[row], self.reasons[row] = step, reason
         done = [f is not None for f in self.finished_at]
+        if not all(done) and self.preempt is not None and self.preempt():
+            self.preempted, done = True, [True] * len(done)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _stopped(self, ids: torch.Tensor, row: int) -> bool:
+        tokens = self.prefixes[row] + ids[self.prompt_len :].tolist()
+        return (
+            _cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), self.requests[row].stop) is not None
+        )
 
 
 class _RowStreams(StoppingCriteria):
@@ -236,6 +268,19 @@ class _RowStreams(StoppingCriteria):
                 log.exception("streaming failed; the rest of these answers arrive whole")
                 self.rows.clear()
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How a group runs: which rows stream to `on_text`, and what may preempt it."""
+
+    streams: dict[int, int]  # row -> request index
+    on_text: OnText | None
+    preempt: Callable[[], bool] | None
+
+    def only(self, row: int) -> _Run:
+        """The same, for that row alone (a retry one by one)."""
+        return _Run({0: self.streams[row]} if row in self.streams else {}, self.on_text, self.preempt)
 
 
 def _unsettled_tail_removed(text: str, stops: tuple[str, ...]) -> str:

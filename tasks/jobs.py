@@ -10,6 +10,7 @@ backend; the record keeps timings and the batch the request ran in.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from redis import Redis
 from tasks.contract import JOB_KEY_PREFIX
 
 QUEUED, RUNNING, DONE, CANCELLED = "queued", "running", "done", "cancelled"
+#: The field holding a preempted job's generated tokens (JSON), until it is done.
+PARTIAL = "partial_ids"
 
 # Claim each job of a batch: queued (or running: redelivered after a crash) -> running.
 # ARGV: the start time, the worker's name, then each job's batch size. `attempts` counts the
@@ -99,10 +102,22 @@ class JobStore:
                 pipe.hset(job_key(job_id), mapping=fields)
             pipe.execute()
 
+    def save_partial(self, job_id: str, token_ids: list[int]) -> None:
+        """Keep the tokens a preempted job generated, for its next run to continue from."""
+        self.redis.hset(job_key(job_id), PARTIAL, json.dumps(token_ids))
+
+    def partials(self, job_ids: list[str]) -> list[list[int]]:
+        """Each job's saved tokens ([] for none)."""
+        with self.redis.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.hget(job_key(job_id), PARTIAL)
+            return [json.loads(v) if v else [] for v in pipe.execute()]
+
     def mark_done(self, job_ids: list[str]) -> None:
         """Mark jobs done once their results (or failures) are stored."""
         with self.redis.pipeline() as pipe:
             for job_id in job_ids:
+                pipe.hdel(job_key(job_id), PARTIAL)
                 pipe.hset(job_key(job_id), "state", DONE)
                 pipe.expire(job_key(job_id), self.ttl_s)  # kept as long as the result it describes
             pipe.execute()

@@ -64,11 +64,13 @@ class Settings:
     embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     #: Batch API: where uploaded and result files live (shared by every API process), the
     #: limits of an input file (OpenAI's: 200 MB, 50 000 lines), and how many of one batch's
-    #: requests may be queued or running at once.
+    #: requests may be queued or running at once. Keep the window under a worker's prefetch
+    #: (2 x MAX_BATCH_SIZE), so that it can still take in interactive requests while bulk work
+    #: runs (they preempt it).
     data_dir: str = "data"
     batch_max_file_bytes: int = 200 * 1024 * 1024
     batch_max_lines: int = 50_000
-    batch_window: int = 32
+    batch_window: int = 12
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

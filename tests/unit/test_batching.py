@@ -4,10 +4,10 @@ import time
 from model_worker.batching import BULK, INTERACTIVE, Inbox, Pending, group_by
 
 
-def _inbox(*items: Pending, lane: int = INTERACTIVE) -> Inbox:
+def _inbox(*items: Pending) -> Inbox:
     inbox = Inbox()
     for item in items:
-        inbox.put(item, lane)
+        inbox.put(item)
     return inbox
 
 
@@ -53,14 +53,15 @@ def test_stop_wakes_a_waiting_collector_and_stays_in_force():
 
 def test_interactive_requests_go_first_and_never_share_a_batch_with_bulk_work():
     now = time.monotonic()
-    inbox = _inbox(*[Pending(f"bulk{i}", now - 1) for i in range(3)], lane=BULK)
+    inbox = _inbox(*[Pending(f"bulk{i}", now - 1, BULK) for i in range(3)])
     inbox.put(Pending("user", now))
+    assert (inbox.waiting(INTERACTIVE), inbox.waiting(BULK)) == (1, 3)
     assert _items(inbox.collect(max_size=8, max_wait_s=0)) == ["user"]
     assert _items(inbox.collect(max_size=8, max_wait_s=0)) == ["bulk0", "bulk1", "bulk2"]
 
 
 def test_an_interactive_arrival_takes_over_a_gathering_bulk_batch():
-    inbox = _inbox(Pending("bulk"), lane=BULK)
+    inbox = _inbox(Pending("bulk", lane=BULK))
     threading.Timer(0.05, lambda: inbox.put(Pending("user"))).start()
     assert _items(inbox.collect(max_size=8, max_wait_s=0.3)) == ["user"]
     assert _items(inbox.collect(max_size=8, max_wait_s=0)) == ["bulk"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-from model_worker.runner import Completion, ModelRunner
+from model_worker.runner import Completion, ModelRunner, Preempted
 from tasks.contract import GenerationRequest, Message
 from tasks.errors import PromptTooLong
 
@@ -131,3 +131,23 @@ def test_a_failing_stream_leaves_the_answers_intact(runner):
         raise ConnectionError("redis went away")
 
     assert runner.generate(requests, streamed={0, 1}, on_text=broken) == runner.generate(requests)
+
+
+def test_a_preempted_batch_resumes_where_it_stopped(runner):
+    requests = [
+        _chat("Write a short poem about the sea.", max_tokens=30),
+        GenerationRequest(prompt="Count: 1, 2, 3,", max_tokens=24, stop=("9",)),
+        _chat("Name a colour.", max_tokens=3),
+    ]
+    steps = iter(range(100))
+    first = runner.generate(requests, preempt=lambda: next(steps) >= 5)  # stops after 6 tokens
+    assert isinstance(first[2], Completion)  # finished before the preemption
+    assert [len(p.token_ids) for p in first[:2]] == [6, 6] and all(isinstance(p, Preempted) for p in first[:2])
+    resumed = runner.generate(requests[:2], resume={0: first[0].token_ids, 1: first[1].token_ids})
+    assert [*resumed, first[2]] == runner.generate(requests)  # the same answers, token counts included
+
+
+def test_seeded_samples_are_never_preempted(runner):
+    seeded = GenerationRequest(prompt="Once upon a time", max_tokens=8, temperature=0.9, seed=5)
+    (completion,) = runner.generate([seeded], preempt=lambda: True)
+    assert completion == runner.generate([seeded])[0]
