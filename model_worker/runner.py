@@ -30,6 +30,9 @@ from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: A run makes at least this many decode steps before it may be preempted: each resume costs a
+#: prefill, and a steady trickle of interactive requests must not keep bulk work from progressing.
+PREEMPT_MIN_STEPS = 8
 #: (request index, offset, text): a streamed row's new text, starting at character `offset` of it.
 TextDelta = tuple[int, int, str]
 OnText = Callable[[list[TextDelta]], None]
@@ -225,7 +228,7 @@ class _RowStops(StoppingCriteria):
             if reason:
                 self.finished_at[row], self.reasons[row] = step, reason
         done = [f is not None for f in self.finished_at]
-        if not all(done) and self.preempt is not None and self.preempt():
+        if not all(done) and step >= PREEMPT_MIN_STEPS and self.preempt is not None and self.preempt():
             self.preempted, done = True, [True] * len(done)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 

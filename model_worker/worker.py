@@ -6,6 +6,7 @@ One process per GPU (or one on CPU). The model is loaded once, when the solo poo
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -20,7 +21,7 @@ from model_worker.processing import BatchProcessor
 from model_worker.runner import ModelRunner
 from model_worker.streaming import StreamPublisher
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
-from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKERS_KEY, Limits
+from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY, Limits
 from tasks.jobs import JobStore
 from tasks.settings import Settings, SettingsError
 
@@ -59,6 +60,10 @@ def _require_solo_pool(sender: Any, **_: Any) -> None:
         sys.exit("the model worker runs one model per process: start it with --pool solo")
 
 
+#: What this worker serves and how, published with its heartbeat (read by the dashboard).
+_info: dict[str, Any] = {}
+
+
 @signals.worker_process_init.connect
 def _load_model(**_: Any) -> None:
     started = time.monotonic()
@@ -67,6 +72,12 @@ def _load_model(**_: Any) -> None:
     redis = _redis()
     jobs = JobStore(redis, settings.result_ttl_s)
     generate.process_batch = BatchProcessor(runner, jobs, limits, StreamPublisher(redis))
+    _info.update(
+        model=settings.model_name,
+        device=str(runner.device),
+        max_batch_size=settings.max_batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+    )
     log.info(
         "model %s ready on %s in %.1f s; batches of up to %d, flushed %d ms after the first request",
         settings.model_name,
@@ -99,6 +110,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
             self.timer = None
             with contextlib.suppress(Exception):  # leaving anyway; a stale entry ages out
                 self.redis.zrem(WORKERS_KEY, self.hostname)
+                self.redis.hdel(WORKER_INFO_KEY, self.hostname)
 
     shutdown = stop
 
@@ -107,6 +119,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zadd(WORKERS_KEY, {self.hostname: now})
+                pipe.hset(WORKER_INFO_KEY, self.hostname, json.dumps(_info))
                 if tags := held_delivery_tags():
                     pipe.zadd(UNACKED_INDEX_KEY, dict.fromkeys(tags, now), xx=True)
                 pipe.execute()

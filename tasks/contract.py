@@ -20,6 +20,8 @@ BULK_QUEUE = "llm.generate.bulk"
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
 WORKERS_KEY = "llm:workers"
+#: Hostname -> JSON of what each worker serves (model, device, batch settings).
+WORKER_INFO_KEY = "llm:workers:info"
 #: The semantic cache's keys (entries, exact index, LRU order, change log, in-flight markers).
 CACHE_KEY_PREFIX = "llm:cache:"
 #: A streamed job's text as the worker generates it: a Redis stream per job of entries

@@ -102,6 +102,13 @@ class JobStore:
                 pipe.hset(job_key(job_id), mapping=fields)
             pipe.execute()
 
+    def created_at(self, job_ids: list[str]) -> list[float | None]:
+        """When each job was submitted (None: no record)."""
+        with self.redis.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.hget(job_key(job_id), "created_at")
+            return [float(v) if v else None for v in pipe.execute()]
+
     def save_partial(self, job_id: str, token_ids: list[int]) -> None:
         """Keep the tokens a preempted job generated, for its next run to continue from."""
         self.redis.hset(job_key(job_id), PARTIAL, json.dumps(token_ids))

@@ -8,7 +8,7 @@ from redis import Redis
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.contract import Limits
 from tasks.settings import Settings
-from webapi import auth, batches, completions, errors, files, health, jobs, openapi
+from webapi import auth, batches, completions, dashboard, errors, files, health, jobs, metrics, openapi
 from webapi.bulk.batches import BatchStore
 from webapi.bulk.driver import BatchDriver
 from webapi.bulk.files import FileStore
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     driver = BatchDriver(batch_store, file_store, jobs_service, limits, settings.model_name, settings.batch_window)
     driver.start()
     errors.register(app)
+    metrics.install(app, redis)  # before auth: refused requests are counted too
     auth.install(app, auth.load_keys(settings))
     app.register_blueprint(jobs.bp)
     app.register_blueprint(completions.bp)
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(batches.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(dashboard.bp)
     return app
 
 

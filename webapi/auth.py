@@ -14,8 +14,17 @@ from flask import Flask, g, request
 from tasks.errors import Unauthorized
 from tasks.settings import Settings, SettingsError
 
-#: Routes a load balancer or orchestrator probes without a key.
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "openapi.spec"}
+#: Routes a load balancer, orchestrator, Prometheus or an operator's browser reads without a key
+#: (aggregate figures only; keep them on a private network).
+PUBLIC_ENDPOINTS = {
+    "health.healthz",
+    "health.readyz",
+    "openapi.spec",
+    "metrics.scrape",
+    "dashboard.page",
+    "dashboard.data",
+    "static",
+}
 
 
 def load_keys(settings: Settings) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
 
+from tasks import metrics
 from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_from_dict
 from webapi import openai_schema
 from webapi.errors import openai_error
@@ -88,12 +89,22 @@ def _stream(service: JobService, request: OpenAIRequest, job_id: str, created: f
     first = next(event for event in events if event != "")
     if isinstance(first, dict):
         _raise_unless_succeeded(first)
+    else:
+        _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()))
     chunks = _chunks(request, job_id, created, _model_name(), chain([first], events))
     return Response(
         sse(chunks),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _observe_first_token(seconds: float) -> None:
+    try:
+        with metrics.Recorder(_service().redis).batch() as rec:
+            rec.observe(metrics.TIME_TO_FIRST_TOKEN, seconds)
+    except Exception as exc:  # never fail a request for its metrics
+        current_app.logger.warning("metrics not recorded: %s", exc)
 
 
 def _chunks(

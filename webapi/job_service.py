@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import uuid
 from typing import Any, NamedTuple
@@ -24,11 +25,14 @@ import numpy as np
 from celery import Celery, states
 from redis import Redis
 
+from tasks import metrics
 from tasks.contract import BULK_QUEUE, QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
 from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Overloaded, error_from_exception
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
+
+log = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
@@ -60,6 +64,7 @@ class JobService:
         self.celery, self.redis, self.model, self.cache = celery, redis, model, cache
         self.max_queue_depth = max_queue_depth
         self.jobs = JobStore(redis, ttl_s)
+        self.metrics = metrics.Recorder(redis)
 
     def submit(
         self,
@@ -80,8 +85,16 @@ class JobService:
         """
         route = Route(stream, BULK_QUEUE if bulk else QUEUE)
         owner = {"tenant": tenant, **({"user": user} if user else {})}
+        job_id, verdict, lookup = self._submit(request, cache_mode, tenant, owner, route)
+        self._count_lookup(lookup)
+        return job_id, verdict
+
+    def _submit(
+        self, request: GenerationRequest, cache_mode: str, tenant: str, owner: dict[str, str], route: Route
+    ) -> tuple[str, str, str]:
+        """(job id, X-Cache verdict, cache lookup result for the metrics)."""
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
-            return self._enqueue(request, str(uuid.uuid4()), owner, route), "BYPASS"
+            return self._enqueue(request, str(uuid.uuid4()), owner, route), "BYPASS", "bypass"
         probe = self.cache.probe(request, tenant, read=cache_mode == "auto")
         job_id = str(uuid.uuid4())
         if probe.hit is not None:
@@ -97,12 +110,12 @@ class JobService:
             if hit.similarity is not None:
                 fields["cache_similarity"] = repr(hit.similarity)
             self.jobs.create(job_id, self.model, **fields)
-            return job_id, "HIT"
+            return job_id, "HIT", f"{hit.kind}_hit"
         if cache_mode == "auto":
             leader = self.cache.store.start_flight(probe.exact, job_id)
             if leader is not None and self.jobs.get(leader) is not None:
                 self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
-                return job_id, "HIT"
+                return job_id, "HIT", "exact_hit"
         pending = {
             **owner,
             "cache_scope": probe.scope,
@@ -112,7 +125,14 @@ class JobService:
         }
         if probe.vector is not None:
             pending["cache_vector"] = base64.b64encode(probe.vector.tobytes()).decode()
-        return self._enqueue(request, job_id, pending, route), "MISS"
+        return self._enqueue(request, job_id, pending, route), "MISS", "guard_refused" if probe.refused else "miss"
+
+    def _count_lookup(self, result: str) -> None:
+        try:
+            with self.metrics.batch() as rec:
+                rec.add(metrics.CACHE_LOOKUPS, result=result)
+        except Exception as exc:  # never fail a request for its metrics
+            log.warning("metrics not recorded: %s", exc)
 
     def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], route: Route) -> str:
         depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0

@@ -1,0 +1,125 @@
+"""Service metrics, kept in Redis so every API process and every worker adds to the same figures.
+
+Names and kinds follow vLLM's and TGI's conventions; GET /metrics (webapi/metrics.py) renders
+them in Prometheus' text format, and the dashboard reads them from there too. A counter is a
+Redis hash of label values -> total; a histogram is a hash of per-bucket counts, sum and count.
+Recording costs one pipelined round trip per request or batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.client import Pipeline
+
+METRICS_KEY_PREFIX = "llm:metrics:"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
+TOKEN_TIME_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A counter (buckets empty) or a histogram."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return METRICS_KEY_PREFIX + self.name
+
+
+HTTP_REQUESTS = Metric("llm_http_requests_total", "HTTP requests by route and status", ("route", "status"))
+HTTP_DURATION = Metric(
+    "llm_http_request_duration_seconds", "Time to answer an HTTP request, by route", ("route",), LATENCY_BUCKETS
+)
+CACHE_LOOKUPS = Metric(
+    "llm_cache_lookups_total",
+    "Cache lookups by result: exact_hit, semantic_hit, miss, guard_refused (a similar entry the near-miss "
+    "guard refused), bypass",
+    ("result",),
+)
+BATCH_SIZE = Metric("llm_batch_size", "Requests per generate() batch", ("lane",), (1, 2, 4, 8, 16, 32, 64, 128, 256))
+QUEUE_TIME = Metric(
+    "llm_request_queue_time_seconds", "Submission to the start of generation", ("lane",), LATENCY_BUCKETS
+)
+INFERENCE_TIME = Metric(
+    "llm_request_inference_time_seconds", "Time in the batched generate() call", ("lane",), LATENCY_BUCKETS
+)
+E2E_LATENCY = Metric(
+    "llm_e2e_request_latency_seconds", "Submission to a stored result (generated requests)", ("lane",), LATENCY_BUCKETS
+)
+TIME_PER_OUTPUT_TOKEN = Metric(
+    "llm_time_per_output_token_seconds", "Inference time per generated token", ("lane",), TOKEN_TIME_BUCKETS
+)
+TIME_TO_FIRST_TOKEN = Metric("llm_time_to_first_token_seconds", "Request to first streamed text", (), LATENCY_BUCKETS)
+GENERATION_TOKENS = Metric("llm_generation_tokens_total", "Tokens generated", ("lane",))
+PROMPT_TOKENS = Metric("llm_prompt_tokens_total", "Prompt tokens processed", ("lane",))
+PREEMPTIONS = Metric("llm_preemptions_total", "Bulk requests paused for interactive ones")
+REQUEST_OUTCOMES = Metric("llm_request_success_total", "Generated requests by finish reason", ("finished_reason",))
+
+ALL = (
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    CACHE_LOOKUPS,
+    BATCH_SIZE,
+    QUEUE_TIME,
+    INFERENCE_TIME,
+    E2E_LATENCY,
+    TIME_PER_OUTPUT_TOKEN,
+    TIME_TO_FIRST_TOKEN,
+    GENERATION_TOKENS,
+    PROMPT_TOKENS,
+    PREEMPTIONS,
+    REQUEST_OUTCOMES,
+)
+
+
+class Recording:
+    """Adds to metrics through one pipeline (see Recorder.batch)."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+
+    def add(self, metric: Metric, amount: float = 1, **labels: str) -> None:
+        """Add to a counter."""
+        self.pipe.hincrbyfloat(metric.key, _field(metric, labels), amount)
+
+    def observe(self, metric: Metric, value: float, **labels: str) -> None:
+        """Record one value in a histogram."""
+        label = _field(metric, labels)
+        bucket = next((b for b in metric.buckets if value <= b), math.inf)
+        self.pipe.hincrby(metric.key, f"{label}|{bucket}", 1)
+        self.pipe.hincrbyfloat(metric.key, f"{label}|sum", value)
+        self.pipe.hincrby(metric.key, f"{label}|count", 1)
+
+
+class Recorder:
+    """Records metrics; failures are logged by the caller's choice, never raised into requests."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    @contextmanager
+    def batch(self) -> Iterator[Recording]:
+        """Collect several additions, sent in one round trip on leaving the block."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            yield Recording(pipe)
+            pipe.execute()
+
+    def read(self, metric: Metric) -> dict[str, float]:
+        """The raw hash of a metric: field -> value."""
+        return {k.decode(): float(v) for k, v in self.redis.hgetall(metric.key).items()}
+
+
+def _field(metric: Metric, labels: dict[str, str]) -> str:
+    if set(labels) != set(metric.labels):
+        raise ValueError(f"{metric.name} takes labels {metric.labels}, got {tuple(labels)}")
+    return json.dumps([str(labels[name]) for name in metric.labels])

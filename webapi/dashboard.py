@@ -1,0 +1,71 @@
+"""The live dashboard: a static page (webapi/static/dashboard, charts by Chart.js) and its data.
+
+/dashboard/data returns the cumulative figures of tasks/metrics.py and the gauges; the page polls
+it every few seconds and charts the differences (rates, percentiles over the last interval).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+
+from tasks import metrics
+from tasks.contract import BULK_QUEUE, QUEUE, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/dashboard")
+def page() -> Response:
+    """The dashboard page."""
+    return send_from_directory(current_app.static_folder or "static", "dashboard/index.html")
+
+
+@bp.get("/dashboard/data")
+def data() -> Response:
+    """Cumulative counters and histogram buckets, gauges and settings, as of now."""
+    redis = current_app.extensions["jobs"].redis
+    recorder = metrics.Recorder(redis)
+    cache = {json.loads(k)[0]: v for k, v in recorder.read(metrics.CACHE_LOOKUPS).items()}
+    generated = sum(recorder.read(metrics.REQUEST_OUTCOMES).values())
+    return jsonify(
+        {
+            "time": time.time(),
+            "settings": _settings(redis),
+            "requests": generated + cache.get("exact_hit", 0) + cache.get("semantic_hit", 0),
+            "tokens": sum(recorder.read(metrics.GENERATION_TOKENS).values()),
+            "cache": cache,
+            "latency": _buckets(metrics.E2E_LATENCY, recorder.read(metrics.E2E_LATENCY)),
+            "batch_size": _buckets(metrics.BATCH_SIZE, recorder.read(metrics.BATCH_SIZE)),
+            "queues": {queue: redis.llen(queue) for queue in (QUEUE, BULK_QUEUE)},
+        }
+    )
+
+
+def _buckets(metric: metrics.Metric, raw: dict[str, float]) -> dict[str, list[float | None]]:
+    """Per-bucket counts over every label set; the last bound is +Inf (null in JSON)."""
+    bounds = [*metric.buckets, math.inf]
+    counts = [0.0] * len(bounds)
+    for field, value in raw.items():
+        bucket = field.rsplit("|", 1)[1]
+        if bucket not in ("sum", "count"):
+            counts[bounds.index(float(bucket))] += value
+    return {"bounds": [b if b != math.inf else None for b in bounds], "counts": counts}
+
+
+def _settings(redis: Any) -> dict[str, Any]:
+    settings = current_app.config["SETTINGS"]
+    alive = {h.decode() for h in redis.zrangebyscore(WORKERS_KEY, time.time() - WORKER_ALIVE_S, "+inf")}
+    infos = [json.loads(v) for h, v in redis.hgetall(WORKER_INFO_KEY).items() if h.decode() in alive]
+    return {
+        "model": settings.model_name,
+        "devices": sorted({i.get("device", "?") for i in infos}),
+        "workers": len(alive),
+        "max_batch_size": sorted({i.get("max_batch_size") for i in infos if i}) or [settings.max_batch_size],
+        "batch_wait_ms": sorted({i.get("batch_wait_ms") for i in infos if i}) or [settings.batch_wait_ms],
+        "cache_threshold": settings.cache_threshold if settings.cache_enabled else None,
+    }
