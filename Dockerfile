@@ -15,7 +15,7 @@ COPY tasks ./tasks
 COPY webapi ./webapi
 COPY --from=dashboard /static/vendor ./webapi/static/vendor
 COPY model_worker ./model_worker
-RUN useradd --create-home app && mkdir -p /models && chown app /models
+RUN useradd --create-home app && mkdir -p /models /data && chown app /models /data
 USER app
 EXPOSE 8000 5555
 CMD ["gunicorn", "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"]

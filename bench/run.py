@@ -374,7 +374,7 @@ def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
     """Interactive p95 alone, then while a 2 000-line Batch API batch runs on the bulk lane."""
     service.start_worker(max_batch_size=8, batch_wait_ms=50)
     # Interactive load under the worker's capacity (on a saturated worker, bulk work just waits).
-    seconds, lines, clients, think_s = (20, 200, 3, 2.0) if quick else (90, 2000, 3, 2.0)
+    seconds, lines, clients, think_s = (20, 200, 2, 4.0) if quick else (90, 2000, 2, 4.0)
     model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
     url = f"{service.base}/v1/generate"
     prompts = iter(_unique_prompts(5000, seed=11))

@@ -82,14 +82,15 @@ class BatchProcessor:
         log.info("batch of %d done in %.0f ms (%d preempted)", len(requests), inference_ms, len(preempted))
 
     def _record(
-        self, finished: list[tuple[Any, Any]], size: int, preempted: int, started_at: float, inference_ms: float
+        self,
+        lane: str,
+        finished: list[tuple[Any, Any]],
+        size: int,
+        preempted: int,
+        started_at: float,
+        inference_ms: float,
     ) -> None:
         """Batch and per-request figures for /metrics (never fails the batch)."""
-        if not finished and not preempted:
-            return
-        lane = (
-            "bulk" if any(req.delivery_info.get("routing_key") == BULK_QUEUE for req, _ in finished) else "interactive"
-        )
         inference_s, now = inference_ms / 1000, time.time()
         try:
             created = self.jobs.created_at([req.id for req, _ in finished])
