@@ -133,8 +133,8 @@ def test_the_dashboard_charts_live_load_in_chromium(api):
             page.wait_for_function(
                 """() => { const c = window.dashboard && window.dashboard.charts;
                     const some = (chart, i) => chart.data.datasets[i].data.some((v) => v > 0);
-                    return c && some(c.throughput, 0) && some(c.throughput, 1) && some(c.latency, 1)
-                        && some(c.cache, 0) && some(c.batches, 0); }""",
+                    return c && c.throughput.data.labels.length >= 5 && some(c.throughput, 0)
+                        && some(c.throughput, 1) && some(c.latency, 1) && some(c.cache, 0) && some(c.batches, 0); }""",
                 timeout=90_000,
             )
             settings = page.inner_text("#settings")
