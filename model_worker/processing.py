@@ -64,42 +64,59 @@ class BatchProcessor:
 
         partials = self.jobs.partials([req.id for req, _ in generating])
         resume = {i: tokens for i, tokens in enumerate(partials) if tokens}
+        delivered: dict[int, float] = {}  # request index -> its inference ms, for results stored early
         started_at, started = time.time(), time.monotonic()
-        completions = iter(self.runner.generate(requests, streamed, on_text, resume, preempt) if requests else [])
+
+        def on_done(i: int, completion: Completion) -> None:
+            """Store a request's result as soon as its row finishes; longer rows go on."""
+            if i not in delivered:
+                inference_ms = (time.monotonic() - started) * 1000
+                self._store([generating[i]], [completion], inference_ms, loop)
+                delivered[i] = inference_ms
+
+        outcomes_of_generated = (
+            self.runner.generate(requests, streamed, on_text, resume, preempt, on_done) if requests else []
+        )
         inference_ms = (time.monotonic() - started) * 1000
+        completions = iter(outcomes_of_generated)
         outcomes = [next(completions) if isinstance(r, GenerationRequest) else r for _, r in runnable]
         preempted = [(req, o) for (req, _), o in zip(runnable, outcomes, strict=True) if isinstance(o, Preempted)]
         for req, outcome in preempted:  # back to the queue, to go on where it stopped
             self.jobs.save_partial(req.id, outcome.token_ids)
             loop.call(_requeue, req)
+        position = {req.id: i for i, (req, _) in enumerate(generating)}
         finished = [(pair, o) for pair, o in zip(runnable, outcomes, strict=True) if not isinstance(o, Preempted)]
-        if finished:
-            self._store([pair for pair, _ in finished], [o for _, o in finished], inference_ms, loop)
+        late = [(pair, o) for pair, o in finished if position.get(pair[0].id) not in delivered]
+        if late:
+            self._store([pair for pair, _ in late], [o for _, o in late], inference_ms, loop)
         lane = "bulk" if live[0].delivery_info.get("routing_key") == BULK_QUEUE else "interactive"
-        self._record(
-            lane, [(req, o) for (req, _), o in finished], len(requests), len(preempted), started_at, inference_ms
+        timed = [(req, o, delivered.get(position.get(req.id, -1), inference_ms)) for (req, _), o in finished]
+        self._record(lane, timed, len(requests), len(preempted), started_at)
+        log.info(
+            "batch of %d done in %.0f ms (%d stored before the end, %d preempted)",
+            len(requests),
+            inference_ms,
+            len(delivered),
+            len(preempted),
         )
-        log.info("batch of %d done in %.0f ms (%d preempted)", len(requests), inference_ms, len(preempted))
 
     def _record(
-        self,
-        lane: str,
-        finished: list[tuple[Any, Any]],
-        size: int,
-        preempted: int,
-        started_at: float,
-        inference_ms: float,
+        self, lane: str, finished: list[tuple[Any, Any, float]], size: int, preempted: int, started_at: float
     ) -> None:
-        """Batch and per-request figures for /metrics (never fails the batch)."""
-        inference_s, now = inference_ms / 1000, time.time()
+        """Batch and per-request figures for /metrics (never fails the batch).
+
+        `finished`: (request, outcome, its inference ms) of each request that ended in this batch.
+        """
+        now = time.time()
         try:
-            created = self.jobs.created_at([req.id for req, _ in finished])
+            created = self.jobs.created_at([req.id for req, _, _ in finished])
             with self.metrics.batch() as rec:
                 if size:
                     rec.observe(metrics.BATCH_SIZE, size, lane=lane)
                 if preempted:
                     rec.add(metrics.PREEMPTIONS, preempted)
-                for (_, outcome), submitted in zip(finished, created, strict=True):
+                for (_, outcome, inference_ms), submitted in zip(finished, created, strict=True):
+                    inference_s = inference_ms / 1000
                     if not isinstance(outcome, Completion):
                         rec.add(metrics.REQUEST_OUTCOMES, finished_reason="error")
                         continue
@@ -112,7 +129,8 @@ class BatchProcessor:
                     )
                     if submitted is not None:
                         rec.observe(metrics.QUEUE_TIME, max(started_at - submitted, 0), lane=lane)
-                        rec.observe(metrics.E2E_LATENCY, max(now - submitted, 0), lane=lane)
+                        finished_at = started_at + inference_s
+                        rec.observe(metrics.E2E_LATENCY, max(min(now, finished_at) - submitted, 0), lane=lane)
         except Exception as exc:
             log.warning("metrics not recorded: %s", exc)
 

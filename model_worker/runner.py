@@ -97,6 +97,7 @@ class ModelRunner:
         on_text: OnText | None = None,
         resume: Mapping[int, list[int]] | None = None,
         preempt: Callable[[], bool] | None = None,
+        on_done: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion | Preempted | InferenceError]:
         """Run all requests, batching those that can share a generate() call.
 
@@ -105,6 +106,8 @@ class ModelRunner:
         `resume` maps a request's index to the tokens a preempted run of it generated.
         `preempt`, asked after every step, stops the call when it says so: unfinished requests
         come back as Preempted (never seeded samples, whose answers must not depend on it).
+        `on_done` gets each request's Completion as soon as its row finishes, while longer rows
+        of the same call go on; the returned list holds it too.
         """
         results: list[Completion | Preempted | InferenceError | None] = [None] * len(requests)
         prepared: list[_Prepared] = []
@@ -117,7 +120,7 @@ class ModelRunner:
         for group in group_by(prepared, lambda p: p.request.sampling_key()):
             streams = {row: p.index for row, p in enumerate(group) if p.index in streamed} if on_text else {}
             seeded = group[0].request.seed is not None and not group[0].request.greedy
-            run = _Run(streams, on_text, None if seeded else preempt)
+            run = _Run(streams, on_text, None if seeded else preempt, on_done)
             for item, outcome in zip(group, self._run_group(group, run), strict=True):
                 results[item.index] = outcome
         return results  # type: ignore[return-value]  # every slot is filled above
@@ -158,6 +161,8 @@ class ModelRunner:
         criteria = StoppingCriteriaList([stops])
         if run.streams and run.on_text is not None:
             criteria.append(_RowStreams(self, stops, run.streams, run.on_text))
+        if run.on_done is not None:
+            criteria.append(_RowResults(self, stops, group, run.on_done))
         config = GenerationConfig(
             max_new_tokens=max(p.budget for p in group),
             do_sample=not first.greedy,
@@ -239,6 +244,31 @@ class _RowStops(StoppingCriteria):
         )
 
 
+class _RowResults(StoppingCriteria):
+    """Hands each row's Completion to `on_done` in the step it finishes; never stops a row.
+
+    Runs after _RowStops (and _RowStreams, so a row's last text is out before its result).
+    """
+
+    def __init__(
+        self, runner: ModelRunner, stops: _RowStops, group: list[_Prepared], on_done: Callable[[int, Completion], None]
+    ) -> None:
+        self.runner, self.stops, self.group, self.on_done = runner, stops, group, on_done
+        self.delivered: set[int] = set()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        for row, item in enumerate(self.group):
+            if row in self.delivered or self.stops.finished_at[row] is None:
+                continue
+            self.delivered.add(row)
+            completion = self.runner._completion(input_ids[row, self.stops.prompt_len :], self.stops, row, item)
+            try:
+                self.on_done(item.index, completion)  # type: ignore[arg-type]  # a finished row completes
+            except Exception:
+                log.exception("could not hand over a finished request early; it goes with the batch")
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
 class _RowStreams(StoppingCriteria):
     """After each decode step, hands the streamed rows' new text to `on_text`; never stops a row.
 
@@ -280,10 +310,12 @@ class _Run:
     streams: dict[int, int]  # row -> request index
     on_text: OnText | None
     preempt: Callable[[], bool] | None
+    on_done: Callable[[int, Completion], None] | None
 
     def only(self, row: int) -> _Run:
         """The same, for that row alone (a retry one by one)."""
-        return _Run({0: self.streams[row]} if row in self.streams else {}, self.on_text, self.preempt)
+        streams = {0: self.streams[row]} if row in self.streams else {}
+        return _Run(streams, self.on_text, self.preempt, self.on_done)
 
 
 def _unsettled_tail_removed(text: str, stops: tuple[str, ...]) -> str:

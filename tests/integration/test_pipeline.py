@@ -61,7 +61,7 @@ def test_a_request_that_fails_inside_a_batch_fails_alone(api):
     assert jobs[3]["error"]["type"] == "prompt_too_long"
     assert "8192 tokens" in jobs[3]["error"]["message"]
     assert jobs[3]["result"] is None
-    assert len({job["timings"]["inference_ms"] for job in jobs}) == 1  # one flush served all four
+    assert [job["batch"] for job in jobs] == [{"size": 4}] * 4  # one flush served all four
 
 
 def test_sync_timeout_returns_202_and_the_job_still_finishes(api):
@@ -98,3 +98,14 @@ def test_an_unknown_job_is_404(api):
 def test_readyz_sees_the_worker(api):
     assert requests.get(f"{api}/readyz", timeout=10).json() == {"status": "ready", "workers": 1}
     assert requests.get(f"{api}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_short_request_does_not_wait_for_the_longest_row_of_its_batch(api):
+    story = {"messages": [{"role": "user", "content": "Tell a long story about a dragon."}], "max_tokens": 120}
+    bodies = [{**story, "timeout": 110}, {"prompt": "Hi", "max_tokens": 2}]
+    with ThreadPoolExecutor(2) as pool:
+        long_job, short_job = (r.json() for r in pool.map(lambda b: _generate(api, b), bodies))
+    started = [job["created_at"] + job["timings"]["queue_ms"] / 1000 for job in (long_job, short_job)]
+    assert abs(started[0] - started[1]) < 0.002  # claimed together: one batch (a leftover job may share it)
+    assert long_job["result"]["completion_tokens"] == 120  # it ran on after the short one was answered
+    assert short_job["timings"]["total_ms"] < long_job["timings"]["total_ms"] / 3

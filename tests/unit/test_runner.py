@@ -150,3 +150,18 @@ def test_seeded_samples_are_never_preempted(runner):
     seeded = GenerationRequest(prompt="Once upon a time", max_tokens=8, temperature=0.9, seed=5)
     (completion,) = runner.generate([seeded], preempt=lambda: True)
     assert completion == runner.generate([seeded])[0]
+
+
+def test_a_short_request_is_handed_over_when_its_row_finishes(runner):
+    requests = [_chat("Write a long story about a lighthouse.", max_tokens=40), _chat("Say hi.", max_tokens=3)]
+    handed: list[tuple[int, Completion, int]] = []
+    steps: list[int] = []
+    completions = runner.generate(
+        requests,
+        streamed={0},
+        on_text=lambda deltas: steps.append(len(steps)),
+        on_done=lambda i, c: handed.append((i, c, len(steps))),
+    )
+    assert [i for i, _, _ in handed] == [1, 0]
+    assert {i: c for i, c, _ in handed} == dict(enumerate(completions))
+    assert handed[0][2] <= 3 < handed[1][2]  # the short one went after its 3 steps, not after 40
