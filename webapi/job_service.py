@@ -111,11 +111,6 @@ class JobService:
                 fields["cache_similarity"] = repr(hit.similarity)
             self.jobs.create(job_id, self.model, **fields)
             return job_id, "HIT", f"{hit.kind}_hit"
-        if cache_mode == "auto":
-            leader = self.cache.store.start_flight(probe.exact, job_id)
-            if leader is not None and self.jobs.get(leader) is not None:
-                self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
-                return job_id, "HIT", "exact_hit"
         pending = {
             **owner,
             "cache_scope": probe.scope,
@@ -125,7 +120,22 @@ class JobService:
         }
         if probe.vector is not None:
             pending["cache_vector"] = base64.b64encode(probe.vector.tobytes()).decode()
-        return self._enqueue(request, job_id, pending, route), "MISS", "guard_refused" if probe.refused else "miss"
+        lookup = "guard_refused" if probe.refused else "miss"
+        if cache_mode != "auto":
+            return self._enqueue(request, job_id, pending, route), "MISS", lookup
+        # The record exists before the job can be anyone's leader, so a follower always finds it.
+        self.jobs.create(job_id, self.model, **pending)
+        leader = self.cache.store.start_flight(probe.exact, job_id)
+        if leader is not None and self.jobs.get(leader) is not None:
+            self.jobs.delete(job_id)
+            self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
+            return job_id, "HIT", "exact_hit"
+        try:
+            return self._enqueue(request, job_id, pending, route), "MISS", lookup
+        except Exception:  # not enqueued: it must not lead anyone
+            self.jobs.delete(job_id)
+            self.cache.store.end_flight(probe.exact, job_id)
+            raise
 
     def _count_lookup(self, result: str) -> None:
         try:
