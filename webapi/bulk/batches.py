@@ -21,7 +21,7 @@ COMPLETION_WINDOWS = {"24h": 24 * 3600}
 CANCELLABLE = ("validating", "in_progress")
 
 # Move a batch from one of several statuses to another, stamping the time: ARGV = to, time
-# field, now, then the allowed statuses. Returns the status it had.
+# field, now, then the allowed statuses. Returns the status it had (false: no such batch).
 _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
@@ -116,22 +116,19 @@ class BatchStore:
         """Set fields of the record."""
         self.redis.hset(self.key(batch_id), mapping={k: str(v) for k, v in fields.items()})
 
-    def transition(self, batch_id: str, allowed: tuple[str, ...], to: str, stamp: str) -> str | None:
-        """Move to `to` (stamping `<stamp>` with the time) if the status is one of `allowed`.
-
-        Returns the status before the call (equal to one of `allowed` when it moved).
-        """
+    def transition(self, batch_id: str, allowed: tuple[str, ...], to: str, stamp: str) -> bool:
+        """Move to `to` (stamping `<stamp>` with the time) if the status is one of `allowed`; did it?"""
         before = self._transition(keys=[self.key(batch_id)], args=[to, stamp, int(time.time()), *allowed])
-        return before.decode() if before else None
+        return before is not None and before.decode() in allowed
 
     def cancel(self, batch_id: str, tenant: str) -> None:
-        """Ask the driver to cancel the batch; Conflict once it has ended."""
-        status = self.get(batch_id, tenant)["status"]
-        if status in ("cancelling", "cancelled"):
+        """Ask the driver to cancel the batch (again: nothing); Conflict once it has ended."""
+        self.get(batch_id, tenant)  # NotFound for another tenant's batch
+        if self.transition(batch_id, CANCELLABLE, "cancelling", "cancelling_at"):
             return
-        before = self.transition(batch_id, CANCELLABLE, "cancelling", "cancelling_at")
-        if before not in CANCELLABLE:
-            raise Conflict(f"batch {batch_id} is {before}; it can no longer be cancelled", "batch_id")
+        status = self.get(batch_id)["status"]
+        if status not in ("cancelling", "cancelled"):
+            raise Conflict(f"batch {batch_id} is {status}; it can no longer be cancelled", "batch_id")
 
     def submitted(self, batch_id: str, line: int, job_id: str, custom_id: str) -> None:
         """Record a line as submitted (as job `job_id`) and open, and move the cursor past it."""

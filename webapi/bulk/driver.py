@@ -110,8 +110,7 @@ class BatchDriver:
         elif status == "finalizing":  # a driver stopped while finalizing: finish its work
             self._finish(batch, "finalizing", "completed", "completed_at")
         else:
-            self.batches.ended(batch["id"])
-            self._readers.pop(batch["id"], None)
+            self._forget(batch["id"])
 
     def _validate(self, batch: dict[str, str]) -> None:
         path = self.files.path(batch["input_file_id"])
@@ -181,10 +180,14 @@ class BatchDriver:
                 parts[name].unlink(missing_ok=True)
         if fields:
             self.batches.update(batch_id, **fields)
-        self.batches.transition(batch_id, (before,), status, stamp)
+        if not self.batches.transition(batch_id, (before,), status, stamp):
+            return  # cancelled meanwhile: the next pass ends it as such, rewriting the same files
+        self._forget(batch_id)
+        log.info("batch %s %s: %s", batch_id, status, written)
+
+    def _forget(self, batch_id: str) -> None:
         self.batches.ended(batch_id)
         self._readers.pop(batch_id, None)
-        log.info("batch %s %s: %s", batch_id, status, written)
 
     def _results(self, batch_id: str, kind: openai_schema.Kind) -> Iterator[tuple[str, dict[str, Any]]]:
         """("output" | "error", line) for each submitted line that ended, in file order."""
