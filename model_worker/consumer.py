@@ -107,8 +107,7 @@ class Batcher:
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
-        bulk = request.delivery_info.get("routing_key") == BULK_QUEUE
-        self.inbox.put(Pending(request, lane=BULK if bulk else INTERACTIVE))
+        self.inbox.put(Pending(request, lane=BULK if is_bulk(request) else INTERACTIVE))
 
     def held_tags(self) -> list[str]:
         """Delivery tags of the messages this batcher holds unacked (call on the loop thread)."""
@@ -148,13 +147,23 @@ class Batcher:
         """Give failed requests back to the broker (and stop renewing their leases)."""
         for request in requests:
             self.held.pop(request.message.delivery_tag, None)
-            task_ready(request)
-            if request.acknowledged or connection_lost(request):
-                continue  # done with, or its connection is gone: the visibility timeout returns it
-            request.reject(requeue=True)
+            requeue(request)
 
 
 _batchers: list[Batcher] = []
+
+
+def is_bulk(request: Any) -> bool:
+    """The request came from the bulk (Batch API) queue."""
+    return request.delivery_info.get("routing_key") == BULK_QUEUE
+
+
+def requeue(request: Any) -> None:
+    """Give an unfinished request back to the broker (on the loop thread)."""
+    task_ready(request)
+    if request.acknowledged or connection_lost(request):
+        return  # done with, or its connection is gone: the visibility timeout returns it
+    request.reject(requeue=True)
 
 
 def connection_lost(request: Any) -> bool:

@@ -19,11 +19,11 @@ from celery.utils.time import maybe_make_aware
 from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_accepted, task_ready
 
-from model_worker.consumer import LoopCalls, connection_lost
+from model_worker.consumer import LoopCalls, connection_lost, is_bulk, requeue
 from model_worker.runner import Completion, ModelRunner, Preempted, TextDelta
 from model_worker.streaming import StreamPublisher
 from tasks import metrics
-from tasks.contract import BULK_QUEUE, GenerationRequest, Limits
+from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
 from tasks.jobs import CANCELLED, DONE, JobStore
 
@@ -83,13 +83,13 @@ class BatchProcessor:
         preempted = [(req, o) for (req, _), o in zip(runnable, outcomes, strict=True) if isinstance(o, Preempted)]
         for req, outcome in preempted:  # back to the queue, to go on where it stopped
             self.jobs.save_partial(req.id, outcome.token_ids)
-            loop.call(_requeue, req)
+            loop.call(requeue, req)
         position = {req.id: i for i, (req, _) in enumerate(generating)}
         finished = [(pair, o) for pair, o in zip(runnable, outcomes, strict=True) if not isinstance(o, Preempted)]
         late = [(pair, o) for pair, o in finished if position.get(pair[0].id) not in delivered]
         if late:
             self._store([pair for pair, _ in late], [o for _, o in late], inference_ms, loop)
-        lane = "bulk" if live[0].delivery_info.get("routing_key") == BULK_QUEUE else "interactive"
+        lane = "bulk" if is_bulk(live[0]) else "interactive"
         timed = [(req, o, delivered.get(position.get(req.id, -1), inference_ms)) for (req, _), o in finished]
         self._record(lane, timed, len(requests), len(preempted), started_at)
         log.info(
@@ -197,12 +197,6 @@ def _finished(req: Any, outcome: Completion | InferenceError) -> None:
         error = error_from_exception(outcome)
         req.send_event("task-failed", exception=f"{error['type']}: {error['message']}", traceback="")
     _ack_ready(req, isinstance(outcome, Completion))
-
-
-def _requeue(req: Any) -> None:
-    task_ready(req)
-    if not connection_lost(req):  # else the visibility timeout returns it
-        req.reject(requeue=True)
 
 
 def _revoked(req: Any, expired: bool) -> None:
