@@ -108,31 +108,26 @@ class BatchProcessor:
         `finished`: (request, outcome, its inference ms) of each request that ended in this batch.
         """
         now = time.time()
-        try:
+        with self.metrics.batch() as rec:
             created = self.jobs.created_at([req.id for req, _, _ in finished])
-            with self.metrics.batch() as rec:
-                if size:
-                    rec.observe(metrics.BATCH_SIZE, size, lane=lane)
-                if preempted:
-                    rec.add(metrics.PREEMPTIONS, preempted)
-                for (_, outcome, inference_ms), submitted in zip(finished, created, strict=True):
-                    inference_s = inference_ms / 1000
-                    if not isinstance(outcome, Completion):
-                        rec.add(metrics.REQUEST_OUTCOMES, finished_reason="error")
-                        continue
-                    rec.add(metrics.REQUEST_OUTCOMES, finished_reason=outcome.finish_reason)
-                    rec.add(metrics.GENERATION_TOKENS, outcome.completion_tokens, lane=lane)
-                    rec.add(metrics.PROMPT_TOKENS, outcome.prompt_tokens, lane=lane)
-                    rec.observe(metrics.INFERENCE_TIME, inference_s, lane=lane)
-                    rec.observe(
-                        metrics.TIME_PER_OUTPUT_TOKEN, inference_s / max(outcome.completion_tokens, 1), lane=lane
-                    )
-                    if submitted is not None:
-                        rec.observe(metrics.QUEUE_TIME, max(started_at - submitted, 0), lane=lane)
-                        finished_at = started_at + inference_s
-                        rec.observe(metrics.E2E_LATENCY, max(min(now, finished_at) - submitted, 0), lane=lane)
-        except Exception as exc:
-            log.warning("metrics not recorded: %s", exc)
+            if size:
+                rec.observe(metrics.BATCH_SIZE, size, lane=lane)
+            if preempted:
+                rec.add(metrics.PREEMPTIONS, preempted)
+            for (_, outcome, inference_ms), submitted in zip(finished, created, strict=True):
+                inference_s = inference_ms / 1000
+                if not isinstance(outcome, Completion):
+                    rec.add(metrics.REQUEST_OUTCOMES, finished_reason="error")
+                    continue
+                rec.add(metrics.REQUEST_OUTCOMES, finished_reason=outcome.finish_reason)
+                rec.add(metrics.GENERATION_TOKENS, outcome.completion_tokens, lane=lane)
+                rec.add(metrics.PROMPT_TOKENS, outcome.prompt_tokens, lane=lane)
+                rec.observe(metrics.INFERENCE_TIME, inference_s, lane=lane)
+                rec.observe(metrics.TIME_PER_OUTPUT_TOKEN, inference_s / max(outcome.completion_tokens, 1), lane=lane)
+                if submitted is not None:
+                    rec.observe(metrics.QUEUE_TIME, max(started_at - submitted, 0), lane=lane)
+                    finished_at = started_at + inference_s
+                    rec.observe(metrics.E2E_LATENCY, max(min(now, finished_at) - submitted, 0), lane=lane)
 
     def _parse(self, req: Any) -> GenerationRequest | InferenceError:
         try:

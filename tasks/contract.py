@@ -17,6 +17,7 @@ TASK_NAME = "llm.generate"
 QUEUE = "llm.generate"
 #: Batch API work: same task, its own queue, batched only after interactive requests.
 BULK_QUEUE = "llm.generate.bulk"
+QUEUES = (QUEUE, BULK_QUEUE)
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
 WORKERS_KEY = "llm:workers"

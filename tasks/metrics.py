@@ -9,6 +9,7 @@ Recording costs one pipelined round trip per request or batch.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.client import Pipeline
+
+log = logging.getLogger(__name__)
 
 METRICS_KEY_PREFIX = "llm:metrics:"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
@@ -102,7 +105,8 @@ class Recording:
 
 
 class Recorder:
-    """Records metrics; failures are logged by the caller's choice, never raised into requests."""
+    """Records and reads metrics. A recording that fails (Redis away) is logged, never raised:
+    no request or batch fails for its metrics."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -110,12 +114,27 @@ class Recorder:
     @contextmanager
     def batch(self) -> Iterator[Recording]:
         """Collect several additions, sent in one round trip on leaving the block."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            yield Recording(pipe)
-            pipe.execute()
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                yield Recording(pipe)
+                pipe.execute()
+        except Exception as exc:
+            log.warning("metrics not recorded: %s", exc)
 
-    def read(self, metric: Metric) -> dict[str, float]:
-        """The raw hash of a metric: field -> value."""
+    def counter(self, metric: Metric) -> dict[tuple[str, ...], float]:
+        """Label values -> total."""
+        return {tuple(json.loads(field)): value for field, value in self._read(metric).items()}
+
+    def histogram(self, metric: Metric) -> dict[tuple[str, ...], tuple[list[float], float]]:
+        """Label values -> (the count in each bucket of (*metric.buckets, inf), the sum of the values)."""
+        raw = self._read(metric)
+        bounds = (*metric.buckets, math.inf)
+        return {
+            tuple(json.loads(label)): ([raw.get(f"{label}|{b}", 0.0) for b in bounds], raw.get(f"{label}|sum", 0.0))
+            for label in {field.rsplit("|", 1)[0] for field in raw}
+        }
+
+    def _read(self, metric: Metric) -> dict[str, float]:
         return {k.decode(): float(v) for k, v in self.redis.hgetall(metric.key).items()}
 
 

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     driver = BatchDriver(batch_store, file_store, jobs_service, limits, settings.model_name, settings.batch_window)
     driver.start()
     errors.register(app)
-    metrics.install(app, redis)  # before auth: refused requests are counted too
+    metrics.install(app, jobs_service)  # before auth: refused requests are counted too
     auth.install(app, auth.load_keys(settings))
     app.register_blueprint(jobs.bp)
     app.register_blueprint(completions.bp)

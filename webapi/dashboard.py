@@ -7,14 +7,13 @@ it every few seconds and charts the differences (rates, percentiles over the las
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from tasks import metrics
-from tasks.contract import BULK_QUEUE, QUEUE, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
+from tasks.contract import QUEUES, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
 
 bp = Blueprint("dashboard", __name__)
 
@@ -28,33 +27,30 @@ def page() -> Response:
 @bp.get("/dashboard/data")
 def data() -> Response:
     """Cumulative counters and histogram buckets, gauges and settings, as of now."""
-    redis = current_app.extensions["jobs"].redis
-    recorder = metrics.Recorder(redis)
-    cache = {json.loads(k)[0]: v for k, v in recorder.read(metrics.CACHE_LOOKUPS).items()}
-    generated = sum(recorder.read(metrics.REQUEST_OUTCOMES).values())
+    jobs = current_app.extensions["jobs"]
+    recorder = jobs.metrics
+    cache = {labels[0]: value for labels, value in recorder.counter(metrics.CACHE_LOOKUPS).items()}
+    generated = sum(recorder.counter(metrics.REQUEST_OUTCOMES).values())
     return jsonify(
         {
             "time": time.time(),
-            "settings": _settings(redis),
+            "settings": _settings(jobs.redis),
             "requests": generated + cache.get("exact_hit", 0) + cache.get("semantic_hit", 0),
-            "tokens": sum(recorder.read(metrics.GENERATION_TOKENS).values()),
+            "tokens": sum(recorder.counter(metrics.GENERATION_TOKENS).values()),
             "cache": cache,
-            "latency": _buckets(metrics.E2E_LATENCY, recorder.read(metrics.E2E_LATENCY)),
-            "batch_size": _buckets(metrics.BATCH_SIZE, recorder.read(metrics.BATCH_SIZE)),
-            "queues": {queue: redis.llen(queue) for queue in (QUEUE, BULK_QUEUE)},
+            "latency": _buckets(metrics.E2E_LATENCY, recorder),
+            "batch_size": _buckets(metrics.BATCH_SIZE, recorder),
+            "queues": {queue: jobs.redis.llen(queue) for queue in QUEUES},
         }
     )
 
 
-def _buckets(metric: metrics.Metric, raw: dict[str, float]) -> dict[str, list[float | None]]:
+def _buckets(metric: metrics.Metric, recorder: metrics.Recorder) -> dict[str, list[float | None]]:
     """Per-bucket counts over every label set; the last bound is +Inf (null in JSON)."""
-    bounds = [*metric.buckets, math.inf]
-    counts = [0.0] * len(bounds)
-    for field, value in raw.items():
-        bucket = field.rsplit("|", 1)[1]
-        if bucket not in ("sum", "count"):
-            counts[bounds.index(float(bucket))] += value
-    return {"bounds": [b if b != math.inf else None for b in bounds], "counts": counts}
+    counts = [0.0] * (len(metric.buckets) + 1)
+    for per_bucket, _ in recorder.histogram(metric).values():
+        counts = [a + b for a, b in zip(counts, per_bucket, strict=True)]
+    return {"bounds": [*metric.buckets, None], "counts": counts}
 
 
 def _settings(redis: Any) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import time
 import uuid
 from typing import Any, NamedTuple
@@ -31,8 +30,6 @@ from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Ove
 from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
-
-log = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
@@ -138,11 +135,8 @@ class JobService:
             raise
 
     def _count_lookup(self, result: str) -> None:
-        try:
-            with self.metrics.batch() as rec:
-                rec.add(metrics.CACHE_LOOKUPS, result=result)
-        except Exception as exc:  # never fail a request for its metrics
-            log.warning("metrics not recorded: %s", exc)
+        with self.metrics.batch() as rec:
+            rec.add(metrics.CACHE_LOOKUPS, result=result)
 
     def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], route: Route) -> str:
         depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0
