@@ -128,7 +128,8 @@ class JobService:
             self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
             return job_id, "HIT", "exact_hit"
         try:
-            return self._enqueue(request, job_id, pending, route), "MISS", lookup
+            self._admit(route)  # a follower above is never refused: it adds no work
+            return self._publish(request, job_id, route), "MISS", lookup
         except Exception:  # not enqueued: it must not lead anyone
             self.jobs.delete(job_id)
             self.cache.store.end_flight(probe.exact, job_id)
@@ -139,10 +140,19 @@ class JobService:
             rec.add(metrics.CACHE_LOOKUPS, result=result)
 
     def _enqueue(self, request: GenerationRequest, job_id: str, fields: dict[str, str], route: Route) -> str:
+        """Record and publish a job."""
+        self._admit(route)
+        self.jobs.create(job_id, self.model, **fields)
+        return self._publish(request, job_id, route)
+
+    def _admit(self, route: Route) -> None:
+        """Refuse (Overloaded) once MAX_QUEUE_DEPTH interactive jobs are waiting."""
         depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
-        self.jobs.create(job_id, self.model, **fields)
+
+    def _publish(self, request: GenerationRequest, job_id: str, route: Route) -> str:
+        """Send a recorded job's task; if that fails, forget the record."""
         try:
             kwargs = {"request": request.to_json(), "stream": route.stream}
             self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
