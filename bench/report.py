@@ -238,6 +238,15 @@ def main() -> None:
         ]
         out += ["", "The first start converts the GGUF to safetensors in MODEL_CACHE_DIR; later starts load that.", ""]
 
+    memories = [(n, r["memory"]) for n in ("all_cache", "mixed", "cold_start") if (r := _load(n)) and r.get("memory")]
+    if memories:
+        out += [
+            "## 7. Memory",
+            "",
+            *_header("after scenario", "worker peak RSS MiB", "API process peak RSS MiB"),
+        ]
+        out += [_row(n, m["worker_peak_rss_mib"], m["api_process_peak_rss_mib"]) for n, m in memories]
+        out.append("")
     if streaming := _load("streaming"):
         out += [
             "## 8. Streaming (`python -m bench.run streaming`)",
@@ -286,15 +295,6 @@ def main() -> None:
             "",
         ]
 
-    memories = [(n, r["memory"]) for n in ("all_cache", "mixed", "cold_start") if (r := _load(n)) and r.get("memory")]
-    if memories:
-        out += [
-            "## 7. Memory",
-            "",
-            *_header("after scenario", "worker peak RSS MiB", "API process peak RSS MiB"),
-        ]
-        out += [_row(n, m["worker_peak_rss_mib"], m["api_process_peak_rss_mib"]) for n, m in memories]
-        out.append("")
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())
 
