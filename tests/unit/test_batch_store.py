@@ -1,9 +1,10 @@
-"""Batch records: status moves are atomic and say whether they happened."""
+"""Batch and file records: status moves are atomic and say whether they happened; paths are absolute."""
 
 import pytest
 
 from tasks.errors import Conflict, NotFound
 from webapi.bulk.batches import BatchStore
+from webapi.bulk.files import FileStore
 
 
 def test_a_cancel_wins_over_a_driver_that_would_finalize(redis_client):
@@ -25,3 +26,8 @@ def test_an_ended_batch_cannot_be_cancelled_and_others_cannot_see_it(redis_clien
         batches.cancel(batch_id, "t")
     with pytest.raises(NotFound):
         batches.cancel(batch_id, "someone-else")
+
+
+def test_a_relative_data_dir_is_taken_from_the_working_directory(redis_client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert FileStore(redis_client, "data").path("file-x") == tmp_path / "data" / "files" / "file-x.jsonl"

@@ -27,7 +27,8 @@ class FileStore:
 
     def __init__(self, redis: Redis, data_dir: str | Path) -> None:
         self.redis = redis
-        self.directory = Path(data_dir) / "files"
+        # Absolute: a relative DATA_DIR means the working directory, not Flask's app folder.
+        self.directory = Path(data_dir).resolve() / "files"
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def upload(
