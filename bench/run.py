@@ -174,6 +174,7 @@ def batching(service: Service, quick: bool) -> dict[str, Any]:
 def _bare_runner(prompts: list[str], max_tokens: int) -> dict[str, Any]:
     """The model runner alone, in this process, on the same prompts in batches of 8."""
     from model_worker.runner import ModelRunner
+
     from tasks.contract import GenerationRequest, Message
     from tasks.settings import Settings
 

@@ -1,10 +1,11 @@
-"""The batching consumer: a Celery task Strategy that buffers requests for a batch thread.
+"""The batching consumer: a Celery task Strategy that buffers requests for the generation thread.
 
 Like celery-batches, the Strategy takes each prefetched message and buffers it instead of handing
-it to the pool. Unlike it, the batch runs on a thread of its own, so the worker's event loop keeps
-consuming, heartbeating and answering control commands while the model generates, and the next
-batch fills during the current one. Everything that touches the broker connection (events, acks)
-is handed back to the event loop thread, which owns that connection.
+it to the pool. Unlike it, generation runs on a thread of its own (the scheduler's loop), so the
+worker's event loop keeps consuming, heartbeating and answering control commands (a revoke
+included) while the model generates, and arrivals join the running batch at its next step.
+Everything that touches the broker connection (events, acks) is handed back to the event loop
+thread, which owns that connection.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery, Task, bootsteps, signals
 from celery.utils.imports import symbol_by_name
@@ -24,20 +25,25 @@ from celery.worker.state import revoked as revoked_ids
 from celery.worker.state import task_ready, task_reserved
 from kombu.asynchronous import Hub
 
-from model_worker.batching import BULK, INTERACTIVE, Inbox, Pending
+from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
 from tasks.contract import BULK_QUEUE
 
 log = logging.getLogger(__name__)
 
 
+class Serving(Protocol):
+    """What runs on the generation thread (model_worker.scheduler.Scheduler)."""
+
+    def run(self) -> None: ...
+
+
 class BatchTask(Task):
-    """A task whose requests the worker runs in batches through `process_batch`."""
+    """A task whose requests the worker runs in a continuous batch, on a thread of its own."""
 
     Strategy = "model_worker.consumer:batch_strategy"
-    #: Set by the worker at start-up: called on the batch thread with a list of Requests.
-    process_batch: Callable[[list[Any], LoopCalls, Callable[[], bool] | None], None] | None = None
-    max_batch_size = 8
-    batch_wait_s = 0.05
+    #: Set by the worker at start-up: builds what serves the inbox, given the inbox, the loop
+    #: calls and a function that gives a request back to the broker.
+    make_scheduler: Callable[[Inbox, LoopCalls, Callable[[Any], None]], Serving] | None = None
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"{self.name} runs only inside the batching worker (celery worker --pool solo)")
@@ -92,70 +98,61 @@ class LoopCalls:
             self._hub = None
 
 
-class Batcher:
-    """Buffers requests and runs them in batches on one thread, one batch at a time."""
+class Generation:
+    """The generation thread of one task: the inbox it serves, and the messages it holds unacked."""
 
     def __init__(self, task: BatchTask, hub: Hub | None) -> None:
-        self.task = task
+        assert task.make_scheduler is not None, "the worker did not set make_scheduler"
         self.loop = LoopCalls(hub)
         self.inbox = Inbox()
         self.held: dict[str, Any] = {}  # delivery tag -> Request not yet acked (loop thread only)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"batcher-{task.name}", daemon=True)
+        self.scheduler = task.make_scheduler(self.inbox, self.loop, self._requeue)
+        self._thread = threading.Thread(target=self._run, name=f"generation-{task.name}", daemon=True)
         self._thread.start()
 
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
-        self.inbox.put(Pending(request, lane=BULK if is_bulk(request) else INTERACTIVE))
+        self.inbox.put(Pending(request, lane=lane_of(request)))
 
     def held_tags(self) -> list[str]:
-        """Delivery tags of the messages this batcher holds unacked (call on the loop thread)."""
+        """Delivery tags of the messages held unacked (call on the loop thread)."""
         for tag in [t for t, req in self.held.items() if req.acknowledged]:
             del self.held[tag]
         return list(self.held)
 
     def stop(self) -> None:
-        """Finish the running batch, store and ack it, and start no other.
+        """Finish the running rows, store and ack them, and start nothing else.
 
         Buffered requests are left unacked: the broker puts them back on the queue when the
         connection closes, for this worker's next start or another worker.
         """
-        self._stopping = True
         self.inbox.stop()
         self._thread.join()
         self.loop.close()
 
     def _run(self) -> None:
-        while not self._stopping:
-            batch = self.inbox.collect(self.task.max_batch_size, self.task.batch_wait_s)
-            if not batch or self._stopping:
-                break
-            try:
-                assert self.task.process_batch is not None, "the worker did not set process_batch"
-                # Bulk work gives way, between two decode steps, to an interactive request.
-                preempt = self._interactive_waiting if batch[0].lane == BULK else None
-                self.task.process_batch([p.item for p in batch], self.loop, preempt)
-            except Exception:
-                log.exception("batch of %d failed outside generation; requeueing it", len(batch))
-                self.loop.call(self._requeue, [p.item for p in batch])
+        try:
+            self.scheduler.run()
+        except Exception:
+            log.exception("the generation thread failed; the worker stops taking work")
 
-    def _interactive_waiting(self) -> bool:
-        return self.inbox.waiting(INTERACTIVE) > 0
+    def _requeue(self, request: Any) -> None:
+        """Give a request back to the broker (and stop renewing its lease); any thread."""
 
-    def _requeue(self, requests: list[Any]) -> None:
-        """Give failed requests back to the broker (and stop renewing their leases)."""
-        for request in requests:
+        def on_loop() -> None:
             self.held.pop(request.message.delivery_tag, None)
             requeue(request)
 
+        self.loop.call(on_loop)
 
-_batchers: list[Batcher] = []
+
+_generations: list[Generation] = []
 
 
-def is_bulk(request: Any) -> bool:
-    """The request came from the bulk (Batch API) queue."""
-    return request.delivery_info.get("routing_key") == BULK_QUEUE
+def lane_of(request: Any) -> int:
+    """BULK for a request from the bulk (Batch API) queue, else INTERACTIVE."""
+    return BULK if request.delivery_info.get("routing_key") == BULK_QUEUE else INTERACTIVE
 
 
 def requeue(request: Any) -> None:
@@ -172,14 +169,14 @@ def connection_lost(request: Any) -> bool:
 
 
 def held_delivery_tags() -> list[str]:
-    """Every message the running batchers hold unacked: the leases the worker must renew."""
-    return [tag for batcher in _batchers for tag in batcher.held_tags()]
+    """Every message the generation threads hold unacked: the leases the worker must renew."""
+    return [tag for generation in _generations for tag in generation.held_tags()]
 
 
 def batch_strategy(task: BatchTask, app: Celery, consumer: Any, **_: Any) -> Callable[..., None]:
-    """Celery task Strategy: turn each message into a Request and buffer it for the batcher."""
-    batcher = Batcher(task, consumer.hub)
-    _batchers.append(batcher)
+    """Celery task Strategy: turn each message into a Request and buffer it for generation."""
+    generation = Generation(task, consumer.hub)
+    _generations.append(generation)
     hostname = consumer.hostname
     eventer = consumer.event_dispatcher
     Request = create_request_cls(symbol_by_name(task.Request), task, consumer.pool, hostname, eventer, app=app)
@@ -220,18 +217,18 @@ def batch_strategy(task: BatchTask, app: Celery, consumer: Any, **_: Any) -> Cal
             expires=request.expires and request.expires.isoformat(),
         )
         task_reserved(request)
-        batcher.put(request)
+        generation.put(request)
 
     return on_message
 
 
-class BatcherStep(bootsteps.StartStopStep):
-    """Consumer step that stops the batchers before the broker connection closes."""
+class GenerationStep(bootsteps.StartStopStep):
+    """Consumer step that stops the generation threads before the broker connection closes."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def stop(self, parent: Any) -> None:
-        while _batchers:
-            _batchers.pop().stop()
+        while _generations:
+            _generations.pop().stop()
 
     shutdown = stop

@@ -63,11 +63,13 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def load(model_name: str, cache_dir: str, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load model and tokenizer onto `device`: half precision on CUDA, float32 on CPU."""
+def load(
+    model_name: str, cache_dir: str, device: torch.device, dtype: torch.dtype | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load model and tokenizer onto `device` in `dtype` (default: float16 on CUDA, float32 on CPU)."""
     source = resolve(model_name)
     location = _converted(source, Path(cache_dir)) if source.gguf_file else source.location
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(location)
     model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device).eval()
     log.info("loaded %s from %s on %s (%s)", model_name, location, device, dtype)

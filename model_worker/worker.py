@@ -16,9 +16,11 @@ from celery import bootsteps, signals
 from redis import Redis
 
 from model_worker import kombu_fixes
-from model_worker.consumer import BatcherStep, BatchTask, held_delivery_tags
-from model_worker.processing import BatchProcessor
-from model_worker.runner import ModelRunner
+from model_worker.consumer import BatchTask, GenerationStep, LoopCalls, held_delivery_tags
+from model_worker.engine import Engine
+from model_worker.inbox import Inbox
+from model_worker.lifecycle import Lifecycle
+from model_worker.scheduler import Scheduler
 from model_worker.streaming import StreamPublisher
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY, Limits
@@ -46,10 +48,6 @@ def generate(self: BatchTask, request: dict[str, Any]) -> dict[str, Any]:
     return BatchTask.run(self, request)
 
 
-generate.max_batch_size = settings.max_batch_size
-generate.batch_wait_s = settings.batch_wait_s
-
-
 def _redis() -> Redis:
     return Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10)
 
@@ -67,21 +65,30 @@ _info: dict[str, Any] = {}
 @signals.worker_process_init.connect
 def _load_model(**_: Any) -> None:
     started = time.monotonic()
-    runner = ModelRunner.from_settings(settings)
+    engine = Engine.from_settings(settings)
     limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
-    redis = _redis()
-    jobs = JobStore(redis, settings.result_ttl_s)
-    generate.process_batch = BatchProcessor(runner, jobs, limits, StreamPublisher(redis))
+
+    def make_scheduler(inbox: Inbox, loop: LoopCalls, requeue: Any) -> Scheduler:
+        redis = _redis()
+        lifecycle = Lifecycle(
+            engine, JobStore(redis, settings.result_ttl_s), limits, StreamPublisher(redis), loop, requeue
+        )
+        return Scheduler(engine, lifecycle, inbox, settings.batch_wait_s, settings.bulk_min_share)
+
+    generate.make_scheduler = make_scheduler
     _info.update(
         model=settings.model_name,
-        device=str(runner.device),
+        device=str(engine.device),
+        dtype=settings.model_dtype,
         max_batch_size=settings.max_batch_size,
         batch_wait_ms=settings.batch_wait_ms,
     )
     log.info(
-        "model %s ready on %s in %.1f s; batches of up to %d, flushed %d ms after the first request",
+        "model %s ready on %s (%s) in %.1f s; up to %d rows at once, an idle worker starts %d ms after "
+        "the first request",
         settings.model_name,
-        runner.device,
+        engine.device,
+        settings.model_dtype,
         time.monotonic() - started,
         settings.max_batch_size,
         settings.batch_wait_ms,
@@ -127,5 +134,5 @@ class HeartbeatStep(bootsteps.StartStopStep):
             log.warning("heartbeat failed: %s", exc)
 
 
-app.steps["consumer"].add(BatcherStep)
+app.steps["consumer"].add(GenerationStep)
 app.steps["consumer"].add(HeartbeatStep)

@@ -3,7 +3,7 @@
 Names and kinds follow vLLM's and TGI's conventions; GET /metrics (webapi/metrics.py) renders
 them in Prometheus' text format, and the dashboard reads them from there too. A counter is a
 Redis hash of label values -> total; a histogram is a hash of per-bucket counts, sum and count.
-Recording costs one pipelined round trip per request or batch.
+Recording costs one pipelined round trip per finished step, or per second of steps.
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ CACHE_LOOKUPS = Metric(
     "guard refused), bypass",
     ("result",),
 )
-BATCH_SIZE = Metric("llm_batch_size", "Requests per generate() batch", ("lane",), (1, 2, 4, 8, 16, 32, 64, 128, 256))
+BATCH_SIZE = Metric(
+    "llm_batch_size",
+    "Rows in the running batch, observed at every forward step",
+    (),
+    (1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 QUEUE_TIME = Metric(
     "llm_request_queue_time_seconds", "Submission to the start of generation", ("lane",), LATENCY_BUCKETS
 )
 INFERENCE_TIME = Metric(
-    "llm_request_inference_time_seconds", "Time in the batched generate() call", ("lane",), LATENCY_BUCKETS
+    "llm_request_inference_time_seconds", "From joining the running batch to the result", ("lane",), LATENCY_BUCKETS
 )
 E2E_LATENCY = Metric(
     "llm_e2e_request_latency_seconds", "Submission to a stored result (generated requests)", ("lane",), LATENCY_BUCKETS
@@ -95,13 +100,13 @@ class Recording:
         """Add to a counter."""
         self.pipe.hincrbyfloat(metric.key, _field(metric, labels), amount)
 
-    def observe(self, metric: Metric, value: float, **labels: str) -> None:
-        """Record one value in a histogram."""
+    def observe(self, metric: Metric, value: float, count: int = 1, **labels: str) -> None:
+        """Record a value (`count` times) in a histogram."""
         label = _field(metric, labels)
         bucket = next((b for b in metric.buckets if value <= b), math.inf)
-        self.pipe.hincrby(metric.key, f"{label}|{bucket}", 1)
-        self.pipe.hincrbyfloat(metric.key, f"{label}|sum", value)
-        self.pipe.hincrby(metric.key, f"{label}|count", 1)
+        self.pipe.hincrby(metric.key, f"{label}|{bucket}", count)
+        self.pipe.hincrbyfloat(metric.key, f"{label}|sum", value * count)
+        self.pipe.hincrby(metric.key, f"{label}|count", count)
 
 
 class Recorder:

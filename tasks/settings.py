@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+MODEL_DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
 
 class SettingsError(ValueError):
@@ -31,10 +32,19 @@ class Settings:
     model_cache_dir: str = str(Path.home() / ".cache" / "llm-batch-service" / "models")
     #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     device: str = "auto"
-    #: A batch is flushed when it holds this many requests ...
+    #: Weights and arithmetic: "auto" (float16 on CUDA, float32 on CPU), "float32", "float16",
+    #: "bfloat16", or "int8" (CPU: int8 Linear layers; see model_worker/precision.py).
+    model_dtype: str = "auto"
+    #: Rows generating at once (continuous batching: a row leaves when it ends, another joins).
     max_batch_size: int = 8
-    #: ... or this long after its first request arrived, whichever comes first.
+    #: An idle worker starts when this many requests wait, or this long after the first arrived.
     batch_wait_ms: int = 50
+    #: Tokens one forward pass takes: a token per decoding row, the rest for newcomers' prompts
+    #: (longer prompts are prefilled in chunks, so the running rows are never held up for long).
+    max_step_tokens: int = 256
+    #: Share of the rows kept for Batch API work while it waits, so it moves even when
+    #: interactive requests would fill every row (0 disables; interactive work goes first).
+    bulk_min_share: float = 0.1
     max_new_tokens_limit: int = 512
     default_max_tokens: int = 64
     max_prompt_chars: int = 16_000
@@ -89,6 +99,8 @@ class Settings:
         """Raise SettingsError for values outside their documented bounds."""
         _bound("max_batch_size", self.max_batch_size, 1, 256)
         _bound("batch_wait_ms", self.batch_wait_ms, 0, 60_000)
+        _bound("max_step_tokens", self.max_step_tokens, 2 * self.max_batch_size, 65_536)
+        _bound("bulk_min_share", self.bulk_min_share, 0.0, 1.0)
         _bound("max_new_tokens_limit", self.max_new_tokens_limit, 1, 1_000_000)
         _bound("default_max_tokens", self.default_max_tokens, 1, self.max_new_tokens_limit)
         _bound("max_prompt_chars", self.max_prompt_chars, 1, 10_000_000)
@@ -104,6 +116,10 @@ class Settings:
         _bound("batch_window", self.batch_window, 1, 100_000)
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        if self.model_dtype not in MODEL_DTYPES:
+            raise SettingsError(f"MODEL_DTYPE must be one of {', '.join(MODEL_DTYPES)}, got {self.model_dtype!r}")
+        if self.model_dtype == "int8" and self.device.startswith("cuda"):
+            raise SettingsError("MODEL_DTYPE=int8 runs on the CPU only; use float16 or bfloat16 with DEVICE=cuda")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise SettingsError(f"DEVICE must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if not self.model_name:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from model_worker.runner import ModelRunner
+from model_worker.engine import Engine
 from tasks.settings import Settings
 from tests import stack
 
@@ -39,14 +39,14 @@ def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
 
 
 @pytest.fixture(scope="session")
-def runner() -> ModelRunner:
-    """The default model, in this process (for comparing with what the service returns)."""
-    return ModelRunner.from_settings(Settings.from_env({}))
+def engine() -> Engine:
+    """The default model as the worker runs it, in this process (to compare with what the service returns)."""
+    return Engine.from_settings(Settings.from_env(SERVICE_ENV))
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, logs_dir: Path, runner: ModelRunner) -> Iterator[None]:
-    # `runner` first: it converts the GGUF once, so the worker starts from the cache.
+def worker(redis_url: str, logs_dir: Path, engine: Engine) -> Iterator[None]:
+    # `engine` first: it converts the GGUF once, so the worker starts from the cache.
     proc = stack.start_worker(redis_url, logs_dir / "worker.log", SERVICE_ENV)
     yield
     stack.stop(proc)

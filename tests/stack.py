@@ -147,6 +147,18 @@ def start_api(
     return proc, base
 
 
+def wait_idle(redis_url: str, timeout_s: float = 120) -> None:
+    """Wait until no job waits in a queue or runs: what an earlier test left behind is done."""
+    client = redis.Redis.from_url(redis_url)
+
+    def idle() -> bool:
+        if client.llen("llm.generate") or client.llen("llm.generate.bulk"):
+            return False
+        return all(client.hget(key, "state") != b"running" for key in client.scan_iter("llm:job:*", count=1000))
+
+    wait_until(idle, timeout_s, "the service to go idle")
+
+
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
     """Signal a process and wait for it (kill it if it lingers); return its exit code."""
     if proc.poll() is None:

@@ -6,6 +6,7 @@ is the response id after its `cmpl-` / `chatcmpl-` prefix, so GET /v1/jobs/<id> 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from itertools import chain
@@ -22,6 +23,7 @@ from webapi.jobs import json_body
 from webapi.openai_schema import Kind, OpenAIRequest
 from webapi.streaming import job_text, sse
 
+log = logging.getLogger(__name__)
 bp = Blueprint("openai", __name__)
 #: Who the model list says owns the model.
 OWNER = "llm-batch-inference"
@@ -93,10 +95,28 @@ def _stream(service: JobService, request: OpenAIRequest, job_id: str, created: f
         _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()))
     chunks = _chunks(request, job_id, created, _model_name(), chain([first], events))
     return Response(
-        sse(chunks),
+        _stopped_when_abandoned(service, job_id, sse(chunks)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _stopped_when_abandoned(service: JobService, job_id: str, body: Iterator[str]) -> Iterator[str]:
+    """The response body; if the client leaves before its end, the job stops (it frees its row).
+
+    The server closes the body when a write fails: a heartbeat at the latest, within a second.
+    A job that identical requests also wait for goes on (see JobService.stop).
+    """
+    finished = False
+    try:
+        yield from body
+        finished = True
+    finally:
+        if not finished:
+            try:
+                service.stop(job_id)  # a follower's own record only: its leader goes on
+            except Exception:  # Redis away: the job finishes and its answer is cached
+                log.warning("could not stop abandoned job %s", job_id, exc_info=True)
 
 
 def _observe_first_token(seconds: float) -> None:

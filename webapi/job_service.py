@@ -27,7 +27,7 @@ from redis import Redis
 from tasks import metrics
 from tasks.contract import BULK_QUEUE, QUEUE, TASK_NAME, WORKER_ALIVE_S, WORKERS_KEY, GenerationRequest
 from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Overloaded, error_from_exception
-from tasks.jobs import CANCELLED, DONE, QUEUED, RUNNING, JobStore
+from tasks.jobs import CANCELLED, DONE, FOLLOWED, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
 
@@ -35,6 +35,8 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
 #: A waiting request looks at its job this often even without news (cancellations publish nothing).
 RECHECK_S = 5.0
+#: How long DELETE of a running job waits for the worker to confirm it stopped.
+CANCEL_WAIT_S = 5.0
 
 
 class Route(NamedTuple):
@@ -123,7 +125,7 @@ class JobService:
         # The record exists before the job can be anyone's leader, so a follower always finds it.
         self.jobs.create(job_id, self.model, **pending)
         leader = self.cache.store.start_flight(probe.exact, job_id)
-        if leader is not None and self.jobs.get(leader) is not None:
+        if leader is not None and self.jobs.follow(leader):
             self.jobs.delete(job_id)
             self.jobs.create(job_id, self.model, **owner, follows=leader, cache_kind="exact", cache_source=leader)
             return job_id, "HIT", "exact_hit"
@@ -223,14 +225,37 @@ class JobService:
         return (self.jobs.get(job_id) or {}).get("follows", job_id)
 
     def cancel(self, job_id: str, tenant: str) -> dict[str, Any]:
-        """Cancel a job that has not started; Conflict once it has."""
+        """Cancel a job: a queued one at once, a running one within a decode step.
+
+        Conflict once it has finished, or while identical requests wait for its answer (single
+        flight). A running job whose worker has not confirmed within CANCEL_WAIT_S is returned
+        as it stands (still running, its cancellation asked for).
+        """
         self.describe(job_id, tenant)  # 404 for another tenant's job
-        before = self.jobs.cancel(job_id)
+        before = self.stop(job_id)
         if before == "":
             raise NotFound(f"no job with id {job_id!r}", "id")
-        if before in (RUNNING, DONE):
-            raise Conflict(f"job {job_id} has already {'started' if before == RUNNING else 'finished'}", "id")
+        if before == DONE:
+            raise Conflict(f"job {job_id} has already finished", "id")
+        if before == FOLLOWED:
+            raise Conflict(f"job {job_id} is also answering identical requests that wait for it; it will finish", "id")
+        if before == RUNNING:
+            job = self.wait(job_id, CANCEL_WAIT_S)
+            if job["status"] in ("succeeded", "failed"):
+                raise Conflict(f"job {job_id} finished before it could be cancelled", "id")
+            return job
         return self.describe(job_id)
+
+    def stop(self, job_id: str) -> str:
+        """Cancel a queued job, or tell the workers to stop a running one; returns its state before.
+
+        A running job's worker drops it before its next decode step (a Celery revoke), unless
+        single-flight followers wait for its answer ("followed": it goes on).
+        """
+        before = self.jobs.cancel(job_id)
+        if before == RUNNING:
+            self.celery.control.revoke(job_id)
+        return before
 
     def workers_alive(self) -> int:
         """Workers whose heartbeat is recent."""

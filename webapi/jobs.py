@@ -61,9 +61,10 @@ def get_job(job_id: str) -> Response:
 
 
 @bp.delete("/v1/jobs/<job_id>")
-def cancel_job(job_id: str) -> Response:
-    """Cancel a job that has not started (409 once it has)."""
-    return jsonify(_service().cancel(job_id, g.tenant))
+def cancel_job(job_id: str) -> tuple[Response, int]:
+    """Cancel a job: 200 once cancelled, 202 while its worker has yet to stop it, 409 once finished."""
+    job = _service().cancel(job_id, g.tenant)
+    return jsonify(job), 200 if job["status"] in TERMINAL else 202
 
 
 def _timeout(body: dict[str, Any]) -> float:

@@ -59,7 +59,7 @@ def _lines(client: openai.OpenAI, file_id: str | None) -> list[dict]:
     return [json.loads(line) for line in client.files.content(file_id).text.splitlines()] if file_id else []
 
 
-def test_a_batch_runs_to_completion_in_a_bounded_window(api, redis_url, runner):
+def test_a_batch_runs_to_completion_in_a_bounded_window(api, redis_url, engine):
     client = _client(api)
     questions = {f"q{i}": f"Name a colour that starts with the letter {chr(65 + i)}." for i in range(12)}
     lines = [_line(cid, q) for cid, q in questions.items()]
@@ -89,7 +89,7 @@ def test_a_batch_runs_to_completion_in_a_bounded_window(api, redis_url, runner):
     assert sorted(output) == sorted(questions)
     for cid in ("q0", "q5"):
         body = output[cid]["response"]["body"]
-        expected = runner.generate(
+        expected = engine.generate(
             [GenerationRequest(messages=(Message("user", questions[cid]),), max_tokens=4 if cid == "q5" else 8)]
         )[0]
         assert output[cid]["response"]["status_code"] == 200 and body["object"] == "chat.completion"

@@ -87,7 +87,7 @@ def test_sigterm_finishes_the_running_batch_and_returns_the_rest(private):
     assert all(j["attempts"] == 1 for j in _jobs(base, ids))  # nothing ran twice
 
 
-def test_two_workers_share_one_queue_and_one_can_leave(private, runner):
+def test_two_workers_share_one_queue_and_one_can_leave(private, engine):
     url, base, logs = private
     first = stack.start_worker(url, logs / "worker1.log", FAST_RECOVERY)
     second = stack.start_worker(url, logs / "worker2.log", FAST_RECOVERY)
@@ -97,7 +97,7 @@ def test_two_workers_share_one_queue_and_one_can_leave(private, runner):
         jobs = _jobs(base, ids)
         workers = {j["worker"] for j in jobs}
         assert len(workers) == 2  # both took work
-        expected = runner.generate([GenerationRequest(prompt=f"Count from {n}:", max_tokens=12) for n in range(32)])
+        expected = engine.generate([GenerationRequest(prompt=f"Count from {n}:", max_tokens=12) for n in range(32)])
         assert [j["result"]["text"] for j in jobs] == [c.text for c in expected]  # each answer to its requester
         stack.stop(first)
         more = _submit(base, 8, max_tokens=4)

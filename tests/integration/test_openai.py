@@ -26,8 +26,8 @@ def _user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
-def _alone(runner, text: str, max_tokens: int):
-    return runner.generate([GenerationRequest(messages=(Message("user", text),), max_tokens=max_tokens)])[0]
+def _alone(engine, text: str, max_tokens: int):
+    return engine.generate([GenerationRequest(messages=(Message("user", text),), max_tokens=max_tokens)])[0]
 
 
 def _job(api: str, response_id: str) -> dict:
@@ -41,12 +41,12 @@ def test_models_list_names_the_served_model(client):
         client.models.retrieve("gpt-4")
 
 
-def test_a_completion_and_a_chat_answer_as_the_model_does(client, runner):
+def test_a_completion_and_a_chat_answer_as_the_model_does(client, engine):
     prompt = "The three primary colours are"
     completion = client.completions.create(
         model=MODEL, prompt=prompt, max_tokens=12, temperature=0, extra_body={"cache": "bypass"}
     )
-    expected = runner.generate([GenerationRequest(prompt=prompt, max_tokens=12)])[0]
+    expected = engine.generate([GenerationRequest(prompt=prompt, max_tokens=12)])[0]
     assert completion.object == "text_completion"
     assert completion.choices[0].text == expected.text
     assert completion.choices[0].finish_reason == expected.finish_reason
@@ -56,14 +56,14 @@ def test_a_completion_and_a_chat_answer_as_the_model_does(client, runner):
     chat = client.chat.completions.create(
         model=MODEL, messages=_user("What is the capital of Italy?"), max_tokens=16, temperature=0
     )
-    expected = _alone(runner, "What is the capital of Italy?", 16)
+    expected = _alone(engine, "What is the capital of Italy?", 16)
     assert chat.object == "chat.completion"
     assert chat.choices[0].message.role == "assistant"
     assert chat.choices[0].message.content == expected.text
     assert chat.usage.prompt_tokens == expected.prompt_tokens
 
 
-def test_a_stream_sends_tokens_while_the_batch_still_generates(client, api, runner):
+def test_a_stream_sends_tokens_while_the_batch_still_generates(client, api, engine):
     question = "Write a short poem about autumn leaves."
     started = time.monotonic()
     stream = client.chat.completions.create(
@@ -83,7 +83,7 @@ def test_a_stream_sends_tokens_while_the_batch_still_generates(client, api, runn
             status_at_first = _job(api, chunk.id)["status"]
     total = time.monotonic() - started
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    expected = _alone(runner, question, 64)
+    expected = _alone(engine, question, 64)
     assert text == expected.text
     assert status_at_first == "running"  # the first text came while generation went on
     assert first_at < total / 2
@@ -102,7 +102,7 @@ def test_a_streamed_completion_adds_up_to_the_plain_one(client):
     assert all(p.object == "text_completion" for p in pieces)
 
 
-def test_concurrent_streams_share_one_batch(client, api, runner):
+def test_concurrent_streams_share_one_batch(client, api, engine):
     questions = [f"Describe {topic} in one sentence." for topic in ("a cat", "the moon", "a river", "bread")]
 
     def stream(question: str) -> tuple[str, str]:
@@ -121,7 +121,7 @@ def test_concurrent_streams_share_one_batch(client, api, runner):
     with ThreadPoolExecutor(len(questions)) as pool:
         results = list(pool.map(stream, questions))
     assert [_job(api, response_id)["batch"]["size"] for response_id, _ in results] == [4] * 4
-    assert [text for _, text in results] == [_alone(runner, q, 24).text for q in questions]
+    assert [text for _, text in results] == [_alone(engine, q, 24).text for q in questions]
 
 
 def test_a_cache_hit_streams_the_cached_answer(client, api):

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from model_worker.runner import Completion
+from model_worker.sequence import Completion
 from tasks.contract import GenerationRequest, Message
 from tests.conftest import SERVICE_ENV
 
@@ -25,14 +25,14 @@ def _generate(api: str, body: dict) -> requests.Response:
     return requests.post(f"{api}/v1/generate", json={"cache": "bypass", **body}, timeout=120)
 
 
-def test_eight_concurrent_requests_share_one_batch_and_get_their_own_answers(api, runner):
+def test_eight_concurrent_requests_share_one_batch_and_get_their_own_answers(api, engine):
     with ThreadPoolExecutor(len(TOPICS)) as pool:
         responses = list(pool.map(lambda topic: _generate(api, _chat_body(topic)), TOPICS))
     jobs = [r.json() for r in responses]
     assert [r.status_code for r in responses] == [200] * 8
     assert [job["batch"]["size"] for job in jobs] == [8] * 8
     for topic, job in zip(TOPICS, jobs, strict=True):
-        alone = runner.generate(
+        alone = engine.generate(
             [GenerationRequest(messages=(Message("user", f"Write one sentence about {topic}."),), max_tokens=16)]
         )[0]
         assert isinstance(alone, Completion)

@@ -1,0 +1,219 @@
+"""The race: our service against llama.cpp's `llama-server`, side by side on this machine.
+
+    .venv/bin/python -m bench.peers [--seconds 60] [--clients 1,8,16] [--peers f32x8,f32x16,q4_1x8,q4_1x16]
+
+One workload for every server: streamed chat completions through the OpenAI route, prompts from
+bench/data/chat_prompts.txt, max_tokens drawn from 16/32/64/128 (a fixed sequence), greedy, our
+cache bypassed; closed-loop clients, each sending its next request when its previous answer
+ends. For each server and client count: tokens/s (completion tokens of every answer / wall time),
+time to first token and end-to-end latency (p50, p95). Servers run one at a time, each alone
+on the machine. llama-server is a peer, not a dependency: bench/peers/prepare.sh builds it and
+converts our cached safetensors to an f32 GGUF; the Q4_1 GGUF is the one the model package ships.
+Writes bench/results/peers.json (bench/report.py puts it in RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import requests
+
+from bench.run import RESULTS, Service, machine
+from tests import stack
+
+PROMPTS = Path(__file__).parent / "data" / "chat_prompts.txt"
+MAX_TOKENS = (16, 32, 64, 128)
+HERE = Path(__file__).resolve().parent
+
+
+def workload(count: int, seed: int = 0) -> list[tuple[str, int]]:
+    """The fixed sequence of (prompt, max_tokens) every server gets."""
+    prompts = PROMPTS.read_text().splitlines()
+    rng = random.Random(seed)
+    return [(prompts[i % len(prompts)], rng.choice(MAX_TOKENS)) for i in range(count)]
+
+
+async def _ask(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, float]:
+    """One streamed chat completion: time to first token, total time, completion tokens."""
+    started, first, chunks, usage = time.monotonic(), None, 0, None
+    async with session.post(url, json=body) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                usage = event["usage"]["completion_tokens"]
+            for choice in event.get("choices") or []:
+                if (choice.get("delta") or {}).get("content"):
+                    chunks += 1
+                    first = first or time.monotonic()
+    done = time.monotonic()
+    return {"ttft_s": (first or done) - started, "e2e_s": done - started, "tokens": usage or chunks}
+
+
+def race(base: str, model: str, clients: int, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """Closed-loop clients for `seconds`; the figures of every answer that completed."""
+    requests_ = iter(workload(100_000))
+    url = f"{base}/v1/chat/completions"
+
+    def body() -> dict[str, Any]:
+        prompt, max_tokens = next(requests_)
+        return {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **extra,
+        }
+
+    async def client(session: aiohttp.ClientSession, deadline: float, samples: list[dict[str, float]]) -> None:
+        while time.monotonic() < deadline:
+            samples.append(await _ask(session, url, body()))
+
+    async def main() -> tuple[list[dict[str, float]], float]:
+        samples: list[dict[str, float]] = []
+        timeout = aiohttp.ClientTimeout(total=600)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients), timeout=timeout) as session:
+            await _ask(session, url, body())  # warm-up, not counted
+            started = time.monotonic()
+            await asyncio.gather(*(client(session, started + seconds, samples) for _ in range(clients)))
+            return samples, time.monotonic() - started
+
+    samples, wall = asyncio.run(main())
+    ttft = np.array([s["ttft_s"] for s in samples]) * 1000
+    e2e = np.array([s["e2e_s"] for s in samples]) * 1000
+    tokens = sum(s["tokens"] for s in samples)
+    return {
+        "clients": clients,
+        "requests": len(samples),
+        "wall_s": round(wall, 1),
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / wall, 1),
+        "ttft_p50_ms": round(float(np.percentile(ttft, 50))),
+        "ttft_p95_ms": round(float(np.percentile(ttft, 95))),
+        "e2e_p50_ms": round(float(np.percentile(e2e, 50))),
+        "e2e_p95_ms": round(float(np.percentile(e2e, 95))),
+    }
+
+
+@contextmanager
+def llama_server(binary: str, gguf: str, slots: int, logs: Path) -> Iterator[str]:
+    """llama-server on a free port with `slots` parallel slots (1024 tokens of context each)."""
+    port = stack.free_port()
+    command = [binary, "-m", gguf, "--host", "127.0.0.1", "--port", str(port), "-np", str(slots)]
+    command += ["-c", str(1024 * slots), "-t", str(os.cpu_count() or 2), "--jinja", "--no-webui"]
+    log = (logs / f"llama-server-{Path(gguf).stem}-{slots}.log").open("ab")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        stack.wait_until(lambda: requests.get(f"{base}/health", timeout=1).ok, 120, "llama-server", proc)
+        yield base
+    finally:
+        stack.stop(proc)
+
+
+def _peer_files(model_dir: str) -> tuple[str, dict[str, str]]:
+    """The llama-server binary and the GGUF files by name (f32, q4_1)."""
+    import importlib.util
+
+    from model_worker.loading import BUNDLED_GGUF
+    from tasks.settings import DEFAULT_MODEL
+
+    lines = subprocess.run(
+        [str(HERE / "peers" / "prepare.sh"), model_dir], check=True, capture_output=True, text=True
+    ).stdout.split()
+    package, filename = BUNDLED_GGUF[DEFAULT_MODEL]
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations, f"{package} is not installed"
+    return lines[0], {"f32": lines[1], "q4_1": str(Path(spec.submodule_search_locations[0]) / filename)}
+
+
+def _converted_model_dir() -> str:
+    """Our safetensors copy of the default model (converting it if this is the first start)."""
+    from model_worker import loading
+    from tasks.settings import Settings
+
+    settings = Settings.from_env({})
+    source = loading.resolve(settings.model_name)
+    return loading._converted(source, Path(settings.model_cache_dir))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", default="1,8,16")
+    parser.add_argument("--peers", default="f32x8,f32x16,q4_1x8,q4_1x16", help="llama-server configurations")
+    parser.add_argument("--env", default="", help="our service's settings, e.g. MAX_BATCH_SIZE=16,MODEL_DTYPE=int8")
+    parser.add_argument("--output", default="peers")
+    args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    env = dict(kv.split("=", 1) for kv in args.env.split(",") if kv)
+    logs = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    print(f"logs in {logs}")
+    binary, ggufs = _peer_files(_converted_model_dir())
+    rows: list[dict[str, Any]] = []
+
+    def record(server: str, figures: dict[str, Any]) -> None:
+        rows.append({"server": server, **figures})
+        print(json.dumps(rows[-1]), flush=True)
+
+    service = Service(logs, env)
+    try:
+        service.start_worker()
+        model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
+        for n in clients:
+            record("ours", race(service.base, model, n, args.seconds, {"cache": "bypass"}))
+        ours_memory = service.memory()
+    finally:
+        service.close()
+    for peer in args.peers.split(","):
+        name, slots = peer.split("x")
+        with llama_server(binary, ggufs[name], int(slots), logs) as base:
+            for n in clients:
+                record(f"llama-server {name}, {slots} slots", race(base, model, n, args.seconds, {}))
+    best = {n: max((r for r in rows if r["server"] != "ours" and r["clients"] == n), key=lambda r: r["tokens_per_s"]) for n in clients}
+    ratios = {}
+    for n in clients:
+        ours = next(r for r in rows if r["server"] == "ours" and r["clients"] == n)
+        ratios[str(n)] = {
+            "best_peer": best[n]["server"],
+            "tokens_per_s_ratio": round(ours["tokens_per_s"] / best[n]["tokens_per_s"], 2),
+            "ttft_p50_ratio": round(ours["ttft_p50_ms"] / best[n]["ttft_p50_ms"], 2),
+            "ttft_p95_ratio": round(ours["ttft_p95_ms"] / best[n]["ttft_p95_ms"], 2),
+        }
+    print(json.dumps(ratios, indent=2))
+    result = {
+        "scenario": "peers",
+        "seconds": args.seconds,
+        "max_tokens": list(MAX_TOKENS),
+        "our_settings": env or "defaults",
+        "rows": rows,
+        "versus_best_peer": ratios,
+        "memory": ours_memory,
+        "machine": machine(),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

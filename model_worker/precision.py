@@ -1,0 +1,107 @@
+"""Numeric precision of the served model: MODEL_DTYPE.
+
+- `float32`: the exact reference (the default on CPU until int8 is measured good enough).
+- `float16` / `bfloat16`: half precision, for CUDA.
+- `int8`: CPU only. Every Linear layer (the LM head included) runs on fbgemm's int8 kernels with
+  per-output-channel int8 weights and activations quantized on the fly.
+
+fbgemm's dynamic quantization picks one activation scale for the whole input tensor, so a row's
+result would depend on the other rows of its batch (their largest value sets its rounding), and
+a greedy or seeded answer would change with the load. `Int8Linear` makes each row independent:
+it divides every row by its own largest magnitude and adds one constant row holding +1 and -1,
+so the tensor's range, and with it the scale, is always [-1, 1]; the output is multiplied back
+row by row. Integer accumulation is exact, so a row's result is bitwise the same in any batch.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+_FLOATS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def load_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """The dtype to load weights in (int8 loads float32 weights, then quantizes them)."""
+    if requested == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if requested == "int8":
+        if device.type != "cpu":
+            raise ValueError("MODEL_DTYPE=int8 runs on the CPU only; use float16 or bfloat16 on CUDA")
+        return torch.float32
+    return _FLOATS[requested]
+
+
+def apply(model: nn.Module, requested: str) -> nn.Module:
+    """Quantize `model` in place when MODEL_DTYPE asks for int8; returns it."""
+    if requested != "int8":
+        return model
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear:
+                setattr(parent, name, Int8Linear(child))
+                count += 1
+    log.info("quantized %d Linear layers to int8 (per-channel weights, per-row activations)", count)
+    return model
+
+
+def fused_linear(linears: list[nn.Linear]) -> nn.Linear:
+    """One Linear layer computing all of `linears` on the same input (outputs side by side)."""
+    first = linears[0]
+    weight = torch.cat([linear.weight.detach() for linear in linears])  # a copy: tied weights stay intact
+    biases = [linear.bias for linear in linears]
+    fused = nn.Linear(first.in_features, weight.shape[0], bias=biases[0] is not None, device=weight.device)
+    fused.weight = nn.Parameter(weight, requires_grad=False)
+    if fused.bias is not None:
+        parts = [
+            b.detach() if b is not None else weight.new_zeros(n.out_features)
+            for b, n in zip(biases, linears, strict=True)
+        ]
+        fused.bias = nn.Parameter(torch.cat(parts), requires_grad=False)
+    return fused
+
+
+def smoothing_scales(activation_max: torch.Tensor, weight: torch.Tensor, alpha: float) -> torch.Tensor:
+    """SmoothQuant's per-input-channel scales s = max|x|^alpha / max|w|^(1 - alpha).
+
+    Dividing a Linear layer's inputs by s and multiplying its weight columns by s leaves its
+    output unchanged, but moves the activations' outlier channels into the weights, where
+    per-channel int8 handles them far better than 7-bit per-row activations can.
+    """
+    weight_max = weight.abs().amax(dim=0).float().clamp(min=1e-5)
+    return (activation_max.float().clamp(min=1e-5).pow(alpha) / weight_max.pow(1 - alpha)).clamp(min=1e-5)
+
+
+class Int8Linear(nn.Module):
+    """A Linear layer on fbgemm int8 kernels whose rows do not depend on each other (see above)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-10).double()
+        zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(qweight, None)
+        self.bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        # The constant row that pins the tensor's range to [-1, 1].
+        self.register_buffer("_range_row", torch.zeros(1, self.in_features), persistent=False)
+        self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        rows = x.reshape(-1, self.in_features)
+        magnitude = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
+        normalised = torch.cat((rows / magnitude, self._range_row))
+        # reduce_range: 7-bit activations, which fbgemm's AVX2 kernels need to avoid overflow.
+        out = torch.ops.quantized.linear_dynamic(normalised, self.packed, True)[:-1]
+        out = out.mul_(magnitude) if self.bias is None else torch.addcmul(self.bias, out, magnitude)
+        return out.reshape(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

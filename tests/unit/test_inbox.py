@@ -1,0 +1,55 @@
+"""The inbox: lanes, and an idle worker's rule (start at N waiting or a deadline after the first)."""
+
+import threading
+import time
+
+from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
+
+
+def _inbox(*items: Pending) -> Inbox:
+    inbox = Inbox()
+    for item in items:
+        inbox.put(item)
+    return inbox
+
+
+def test_an_idle_worker_starts_as_soon_as_enough_requests_wait():
+    inbox = _inbox(*[Pending(i) for i in range(8)])
+    started = time.monotonic()
+    assert inbox.wait_for_work(enough=8, max_wait_s=60)
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_deadline_counts_from_the_first_arrival_not_from_the_wait():
+    # The first request has waited longer than the window already (the worker was busy):
+    # it starts at once with what is waiting, not after another window.
+    inbox = _inbox(Pending("old", time.monotonic() - 5), Pending("new"))
+    started = time.monotonic()
+    assert inbox.wait_for_work(enough=8, max_wait_s=1.0)
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_lone_request_waits_for_company_until_its_deadline_then_goes():
+    inbox = _inbox(Pending("lone"))
+    threading.Timer(0.05, lambda: inbox.put(Pending("late"))).start()
+    started = time.monotonic()
+    assert inbox.wait_for_work(enough=8, max_wait_s=0.3)
+    assert time.monotonic() - started >= 0.29  # it used its window; it did not hold out for a full batch
+    assert [p.item for p in inbox.take(INTERACTIVE, 8)] == ["lone", "late"]
+
+
+def test_stop_wakes_a_waiting_worker_and_stays_in_force():
+    inbox = Inbox()
+    threading.Timer(0.05, inbox.stop).start()
+    assert not inbox.wait_for_work(8, 10.0)
+    inbox.put(Pending("late"))
+    assert not inbox.wait_for_work(8, 0.0) and inbox.stopped
+
+
+def test_lanes_are_taken_apart_oldest_first():
+    now = time.monotonic()
+    inbox = _inbox(*[Pending(f"bulk{i}", now - 1, BULK) for i in range(3)], Pending("user", now))
+    assert (inbox.waiting(INTERACTIVE), inbox.waiting(BULK)) == (1, 3)
+    assert [p.item for p in inbox.take(BULK, 2)] == ["bulk0", "bulk1"]
+    assert [p.item for p in inbox.take(INTERACTIVE, 5)] == ["user"]
+    assert inbox.take(INTERACTIVE, 5) == [] and inbox.waiting(BULK) == 1
