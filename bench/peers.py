@@ -1,12 +1,12 @@
 """The race: our service against llama.cpp's `llama-server`, side by side on this machine.
 
-    .venv/bin/python -m bench.peers [--seconds 60] [--clients 1,8,16] [--peers f32x8,f32x16,q4_1x8,q4_1x16]
+    .venv/bin/python -m bench.peers [--seconds 60] [--clients 1,8,16] [--servers ours,f32x8,f32x16,q4_1x8,q4_1x16]
 
 One workload for every server: streamed chat completions through the OpenAI route, prompts from
 bench/data/chat_prompts.txt, max_tokens drawn from 16/32/64/128 (a fixed sequence), greedy, our
 cache bypassed; closed-loop clients, each sending its next request when its previous answer
-ends. For each server and client count: tokens/s (completion tokens of every answer / wall time),
-time to first token and end-to-end latency (p50, p95). Servers run one at a time, each alone
+ends. For each server and client count: tokens/s (the completion tokens generated while the
+clients were sending, over that time), time to first token and end-to-end latency (p50, p95). Servers run one at a time, each alone
 on the machine. llama-server is a peer, not a dependency: bench/peers/prepare.sh builds it and
 converts our cached safetensors to an f32 GGUF; the Q4_1 GGUF is the one the model package ships.
 Writes bench/results/peers.json (bench/report.py puts it in RESULTS.md).
@@ -32,6 +32,7 @@ import numpy as np
 import requests
 
 from bench.run import RESULTS, Service, machine
+from tasks.settings import DEFAULT_MODEL
 from tests import stack
 
 PROMPTS = Path(__file__).parent / "data" / "chat_prompts.txt"
@@ -47,7 +48,7 @@ def workload(count: int, seed: int = 0) -> list[tuple[str, int]]:
 
 
 async def _ask(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, float]:
-    """One streamed chat completion: time to first token, total time, completion tokens."""
+    """One streamed chat completion: when it started, its first token came, it ended; its tokens."""
     started, first, chunks, usage = time.monotonic(), None, 0, None
     async with session.post(url, json=body) as response:
         if response.status != 200:
@@ -64,7 +65,7 @@ async def _ask(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -
                     chunks += 1
                     first = first or time.monotonic()
     done = time.monotonic()
-    return {"ttft_s": (first or done) - started, "e2e_s": done - started, "tokens": usage or chunks}
+    return {"started": started, "first": first or done, "done": done, "tokens": usage or chunks}
 
 
 def race(base: str, model: str, clients: int, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
@@ -91,27 +92,41 @@ def race(base: str, model: str, clients: int, seconds: float, extra: dict[str, A
     async def main() -> tuple[list[dict[str, float]], float]:
         samples: list[dict[str, float]] = []
         timeout = aiohttp.ClientTimeout(total=600)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients), timeout=timeout) as session:
+        # A connection per request: llama-server closes one after a streamed answer.
+        connector = aiohttp.TCPConnector(limit=clients, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             await _ask(session, url, body())  # warm-up, not counted
             started = time.monotonic()
             await asyncio.gather(*(client(session, started + seconds, samples) for _ in range(clients)))
-            return samples, time.monotonic() - started
+            return samples, started
 
-    samples, wall = asyncio.run(main())
-    ttft = np.array([s["ttft_s"] for s in samples]) * 1000
-    e2e = np.array([s["e2e_s"] for s in samples]) * 1000
-    tokens = sum(s["tokens"] for s in samples)
+    samples, started = asyncio.run(main())
+    ttft = np.array([s["first"] - s["started"] for s in samples]) * 1000
+    e2e = np.array([s["done"] - s["started"] for s in samples]) * 1000
+    tokens = sum(s["tokens"] * _share_in(s, started, started + seconds) for s in samples)
     return {
         "clients": clients,
         "requests": len(samples),
-        "wall_s": round(wall, 1),
-        "tokens": tokens,
-        "tokens_per_s": round(tokens / wall, 1),
+        "seconds": seconds,
+        "tokens": round(tokens),
+        "tokens_per_s": round(tokens / seconds, 1),
         "ttft_p50_ms": round(float(np.percentile(ttft, 50))),
         "ttft_p95_ms": round(float(np.percentile(ttft, 95))),
         "e2e_p50_ms": round(float(np.percentile(e2e, 50))),
         "e2e_p95_ms": round(float(np.percentile(e2e, 95))),
     }
+
+
+def _share_in(sample: dict[str, float], start: float, end: float) -> float:
+    """The share of a request's tokens generated inside [start, end] (evenly after the first).
+
+    Throughput counts the closed-loop window only, not the tail in which the last answers drain
+    with fewer and fewer clients (which would measure how long the last answer is).
+    """
+    first, done = sample["first"], sample["done"]
+    if done <= first:
+        return 1.0 if start <= done <= end else 0.0
+    return max(0.0, min(done, end) - max(first, start)) / (done - first)
 
 
 @contextmanager
@@ -135,7 +150,6 @@ def _peer_files(model_dir: str) -> tuple[str, dict[str, str]]:
     import importlib.util
 
     from model_worker.loading import BUNDLED_GGUF
-    from tasks.settings import DEFAULT_MODEL
 
     lines = subprocess.run(
         [str(HERE / "peers" / "prepare.sh"), model_dir], check=True, capture_output=True, text=True
@@ -160,7 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", default="1,8,16")
-    parser.add_argument("--peers", default="f32x8,f32x16,q4_1x8,q4_1x16", help="llama-server configurations")
+    parser.add_argument(
+        "--servers", default="ours,f32x8,f32x16,q4_1x8,q4_1x16", help="ours, and llama-server's GGUF x slots"
+    )
     parser.add_argument("--env", default="", help="our service's settings, e.g. MAX_BATCH_SIZE=16,MODEL_DTYPE=int8")
     parser.add_argument("--output", default="peers")
     args = parser.parse_args()
@@ -175,23 +191,27 @@ def main() -> None:
         rows.append({"server": server, **figures})
         print(json.dumps(rows[-1]), flush=True)
 
-    service = Service(logs, env)
-    try:
-        service.start_worker()
-        model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
-        for n in clients:
-            record("ours", race(service.base, model, n, args.seconds, {"cache": "bypass"}))
-        ours_memory = service.memory()
-    finally:
-        service.close()
-    for peer in args.peers.split(","):
+    servers = args.servers.split(",")
+    model, ours_memory = DEFAULT_MODEL, None
+    if "ours" in servers:
+        service = Service(logs, env)
+        try:
+            service.start_worker()
+            model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
+            for n in clients:
+                record("ours", race(service.base, model, n, args.seconds, {"cache": "bypass"}))
+            ours_memory = service.memory()
+        finally:
+            service.close()
+    for peer in (s for s in servers if s != "ours"):
         name, slots = peer.split("x")
         with llama_server(binary, ggufs[name], int(slots), logs) as base:
             for n in clients:
                 record(f"llama-server {name}, {slots} slots", race(base, model, n, args.seconds, {}))
-    best = {n: max((r for r in rows if r["server"] != "ours" and r["clients"] == n), key=lambda r: r["tokens_per_s"]) for n in clients}
     ratios = {}
-    for n in clients:
+    for n in clients if "ours" in servers and len(servers) > 1 else []:
+        peers = [r for r in rows if r["server"] != "ours" and r["clients"] == n]
+        best = {n: max(peers, key=lambda r: r["tokens_per_s"])}
         ours = next(r for r in rows if r["server"] == "ours" and r["clients"] == n)
         ratios[str(n)] = {
             "best_peer": best[n]["server"],

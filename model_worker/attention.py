@@ -10,9 +10,10 @@ leaving row's slot is refilled by moving the last row into it, so slots 0..n-1 s
 A row's result does not depend on its batch mates (with int8 Linear layers, bitwise): attention
 is computed with plain matrix products over lengths padded to a multiple of BUCKET, which this
 CPU's kernels sum in the same order whatever else is in the batch (measured; see the engine's
-tests), and prompts are prefilled in chunks with fixed boundaries (multiples of PREFILL_CHUNK),
-so how a prompt is split never depends on the load. (PyTorch's fused attention kernel does
-depend on the batch: its results differ in the last bits with the batch size and padding.)
+tests), and prompts are prefilled in chunks with fixed boundaries (`next_boundary`), so how a
+prompt is split never depends on the load, and a cached prefix (model_worker/prefix_cache.py)
+holds exactly what the row would have computed. (PyTorch's fused attention kernel does depend
+on the batch: its results differ in the last bits with the batch size and padding.)
 """
 
 from __future__ import annotations
@@ -25,8 +26,21 @@ import torch
 
 #: Attention lengths are padded to a multiple of this, so a row's sums never depend on others'.
 BUCKET = 64
-#: Prompts are prefilled in chunks of this many tokens, at fixed positions.
-PREFILL_CHUNK = 64
+#: Prompt chunks end at multiples of FINE_CHUNK up to position COARSE_FROM, then at multiples of
+#: BUCKET: fine where prompts share prefixes (a chat template's system prompt), so a cached prefix
+#: ends close to where prompts part; coarse after, so a long prompt takes few attention calls.
+FINE_CHUNK, COARSE_FROM = 8, 64
+
+
+def next_boundary(position: int) -> int:
+    """Where the prompt chunk that starts at `position` ends (at the latest)."""
+    step = FINE_CHUNK if position < COARSE_FROM else BUCKET
+    return (position // step + 1) * step
+
+
+def is_boundary(position: int) -> bool:
+    """A chunk may end here (and a cached prefix too)."""
+    return position % (FINE_CHUNK if position <= COARSE_FROM else BUCKET) == 0
 
 
 @dataclass(frozen=True)
@@ -79,8 +93,8 @@ class SlotAttention:
         plan = self.plan
         assert plan is not None, "attend() runs between begin() and end()"
         keys, values = self.keys[layer], self.values[layer]
-        keys[plan.token_slots, :, plan.token_positions] = key.to(keys.dtype)
-        values[plan.token_slots, :, plan.token_positions] = value.to(values.dtype)
+        keys[plan.token_slots, :, plan.token_positions] = key
+        values[plan.token_slots, :, plan.token_positions] = value
         _, heads, dim = query.shape
         group = heads // self.kv_heads  # query heads per key/value head (grouped-query attention)
         scale = scaling if scaling is not None else dim**-0.5
@@ -88,16 +102,22 @@ class SlotAttention:
         if plan.decode_tokens is not None:
             # Every decoding row at once: one query each, over a span of slots padded alike.
             span, length = plan.decode_span, plan.decode_length
-            q = query.new_zeros(span, heads, dim)
-            q[plan.decode_slots] = query[plan.decode_tokens]
+            if plan.decode_in_order:  # rows 0..span-1 feed tokens 0..span-1: no gathering
+                q = query[:span]
+            else:
+                q = query.new_zeros(span, heads, dim)
+                q[plan.decode_slots] = query[plan.decode_tokens]
             o = _attention(
                 q.view(span, self.kv_heads, group, dim),
                 keys[:span, :, :length],
                 values[:span, :, :length],
                 plan.decode_mask(window),
                 scale,
-            )
-            out[plan.decode_tokens] = o.reshape(span, heads, dim)[plan.decode_slots]
+            ).view(span, heads, dim)
+            if plan.decode_in_order:
+                out[:span] = o
+            else:
+                out[plan.decode_tokens] = o[plan.decode_slots]
         for chunk in plan.chunks:  # each prefill chunk: causal over its own slot
             length = _bucket(chunk.start + chunk.length)
             q = query[chunk.first : chunk.first + chunk.length].view(chunk.length, self.kv_heads, group, dim)
@@ -112,16 +132,16 @@ class SlotAttention:
         return out
 
     def save(self, slot: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A copy of a row's cached keys and values (a preempted row keeps them)."""
+        """A copy of a row's first `length` cached keys and values."""
         return self.keys[:, slot, :, :length].clone(), self.values[:, slot, :, :length].clone()
 
     @torch.inference_mode()
-    def restore(self, slot: int, saved: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """Put saved keys and values back, in a new slot."""
-        length = saved[0].shape[2]
+    def restore(self, slot: int, saved: tuple[torch.Tensor, torch.Tensor], length: int | None = None) -> None:
+        """Put saved keys and values (their first `length` positions) into a slot."""
+        length = saved[0].shape[2] if length is None else length
         self._reserve(length)
-        self.keys[:, slot, :, :length] = saved[0]
-        self.values[:, slot, :, :length] = saved[1]
+        self.keys[:, slot, :, :length] = saved[0][:, :, :length]
+        self.values[:, slot, :, :length] = saved[1][:, :, :length]
 
     @torch.inference_mode()
     def move(self, source: int, target: int, length: int) -> None:
@@ -177,6 +197,7 @@ class Plan:
     decode_span: int = 0
     decode_length: int = 0
     decode_lengths: torch.Tensor | None = None
+    decode_in_order: bool = False
     _masks: dict[int | None, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
@@ -215,6 +236,7 @@ class Plan:
                 lengths[slot] = positions[token] + 1
             plan.decode_tokens, plan.decode_slots = tensor(decode_tokens), tensor(decode_slots)
             plan.decode_span, plan.decode_length, plan.decode_lengths = span, _bucket(max(lengths)), tensor(lengths)
+            plan.decode_in_order = decode_tokens == decode_slots == list(range(span))
         return plan
 
     def decode_mask(self, window: int | None) -> torch.Tensor:
@@ -243,4 +265,5 @@ def _attention(
     """
     scores = torch.matmul(query, keys.transpose(-1, -2)).mul_(scale)
     scores.masked_fill_(~allowed, float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype), values)
+    probabilities = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    return torch.matmul(probabilities if values.dtype == torch.float32 else probabilities.to(values.dtype), values)

@@ -22,7 +22,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model_worker import forwards, loading, precision
-from model_worker.attention import PREFILL_CHUNK, Feed
+from model_worker.attention import Feed, next_boundary
+from model_worker.prefix_cache import PrefixCache, usable_prefix
 from model_worker.sequence import Completion, Sequence, Texts, sample
 from tasks.contract import GenerationRequest
 from tasks.errors import GenerationFailed, InferenceError, PromptTooLong, UnsupportedRequest
@@ -53,6 +54,7 @@ class Engine:
         max_step_tokens: int = 256,
         dtype: str = "auto",
         cache_dir: str | None = None,
+        prefix_cache_tokens: int = 4096,
     ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.device = model.device
@@ -63,6 +65,8 @@ class Engine:
         self.context_length = _context_length(model)
         self.texts = Texts(tokenizer, self.eos_ids)
         self.forward = forwards.build(model, tokenizer, max_rows, dtype, Path(cache_dir) if cache_dir else None)
+        reuse = prefix_cache_tokens > 0 and self.forward.reuses_prefixes
+        self.prefixes = PrefixCache(prefix_cache_tokens) if reuse else None
         self.rows: list[Sequence] = []  # slot i holds rows[i]: the batch is always compact
 
     @classmethod
@@ -79,6 +83,7 @@ class Engine:
             settings.max_step_tokens,
             settings.model_dtype,
             settings.model_cache_dir,
+            settings.prefix_cache_tokens,
         )
 
     @property
@@ -91,12 +96,13 @@ class Engine:
         return Sequence(key, request, self._encode(request), stream)
 
     def add(self, seq: Sequence) -> None:
-        """Put a sequence in the batch: prefilled from the next step, or restored where it stopped."""
+        """Put a sequence in the batch: restored where it stopped, or prefilled from the next step
+        (from the end of the longest cached prefix it shares with an earlier prompt)."""
         if not self.free:
             raise RuntimeError("the batch is full")
         seq.admit(len(self.rows))
         if seq.saved is not None:
-            self.forward.restore(len(self.rows), seq.saved)
+            self.forward.restore(seq.slot, seq.saved)  # type: ignore[arg-type]
             seq.saved = None
         self.rows.append(seq)
 
@@ -131,6 +137,8 @@ class Engine:
         for seq, token in zip(wanting, self._sample(logits, wanting, step), strict=True):
             if token is None:
                 continue
+            if not seq.generated and self.prefixes is not None:  # its prompt is prefilled: keep it
+                self.prefixes.add(seq.prompt, self.forward.save(seq.slot, len(seq.prompt)))  # type: ignore[arg-type]
             seq.generated.append(token)
             seq.steps += 1
             reason = self.texts.finish_reason(seq)
@@ -145,9 +153,9 @@ class Engine:
     def _schedule(self) -> tuple[list[Feed], list[Sequence]]:
         """This step's feeds: a token per decoding row, then prompt chunks within the budget.
 
-        Chunks start at multiples of PREFILL_CHUNK whatever the budget, so a row's arithmetic
-        never depends on the load; the oldest newcomer goes first, and at least one chunk goes
-        each step, so a prompt always progresses.
+        Chunks end at fixed boundaries (attention.next_boundary) whatever the budget, so a row's
+        arithmetic never depends on the load; the oldest newcomer goes first, and at least one
+        chunk goes each step, so a prompt always progresses.
         """
         feeds, fed = [], []
         for seq in self.rows:
@@ -155,16 +163,34 @@ class Engine:
                 feeds.append(Feed(seq.slot, seq.computed, seq.tokens[seq.computed :], True))  # type: ignore[arg-type]
                 fed.append(seq)
         budget, chunked = self.max_step_tokens - len(feeds), False
-        for seq in sorted((s for s in self.rows if not s.decoding), key=lambda s: s.admitted):
+        prefilling = sorted((s for s in self.rows if not s.decoding), key=lambda s: s.admitted)
+        for i, seq in enumerate(prefilling):
+            if seq.computed == 0 and not self._reuse_prefix(seq, prefilling[:i]):
+                continue
             tokens, start = seq.tokens, seq.computed
             while start < len(tokens):
-                end = min((start // PREFILL_CHUNK + 1) * PREFILL_CHUNK, len(tokens))
+                end = min(next_boundary(start), len(tokens))
                 if end - start > budget and chunked:
                     return feeds, fed
                 feeds.append(Feed(seq.slot, start, tokens[start:end], end == len(tokens)))  # type: ignore[arg-type]
                 fed.append(seq)
                 budget, start, chunked = budget - (end - start), end, True
         return feeds, fed
+
+    def _reuse_prefix(self, seq: Sequence, ahead: list[Sequence]) -> bool:
+        """Start a newcomer from the longest cached prefix of its prompt; False: it waits a step,
+        because a newcomer ahead of it is computing a longer prefix it shares (a burst of chat
+        requests would otherwise all compute their template's system prompt at once)."""
+        if self.prefixes is None:
+            return True
+        hit = self.prefixes.longest(seq.prompt)
+        cached = hit[1] if hit is not None else 0
+        if any(usable_prefix(o.prompt, seq.prompt) > cached for o in ahead if o.computed < len(o.prompt)):
+            return False
+        if hit is not None:
+            seq.computed = cached
+            self.forward.restore(seq.slot, self.prefixes.use(*hit), cached)  # type: ignore[arg-type]
+        return True
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
         """Next tokens; a row whose sampling fails (NaN scores, say) ends alone with the error."""

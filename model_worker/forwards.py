@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 class Forward(Protocol):
     """What the engine needs of a forward pass."""
 
+    #: restore() can take a prefix of what save() returned (model_worker/prefix_cache.py).
+    reuses_prefixes: bool
+
     def forward(self, feeds: list[Feed]) -> torch.Tensor:
         """Next-token logits (float32) of the feeds that want them, in order."""
         ...
@@ -39,8 +42,8 @@ class Forward(Protocol):
         """What the row in `slot` has cached (its first `length` positions), to restore later."""
         ...
 
-    def restore(self, slot: int, saved: Any) -> None:
-        """Put what save() returned back, in `slot`."""
+    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
+        """Put what save() returned (its first `length` positions) back, in `slot`."""
         ...
 
     def release(self, slot: int) -> None:
@@ -81,6 +84,8 @@ def _uses_attention_interface(model: PreTrainedModel) -> bool:
 class PackedForward:
     """transformers' modules, all rows in one pass, with our attention over a slot cache."""
 
+    reuses_prefixes = True
+
     def __init__(self, model: PreTrainedModel, max_rows: int) -> None:
         self.model = model
         self.slots = slot_attention(model, max_rows)
@@ -107,8 +112,8 @@ class PackedForward:
     def save(self, slot: int, length: int) -> Any:
         return self.slots.save(slot, length)
 
-    def restore(self, slot: int, saved: Any) -> None:
-        self.slots.restore(slot, saved)
+    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
+        self.slots.restore(slot, saved, length)
 
     def release(self, slot: int) -> None:
         """Nothing to free: a slot is overwritten by its next row."""
@@ -136,6 +141,8 @@ class PackedForward:
 class RowwiseForward:
     """One forward call per row, on transformers' own cache: any causal LM."""
 
+    reuses_prefixes = False
+
     def __init__(self, model: PreTrainedModel, max_rows: int) -> None:
         self.model = model
         self.caches: list[DynamicCache | None] = [None] * max_rows
@@ -157,7 +164,7 @@ class RowwiseForward:
     def save(self, slot: int, length: int) -> Any:
         return self.caches[slot]
 
-    def restore(self, slot: int, saved: Any) -> None:
+    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
         self.caches[slot] = saved
 
     def release(self, slot: int) -> None:

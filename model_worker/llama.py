@@ -54,6 +54,8 @@ class _Layer:
 class LlamaForward:
     """All rows in one pass through a Llama-architecture decoder."""
 
+    reuses_prefixes = True
+
     @staticmethod
     def supports(model: PreTrainedModel) -> bool:
         """Llama-architecture models with the plain SiLU-gated MLP."""
@@ -103,8 +105,8 @@ class LlamaForward:
             q_end, k_end = self.heads * self.head_dim, (self.heads + self.kv_heads) * self.head_dim
             for index, layer in enumerate(self.layers):
                 qkv = layer.qkv(F.rms_norm(hidden, (width,), layer.input_norm, self.eps))
-                query = _rotate(qkv[:, :q_end].view(tokens, self.heads, self.head_dim), cos, sin)
-                key = _rotate(qkv[:, q_end:k_end].view(tokens, self.kv_heads, self.head_dim), cos, sin)
+                rotated = _rotate(qkv[:, :k_end].view(tokens, self.heads + self.kv_heads, self.head_dim), cos, sin)
+                query, key = rotated[:, : self.heads], rotated[:, self.heads :]
                 value = qkv[:, k_end:].view(tokens, self.kv_heads, self.head_dim)
                 attended = self.slots.attend(index, query, key, value, layer.scaling, layer.window)
                 hidden = hidden + layer.out(attended.reshape(tokens, q_end))
@@ -190,8 +192,8 @@ class LlamaForward:
     def save(self, slot: int, length: int) -> Any:
         return self.slots.save(slot, length)
 
-    def restore(self, slot: int, saved: Any) -> None:
-        self.slots.restore(slot, saved)
+    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
+        self.slots.restore(slot, saved, length)
 
     def release(self, slot: int) -> None:
         """Nothing to free: a slot is overwritten by its next row."""

@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+#: fbgemm's dynamic int8 Linear, resolved once: the op's Python dispatch costs more than a
+#: small batch's arithmetic.
+_LINEAR_DYNAMIC = torch.ops.quantized.linear_dynamic.default._op
 
 _FLOATS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -94,14 +97,13 @@ class Int8Linear(nn.Module):
         self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        rows = x.reshape(-1, self.in_features)
+        rows = x if x.dim() == 2 else x.reshape(-1, self.in_features)
         magnitude = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
         normalised = torch.cat((rows / magnitude, self._range_row))
         # reduce_range: 7-bit activations, which fbgemm's AVX2 kernels need to avoid overflow.
-        out = torch.ops.quantized.linear_dynamic(normalised, self.packed, True)[:-1]
+        out = _LINEAR_DYNAMIC(normalised, self.packed, True)[:-1]
         out = out.mul_(magnitude) if self.bias is None else torch.addcmul(self.bias, out, magnitude)
-        return out.reshape(*shape[:-1], self.out_features)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -42,6 +42,10 @@ class Settings:
     #: Tokens one forward pass takes: a token per decoding row, the rest for newcomers' prompts
     #: (longer prompts are prefilled in chunks, so the running rows are never held up for long).
     max_step_tokens: int = 256
+    #: Tokens of recent prompts whose keys and values are kept, so a prompt that starts like an
+    #: earlier one (a chat template's system prompt, a repeated instruction) skips that part of
+    #: its prefill (0 disables).
+    prefix_cache_tokens: int = 4096
     #: Share of the rows kept for Batch API work while it waits, so it moves even when
     #: interactive requests would fill every row (0 disables; interactive work goes first).
     bulk_min_share: float = 0.1
@@ -101,6 +105,7 @@ class Settings:
         _bound("batch_wait_ms", self.batch_wait_ms, 0, 60_000)
         _bound("max_step_tokens", self.max_step_tokens, 2 * self.max_batch_size, 65_536)
         _bound("bulk_min_share", self.bulk_min_share, 0.0, 1.0)
+        _bound("prefix_cache_tokens", self.prefix_cache_tokens, 0, 10_000_000)
         _bound("max_new_tokens_limit", self.max_new_tokens_limit, 1, 1_000_000)
         _bound("default_max_tokens", self.default_max_tokens, 1, self.max_new_tokens_limit)
         _bound("max_prompt_chars", self.max_prompt_chars, 1, 10_000_000)
