@@ -128,7 +128,8 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_the_running_rows_keep_decodi
     engine = _engine(MAX_STEP_TOKENS="16")  # one prefill chunk per step
     runner = engine.prepare(_chat("Write a long story about a dragon.", max_tokens=30))
     engine.add(runner)
-    engine.step()  # its prompt fits one chunk
+    while not runner.generated:  # its own prompt first, a chunk or two per step
+        engine.step()
     long_prompt = _chat("Summarise: " + "the quick brown fox jumps over the lazy dog. " * 20, max_tokens=8)
     newcomer = engine.prepare(long_prompt)
     engine.add(newcomer)
