@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from model_worker import kernels
+
 #: Attention lengths are padded to a multiple of this, so a row's sums never depend on others'.
 BUCKET = 64
 #: Prompt chunks end at multiples of FINE_CHUNK up to position COARSE_FROM, then at multiples of
@@ -92,44 +94,11 @@ class SlotAttention:
         """
         plan = self.plan
         assert plan is not None, "attend() runs between begin() and end()"
-        keys, values = self.keys[layer], self.values[layer]
-        keys[plan.token_slots, :, plan.token_positions] = key
-        values[plan.token_slots, :, plan.token_positions] = value
-        _, heads, dim = query.shape
-        group = heads // self.kv_heads  # query heads per key/value head (grouped-query attention)
-        scale = scaling if scaling is not None else dim**-0.5
-        out = torch.empty_like(query)
-        if plan.decode_tokens is not None:
-            # Every decoding row at once: one query each, over a span of slots padded alike.
-            span, length = plan.decode_span, plan.decode_length
-            if plan.decode_in_order:  # rows 0..span-1 feed tokens 0..span-1: no gathering
-                q = query[:span]
-            else:
-                q = query.new_zeros(span, heads, dim)
-                q[plan.decode_slots] = query[plan.decode_tokens]
-            o = _attention(
-                q.view(span, self.kv_heads, group, dim),
-                keys[:span, :, :length],
-                values[:span, :, :length],
-                plan.decode_mask(window),
-                scale,
-            ).view(span, heads, dim)
-            if plan.decode_in_order:
-                out[:span] = o
-            else:
-                out[plan.decode_tokens] = o[plan.decode_slots]
-        for chunk in plan.chunks:  # each prefill chunk: causal over its own slot
-            length = _bucket(chunk.start + chunk.length)
-            q = query[chunk.first : chunk.first + chunk.length].view(chunk.length, self.kv_heads, group, dim)
-            o = _attention(
-                q.permute(1, 2, 0, 3),
-                keys[chunk.slot, :, None, :length],
-                values[chunk.slot, :, None, :length],
-                chunk.mask(length, window, query.device),
-                scale,
-            )
-            out[chunk.first : chunk.first + chunk.length] = o.permute(2, 0, 1, 3).reshape(chunk.length, heads, dim)
-        return out
+        return kernels.compiled_attend(
+            query, key, value, self.keys[layer], self.values[layer], plan.token_slots, plan.token_positions,
+            plan.decode_tokens, plan.decode_slots, plan.decode_mask(window), plan.decode_in_order, plan.decode_length,
+            plan.chunk_masks(window), scaling if scaling is not None else query.shape[2] ** -0.5, self.kv_heads,
+        )  # fmt: skip
 
     def save(self, slot: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A copy of a row's first `length` cached keys and values."""
@@ -199,6 +168,7 @@ class Plan:
     decode_lengths: torch.Tensor | None = None
     decode_in_order: bool = False
     _masks: dict[int | None, torch.Tensor] = field(default_factory=dict)
+    _chunk_masks: dict[int | None, list[tuple[int, int, int, int, torch.Tensor]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, feeds: list[Feed], device: torch.device) -> Plan:
@@ -239,10 +209,11 @@ class Plan:
             plan.decode_in_order = decode_tokens == decode_slots == list(range(span))
         return plan
 
-    def decode_mask(self, window: int | None) -> torch.Tensor:
-        """(span, 1, 1, length): which cached positions each decoding row attends to."""
+    def decode_mask(self, window: int | None) -> torch.Tensor | None:
+        """(span, 1, 1, length): which cached positions each decoding row attends to (None: none decodes)."""
+        if self.decode_lengths is None:
+            return None
         if window not in self._masks:
-            assert self.decode_lengths is not None
             cols = torch.arange(self.decode_length, device=self.decode_lengths.device)[None, :]
             allowed = cols < self.decode_lengths[:, None]
             if window is not None:
@@ -250,20 +221,16 @@ class Plan:
             self._masks[window] = allowed[:, None, None, :]
         return self._masks[window]
 
+    def chunk_masks(self, window: int | None) -> list[tuple[int, int, int, int, torch.Tensor]]:
+        """The prefill chunks as kernels.attend takes them: (slot, first, tokens, length, mask)."""
+        if window not in self._chunk_masks:
+            device = self.input_ids.device
+            self._chunk_masks[window] = [
+                (c.slot, c.first, c.length, (length := _bucket(c.start + c.length)), c.mask(length, window, device))
+                for c in self.chunks
+            ]
+        return self._chunk_masks[window]
+
 
 def _bucket(length: int) -> int:
     return -(-length // BUCKET) * BUCKET
-
-
-def _attention(
-    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, allowed: torch.Tensor, scale: float
-) -> torch.Tensor:
-    """softmax(q k^T * scale, masked) v, with plain matrix products (see the module's docstring).
-
-    query (..., kv_heads, group, q, dim); keys and values (..., kv_heads, 1, length, dim) or
-    without the group axis for one query each; `allowed` broadcasts to the scores.
-    """
-    scores = torch.matmul(query, keys.transpose(-1, -2)).mul_(scale)
-    scores.masked_fill_(~allowed, float("-inf"))
-    probabilities = torch.softmax(scores, dim=-1, dtype=torch.float32)
-    return torch.matmul(probabilities if values.dtype == torch.float32 else probabilities.to(values.dtype), values)

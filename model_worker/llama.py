@@ -2,10 +2,11 @@
 
 The same arithmetic as transformers' modules, with less in between: the query, key and value
 projections run as one fused Linear layer, and so do the MLP's gate and up projections (in int8
-that halves the kernel calls per layer), norms are `F.rms_norm`, and the LM head runs only for
-the tokens whose next token is sampled. Per-op overhead is what limits a 135M model on a CPU,
-so this doubles its decode throughput at 16 rows. Rotary embeddings come from the model's own
-module, so every RoPE variant transformers implements (Llama 3 scaling, ...) is honoured.
+that halves the kernel calls per layer), each layer's dense part runs compiled by TorchScript
+(model_worker/kernels.py), and the LM head runs only for the tokens whose next token is sampled.
+Per-op overhead is what limits a 135M model on a CPU: this more than doubles its decode
+throughput at 16 rows. Rotary embeddings come from the model's own module, so every RoPE variant
+transformers implements (Llama 3 scaling, ...) is honoured.
 
 In int8, activation outliers are first smoothed into the weights (SmoothQuant): a calibration
 pass over model_worker/data/calibration.txt measures each Linear input's largest values per
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
-from model_worker import precision
+from model_worker import kernels, precision
 from model_worker.attention import Feed
 from model_worker.forwards import slot_attention
 
@@ -39,16 +40,27 @@ SMOOTHING_ALPHA = 0.7
 CALIBRATION_TEXT = Path(__file__).parent / "data" / "calibration.txt"
 
 
+#: A decoder layer's fused Linear layers, by name.
+LINEARS = ("qkv", "out", "gate_up", "down")
+
+
 @dataclass
 class _Layer:
-    qkv: nn.Module
-    out: nn.Module
-    gate_up: nn.Module
-    down: nn.Module
+    """A decoder layer: its fused Linear layers as float modules until finish() makes them kernels."""
+
+    qkv: Any
+    out: Any
+    gate_up: Any
+    down: Any
     input_norm: torch.Tensor
     post_attention_norm: torch.Tensor
     scaling: float
     window: int | None
+
+    def finish(self, make: Any) -> None:
+        """Replace each float module by `make(module)`: a kernels.Linear."""
+        for name in LINEARS:
+            setattr(self, name, make(getattr(self, name)))
 
 
 class LlamaForward:
@@ -91,29 +103,33 @@ class LlamaForward:
         self.head = precision.fused_linear([model.lm_head])
         decoder.layers = nn.ModuleList()  # the fused copies replace them: free the originals
         self.slots = slot_attention(model, max_rows)
+        self._kernels = (kernels.pre_attention, kernels.post_attention, kernels.linear)
+        for layer in self.layers:
+            layer.finish(precision.floating)
+        self.head = precision.floating(self.head)
         if dtype == "int8":
             self._quantize(self._smoothing(model, tokenizer, cache_dir))
+        self._kernels = (kernels.compiled_pre_attention, kernels.compiled_post_attention, kernels.compiled_linear)
 
     @torch.inference_mode()
     def forward(self, feeds: list[Feed]) -> torch.Tensor:
         plan = self.slots.begin(feeds)
+        pre_attention, post_attention, linear = self._kernels
         try:
             hidden = self.embed(plan.input_ids)
             cos, sin = self.rotary(hidden[None], plan.positions[None])
             cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (N, 1, dim): every head alike
-            tokens, width = hidden.shape[0], hidden.shape[-1]
-            q_end, k_end = self.heads * self.head_dim, (self.heads + self.kv_heads) * self.head_dim
             for index, layer in enumerate(self.layers):
-                qkv = layer.qkv(F.rms_norm(hidden, (width,), layer.input_norm, self.eps))
-                rotated = _rotate(qkv[:, :k_end].view(tokens, self.heads + self.kv_heads, self.head_dim), cos, sin)
-                query, key = rotated[:, : self.heads], rotated[:, self.heads :]
-                value = qkv[:, k_end:].view(tokens, self.kv_heads, self.head_dim)
+                query, key, value = pre_attention(
+                    hidden, layer.input_norm, self.eps, layer.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim
+                )
                 attended = self.slots.attend(index, query, key, value, layer.scaling, layer.window)
-                hidden = hidden + layer.out(attended.reshape(tokens, q_end))
-                gate_up = layer.gate_up(F.rms_norm(hidden, (width,), layer.post_attention_norm, self.eps))
-                hidden = hidden + layer.down(F.silu(gate_up[:, : self.intermediate]) * gate_up[:, self.intermediate :])
-            last = F.rms_norm(hidden[plan.logits_at], (width,), self.final_norm, self.eps)
-            return self.head(last).float()
+                hidden = post_attention(
+                    hidden, attended, layer.out, layer.post_attention_norm, self.eps, layer.gate_up, layer.down,
+                    self.intermediate,
+                )  # fmt: skip
+            last = F.rms_norm(hidden[plan.logits_at], (hidden.shape[1],), self.final_norm, self.eps)
+            return linear(last, self.head).float()
         finally:
             self.slots.end()
 
@@ -138,18 +154,15 @@ class LlamaForward:
     @torch.inference_mode()
     def _calibrate(self, tokenizer: Any) -> dict[tuple[int, str], torch.Tensor]:
         """The largest magnitude per input channel of each Linear layer to smooth, over the calibration text."""
+        names = {id(getattr(layer, n).weight): (i, n) for i, layer in enumerate(self.layers) for n in LINEARS}
+        names[id(self.head.weight)] = (-1, "head")
         maxima: dict[tuple[int, str], torch.Tensor] = {}
-        hooks = []
-        modules = [
-            ((i, n), getattr(layer, n)) for i, layer in enumerate(self.layers) for n in ("qkv", "gate_up", "down")
-        ]
-        for key, module in [*modules, ((-1, "head"), self.head)]:
 
-            def record(_: nn.Module, inputs: tuple[torch.Tensor, ...], key: tuple[int, str] = key) -> None:
-                seen = inputs[0].abs().amax(dim=0)
-                maxima[key] = torch.maximum(maxima[key], seen) if key in maxima else seen
+        def record(x: torch.Tensor, layer: kernels.Linear) -> None:
+            key, seen = names[id(layer.weight)], x.abs().amax(dim=0)
+            maxima[key] = torch.maximum(maxima[key], seen) if key in maxima else seen
 
-            hooks.append(module.register_forward_pre_hook(record))
+        kernels.observers.append(record)
         try:
             for line in CALIBRATION_TEXT.read_text().splitlines():
                 text = line.replace("\\n", "\n")
@@ -159,8 +172,7 @@ class LlamaForward:
                 ids = tokenizer(text, add_special_tokens=not tokenizer.chat_template)["input_ids"]
                 self.forward([Feed(0, 0, ids, True)])
         finally:
-            for hook in hooks:
-                hook.remove()
+            kernels.observers.remove(record)
         return maxima
 
     def _quantize(self, scales: list[torch.Tensor]) -> None:
@@ -178,12 +190,11 @@ class LlamaForward:
                 if layer.gate_up.bias is not None:
                     layer.gate_up.bias[self.intermediate :].div_(down)
                 layer.down.weight.mul_(down)
-                for name in ("qkv", "out", "gate_up", "down"):
-                    setattr(layer, name, precision.Int8Linear(getattr(layer, name)))
+                layer.finish(lambda linear: precision.int8(_module(linear)))
             head = next(it)
             self.final_norm.div_(head)
             self.head.weight.mul_(head)
-            self.head = precision.Int8Linear(self.head)
+            self.head = precision.int8(_module(self.head))
         log.info("int8: %d Linear layers, SmoothQuant alpha %.2f", 4 * len(self.layers) + 1, SMOOTHING_ALPHA)
 
     def move(self, source: int, target: int, length: int) -> None:
@@ -199,7 +210,11 @@ class LlamaForward:
         """Nothing to free: a slot is overwritten by its next row."""
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary position embedding (transformers' rotate_half convention)."""
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+def _module(layer: kernels.Linear) -> nn.Linear:
+    """A float kernels.Linear as an nn.Linear (to quantize it)."""
+    assert layer.weight is not None
+    module = nn.Linear(layer.weight.shape[1], layer.weight.shape[0], bias=layer.bias is not None)
+    module.weight = nn.Parameter(layer.weight, requires_grad=False)
+    if layer.bias is not None:
+        module.bias = nn.Parameter(layer.bias, requires_grad=False)
+    return module

@@ -20,10 +20,9 @@ import logging
 import torch
 from torch import nn
 
+from model_worker import kernels
+
 log = logging.getLogger(__name__)
-#: fbgemm's dynamic int8 Linear, resolved once: the op's Python dispatch costs more than a
-#: small batch's arithmetic.
-_LINEAR_DYNAMIC = torch.ops.quantized.linear_dynamic.default._op
 
 _FLOATS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -80,30 +79,37 @@ def smoothing_scales(activation_max: torch.Tensor, weight: torch.Tensor, alpha: 
     return (activation_max.float().clamp(min=1e-5).pow(alpha) / weight_max.pow(1 - alpha)).clamp(min=1e-5)
 
 
+def int8(linear: nn.Linear) -> kernels.Linear:
+    """The layer on fbgemm int8: per-output-channel weights, and the constant row that pins an
+    input's range to [-1, 1] (see the module's docstring)."""
+    weight = linear.weight.detach().float()
+    scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-10).double()
+    zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+    packed = torch.ops.quantized.linear_prepack(torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8))
+    range_row = torch.zeros(1, linear.in_features)
+    range_row[0, 0], range_row[0, -1] = 1.0, -1.0
+    bias = None if linear.bias is None else linear.bias.detach().float().clone()
+    return kernels.Linear(packed, None, bias, range_row)
+
+
+def floating(linear: nn.Linear) -> kernels.Linear:
+    """The layer as it is, in floating point."""
+    bias = None if linear.bias is None else linear.bias.detach()
+    return kernels.Linear(None, linear.weight.detach(), bias, None)
+
+
 class Int8Linear(nn.Module):
-    """A Linear layer on fbgemm int8 kernels whose rows do not depend on each other (see above)."""
+    """A drop-in nn.Linear on fbgemm int8 kernels, whose rows do not depend on each other."""
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-10).double()
-        zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
-        qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
-        self.packed = torch.ops.quantized.linear_prepack(qweight, None)
-        self.bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.layer = int8(linear)
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        # The constant row that pins the tensor's range to [-1, 1].
-        self.register_buffer("_range_row", torch.zeros(1, self.in_features), persistent=False)
-        self._range_row[0, 0], self._range_row[0, -1] = 1.0, -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x if x.dim() == 2 else x.reshape(-1, self.in_features)
-        magnitude = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
-        normalised = torch.cat((rows / magnitude, self._range_row))
-        # reduce_range: 7-bit activations, which fbgemm's AVX2 kernels need to avoid overflow.
-        out = _LINEAR_DYNAMIC(normalised, self.packed, True)[:-1]
-        out = out.mul_(magnitude) if self.bias is None else torch.addcmul(self.bias, out, magnitude)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], self.out_features)
+        out = kernels.compiled_linear(x.reshape(-1, self.in_features), self.layer)
+        return out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        bias = self.layer.bias is not None
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
