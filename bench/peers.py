@@ -6,9 +6,10 @@ One workload for every server: streamed chat completions through the OpenAI rout
 bench/data/chat_prompts.txt, max_tokens drawn from 16/32/64/128 (a fixed sequence), greedy, our
 cache bypassed; closed-loop clients, each sending its next request when its previous answer
 ends. For each server and client count: tokens/s (the completion tokens generated while the
-clients were sending, over that time), time to first token and end-to-end latency (p50, p95). Servers run one at a time, each alone
-on the machine. llama-server is a peer, not a dependency: bench/peers/prepare.sh builds it and
-converts our cached safetensors to an f32 GGUF; the Q4_1 GGUF is the one the model package ships.
+clients were sending, over that time), time to first token and end-to-end latency (p50, p95).
+Servers run one at a time, each alone on the machine. llama-server is a peer, not a dependency:
+bench/peers/prepare.sh builds it and converts our cached safetensors to an f32 GGUF; the Q4_1
+GGUF is the one the model package ships.
 Writes bench/results/peers.json (bench/report.py puts it in RESULTS.md).
 """
 
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def workload(count: int, seed: int = 0) -> list[tuple[str, int]]:
-    """The fixed sequence of (prompt, max_tokens) every server gets."""
+    """The fixed sequence of (prompt, max_tokens) every server gets (another per seed)."""
     prompts = PROMPTS.read_text().splitlines()
     rng = random.Random(seed)
-    return [(prompts[i % len(prompts)], rng.choice(MAX_TOKENS)) for i in range(count)]
+    return [(prompts[(i + 7 * seed) % len(prompts)], rng.choice(MAX_TOKENS)) for i in range(count)]
 
 
 async def _ask(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, float]:
@@ -68,9 +69,11 @@ async def _ask(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -
     return {"started": started, "first": first or done, "done": done, "tokens": usage or chunks}
 
 
-def race(base: str, model: str, clients: int, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
-    """Closed-loop clients for `seconds`; the figures of every answer that completed."""
-    requests_ = iter(workload(100_000))
+def race(
+    base: str, model: str, clients: int, seconds: float, extra: dict[str, Any], seed: int = 0
+) -> tuple[list[dict[str, float]], float]:
+    """Closed-loop clients for `seconds`: every answer's timings, and the tokens made in that window."""
+    requests_ = iter(workload(100_000, seed))
     url = f"{base}/v1/chat/completions"
 
     def body() -> dict[str, Any]:
@@ -101,11 +104,14 @@ def race(base: str, model: str, clients: int, seconds: float, extra: dict[str, A
             return samples, started
 
     samples, started = asyncio.run(main())
+    return samples, sum(s["tokens"] * _share_in(s, started, started + seconds) for s in samples)
+
+
+def summary(samples: list[dict[str, float]], tokens: float, seconds: float) -> dict[str, Any]:
+    """Throughput over the windows, and latency percentiles over every answer."""
     ttft = np.array([s["first"] - s["started"] for s in samples]) * 1000
     e2e = np.array([s["done"] - s["started"] for s in samples]) * 1000
-    tokens = sum(s["tokens"] * _share_in(s, started, started + seconds) for s in samples)
     return {
-        "clients": clients,
         "requests": len(samples),
         "seconds": seconds,
         "tokens": round(tokens),
@@ -172,7 +178,8 @@ def _converted_model_dir() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seconds", type=float, default=60, help="per server and client count, in --rounds parts")
+    parser.add_argument("--rounds", type=int, default=3, help="servers take turns, so a slower minute hits all")
     parser.add_argument("--clients", default="1,8,16")
     parser.add_argument(
         "--servers", default="ours,f32x8,f32x16,q4_1x8,q4_1x16", help="ours, and llama-server's GGUF x slots"
@@ -185,44 +192,49 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-peers-"))
     print(f"logs in {logs}")
     binary, ggufs = _peer_files(_converted_model_dir())
-    rows: list[dict[str, Any]] = []
-
-    def record(server: str, figures: dict[str, Any]) -> None:
-        rows.append({"server": server, **figures})
-        print(json.dumps(rows[-1]), flush=True)
-
-    servers = args.servers.split(",")
-    model, ours_memory = DEFAULT_MODEL, None
-    if "ours" in servers:
-        service = Service(logs, env)
-        try:
-            service.start_worker()
-            model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
-            for n in clients:
-                record("ours", race(service.base, model, n, args.seconds, {"cache": "bypass"}))
-            ours_memory = service.memory()
-        finally:
-            service.close()
-    for peer in (s for s in servers if s != "ours"):
-        name, slots = peer.split("x")
-        with llama_server(binary, ggufs[name], int(slots), logs) as base:
-            for n in clients:
-                record(f"llama-server {name}, {slots} slots", race(base, model, n, args.seconds, {}))
+    part = args.seconds / args.rounds
+    with ExitStack() as stack_:
+        bases: dict[str, tuple[str, dict[str, Any]]] = {}
+        for server in args.servers.split(","):
+            if server == "ours":
+                service = Service(logs, env)
+                stack_.callback(service.close)
+                service.start_worker()
+                bases["ours"] = (service.base, {"cache": "bypass"})
+            else:
+                name, slots = server.split("x")
+                bases[f"llama-server {name}, {slots} slots"] = (
+                    stack_.enter_context(llama_server(binary, ggufs[name], int(slots), logs)),
+                    {},
+                )
+        rows = []
+        for n in clients:
+            collected: dict[str, tuple[list[dict[str, float]], float]] = {name: ([], 0.0) for name in bases}
+            for round_ in range(args.rounds):
+                for name, (base, extra) in bases.items():  # the same requests for every server
+                    samples, tokens = race(base, DEFAULT_MODEL, n, part, extra, seed=round_)
+                    collected[name] = (collected[name][0] + samples, collected[name][1] + tokens)
+            for name, (samples, tokens) in collected.items():
+                rows.append({"server": name, "clients": n, **summary(samples, tokens, args.seconds)})
+                print(json.dumps(rows[-1]), flush=True)
+        ours_memory = service.memory() if "ours" in bases else None
     ratios = {}
-    for n in clients if "ours" in servers and len(servers) > 1 else []:
+    for n in clients if "ours" in bases and len(bases) > 1 else []:
         peers = [r for r in rows if r["server"] != "ours" and r["clients"] == n]
-        best = {n: max(peers, key=lambda r: r["tokens_per_s"])}
+        best = max(peers, key=lambda r: r["tokens_per_s"])
         ours = next(r for r in rows if r["server"] == "ours" and r["clients"] == n)
         ratios[str(n)] = {
-            "best_peer": best[n]["server"],
-            "tokens_per_s_ratio": round(ours["tokens_per_s"] / best[n]["tokens_per_s"], 2),
-            "ttft_p50_ratio": round(ours["ttft_p50_ms"] / best[n]["ttft_p50_ms"], 2),
-            "ttft_p95_ratio": round(ours["ttft_p95_ms"] / best[n]["ttft_p95_ms"], 2),
+            "best_peer": best["server"],
+            "tokens_per_s_ratio": round(ours["tokens_per_s"] / best["tokens_per_s"], 2),
+            "ttft_p50_ratio": round(ours["ttft_p50_ms"] / best["ttft_p50_ms"], 2),
+            "ttft_p95_ratio": round(ours["ttft_p95_ms"] / best["ttft_p95_ms"], 2),
+            "ttft_p50_ratio_to_fastest_peer": round(ours["ttft_p50_ms"] / min(r["ttft_p50_ms"] for r in peers), 2),
         }
     print(json.dumps(ratios, indent=2))
     result = {
         "scenario": "peers",
         "seconds": args.seconds,
+        "rounds": args.rounds,
         "max_tokens": list(MAX_TOKENS),
         "our_settings": env or "defaults",
         "rows": rows,

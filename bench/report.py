@@ -162,17 +162,20 @@ def main() -> None:
             "",
             *_header("worker", "req/s", "tokens/s", "p50 ms", "p95 ms", "batch sizes"),
         ]
-        for key, label in (("batched", "MAX_BATCH_SIZE=8, BATCH_WAIT_MS=50"), ("unbatched", "MAX_BATCH_SIZE=1")):
+        rows = batching.get("rows", 8)
+        labels = (("batched", f"continuous, MAX_BATCH_SIZE={rows}"), ("unbatched", "MAX_BATCH_SIZE=1"))
+        for key, label in labels:
             v = batching[key]
             out.append(_row(label, v["requests_per_s"], v["tokens_per_s"], v["p50_ms"], v["p95_ms"], v["batch_sizes"]))
-        bare = batching["bare_runner"]
+        bare = batching.get("bare_engine") or batching["bare_runner"]
         out += [
-            _row("bare runner, in-process, batches of 8", "", bare["tokens_per_s"], "", "", ""),
+            _row(f"bare engine, in-process, {rows} rows", "", bare["tokens_per_s"], "", "", ""),
             "",
             f"Throughput ratio {batching['throughput_ratio']}× "
             f"(target ≥ 4×: {_verdict(batching['throughput_ratio'] >= 4)}). "
-            f"Pipeline efficiency {batching['pipeline_efficiency']} (end-to-end tokens/s over the bare runner's; "
-            f"target ≥ 0.85: {_verdict(batching['pipeline_efficiency'] >= 0.85)}).",
+            f"Pipeline efficiency {batching['pipeline_efficiency']} (end-to-end tokens/s over the bare engine's; "
+            f"target ≥ 0.85: {_verdict(batching['pipeline_efficiency'] >= 0.85)}). The batch-size column is the "
+            "rows in the batch when each request joined it.",
             "",
         ]
 
@@ -206,24 +209,26 @@ def main() -> None:
 
     if sweep := _load("sweep"):
         out += [
-            "## 5. Batch size and wait sweep (`python -m bench.run sweep`)",
+            "## 5. Engine settings (`python -m bench.run sweep`)",
             "",
-            f"{sweep['requests']} unique prompts per setting, max_tokens={sweep['max_tokens']}, "
-            f"{sweep['clients']} clients.",
+            f"The race's workload (streamed chat, max_tokens 16–128, greedy, cache bypassed, closed-loop "
+            f"clients), {sweep['seconds']} s per setting; the other settings at their defaults.",
             "",
-            *_header("MAX_BATCH_SIZE", "BATCH_WAIT_MS", "req/s", "tokens/s", "p50 ms", "p95 ms"),
+            *_header("setting", "clients", "tokens/s", "TTFT p50 ms", "TTFT p95 ms", "e2e p50 ms", "e2e p95 ms"),
         ]
-        out += [
-            _row(
-                r["max_batch_size"],
-                r["batch_wait_ms"],
-                r["requests_per_s"],
-                r["tokens_per_s"],
-                r["p50_ms"],
-                r["p95_ms"],
+        for r in sweep["rows"]:
+            name = next(k for k in ("max_batch_size", "max_step_tokens", "batch_wait_ms") if k in r)
+            out.append(
+                _row(
+                    f"{name.upper()}={r[name]}",
+                    r["clients"],
+                    r["tokens_per_s"],
+                    r["ttft_p50_ms"],
+                    r["ttft_p95_ms"],
+                    r["e2e_p50_ms"],
+                    r["e2e_p95_ms"],
+                )
             )
-            for r in sweep["rows"]
-        ]
         out.append("")
 
     if cold := _load("cold_start"):
@@ -287,13 +292,72 @@ def main() -> None:
             _row(name, bulk[key]["requests"], bulk[key]["requests_per_s"], bulk[key]["p50_ms"], bulk[key]["p95_ms"])
             for name, key in (("interactive alone", "alone"), ("interactive with the batch", "with_batch"))
         ]
+        if "saturated" in bulk:
+            v = bulk["saturated"]
+            out.append(_row("interactive saturating (2 clients per row, no think time)", v["requests"],
+                            v["requests_per_s"], v["p50_ms"], v["p95_ms"]))  # fmt: skip
         out += [
             "",
             f"Interactive p95 with the batch / alone: {bulk['p95_ratio']}× (target ≤ 1.5×: "
             f"{_verdict(bulk['p95_ratio'] <= 1.5)}); the batch meanwhile answered "
             f"{bulk['bulk_requests_per_s_meanwhile']} req/s.",
+        ]
+        if "bulk_requests_per_s_under_saturation" in bulk:
+            rate = bulk["bulk_requests_per_s_under_saturation"]
+            out.append(
+                f"Under interactive saturation the batch answered {rate} req/s (target > 0: {_verdict(rate > 0)})."
+            )
+        out.append("")
+
+    if precision := _load("precision"):
+        cmp_ = precision["int8_vs_float32"]
+        out += [
+            "## 10. int8 against float32 (`python -m bench.precision`)",
+            "",
+            "Quality on data the int8 path was not tuned on: greedy answers (64 tokens) to the 48 prompts of "
+            "`bench/data/chat_prompts.txt`, and perplexity on `bench/data/perplexity.txt` (2 048 tokens). Speed: "
+            "the engine in-process, closed loop on the race's workload.",
+            "",
+            *_header("MODEL_DTYPE", "perplexity", "tokens/s, 1 row", "8 rows", "16 rows", "load s"),
+        ]
+        for dtype, f in precision["dtypes"].items():
+            t = f["tokens_per_s"]
+            out.append(_row(dtype, f["perplexity"], t["1"], t["8"], t["16"], f["load_s"]))
+        out += [
+            "",
+            f"int8 answers identical to float32's: {cmp_['identical_answers']} of {cmp_['prompts']}; the others "
+            f"first differ at token {cmp_['first_divergence_median_token']} (median). Perplexity ratio "
+            f"{cmp_['perplexity_ratio']}; speed-up at 16 rows {cmp_['speedup_at_16_rows']}×.",
             "",
         ]
+
+    if peers := _load("peers"):
+        out += [
+            "## 11. The race: ours against llama.cpp's llama-server (`python -m bench.peers`)",
+            "",
+            f"One run, servers one after another on this machine. Streamed chat, max_tokens from "
+            f"{'/'.join(map(str, peers['max_tokens']))}, greedy, our cache bypassed, closed-loop clients, "
+            f"{peers['seconds']} s each; tokens/s counts what was generated while the clients were sending. "
+            f"Our settings: {peers['our_settings']}.",
+            "",
+            *_header("server", "clients", "tokens/s", "TTFT p50 ms", "TTFT p95 ms", "e2e p50 ms", "e2e p95 ms"),
+        ]
+        for r in sorted(peers["rows"], key=lambda r: (r["clients"], r["server"] != "ours", r["server"])):
+            out.append(
+                _row(
+                    r["server"],
+                    r["clients"],
+                    r["tokens_per_s"],
+                    r["ttft_p50_ms"],
+                    r["ttft_p95_ms"],
+                    r["e2e_p50_ms"],
+                    r["e2e_p95_ms"],
+                )
+            )
+        out += ["", *_header("clients", "best peer (tokens/s)", "tokens/s ratio", "TTFT p50 ratio", "TTFT p95 ratio")]
+        for n, v in peers["versus_best_peer"].items():
+            out.append(_row(n, v["best_peer"], v["tokens_per_s_ratio"], v["ttft_p50_ratio"], v["ttft_p95_ratio"]))
+        out.append("")
 
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
 Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference (memory is
-read after each run). Each prints a table and writes bench/results/<scenario>.json;
+read after each run); the race against llama-server is bench/peers.py, int8 against float32
+bench/precision.py. Each prints a table and writes bench/results/<scenario>.json;
 bench/report.py turns them into bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
 
@@ -26,6 +27,7 @@ import requests
 import torch
 
 from bench import load
+from tasks.settings import Settings
 from tests import stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -145,72 +147,72 @@ def all_cache(service: Service, quick: bool) -> dict[str, Any]:
 
 
 def batching(service: Service, quick: bool) -> dict[str, Any]:
-    """Unique prompts, no cache: batching on (8 / 50 ms) vs off (1), and pipeline efficiency."""
+    """Unique prompts, no cache: continuous batching (default rows) vs one row, and pipeline efficiency."""
     count = 24 if quick else 96
     prompts = _unique_prompts(count)
     bodies = [(i, _chat(p, 32)) for i, p in enumerate(prompts)]
     url = f"{service.base}/v1/generate"
-    result: dict[str, Any] = {"scenario": "batching", "requests": count, "max_tokens": 32, "clients": 50}
-    for label, size in (("batched", 8), ("unbatched", 1)):
-        service.start_worker(max_batch_size=size, batch_wait_ms=50)
+    rows = int(service.env.get("MAX_BATCH_SIZE", Settings().max_batch_size))
+    result: dict[str, Any] = {"scenario": "batching", "requests": count, "max_tokens": 32, "clients": 50, "rows": rows}
+    for label, size in (("batched", rows), ("unbatched", 1)):
+        service.start_worker(max_batch_size=size)
         samples, wall = load.run(url, bodies, clients=50)
         result[label] = load.summary(samples, wall)
     service.stop_worker()
     result["throughput_ratio"] = round(result["batched"]["requests_per_s"] / result["unbatched"]["requests_per_s"], 2)
-    result["bare_runner"] = _bare_runner(prompts, 32)
-    result["pipeline_efficiency"] = round(result["batched"]["tokens_per_s"] / result["bare_runner"]["tokens_per_s"], 3)
-    rows = [
+    result["bare_engine"] = _bare_engine(prompts, 32, service.env)
+    result["pipeline_efficiency"] = round(result["batched"]["tokens_per_s"] / result["bare_engine"]["tokens_per_s"], 3)
+    table = [
         {"run": k, **{c: result[k][c] for c in ("requests_per_s", "tokens_per_s", "p50_ms", "p95_ms")}}
         for k in ("batched", "unbatched")
     ]
-    rows.append(
-        {"run": "bare runner (in-process, batches of 8)", "tokens_per_s": result["bare_runner"]["tokens_per_s"]}
-    )
-    print(_table(rows, ["run", "requests_per_s", "tokens_per_s", "p50_ms", "p95_ms"]))
+    table.append({"run": "bare engine (in-process, same rows)", "tokens_per_s": result["bare_engine"]["tokens_per_s"]})
+    print(_table(table, ["run", "requests_per_s", "tokens_per_s", "p50_ms", "p95_ms"]))
     print(f"throughput ratio {result['throughput_ratio']}x; pipeline efficiency {result['pipeline_efficiency']}")
     return result
 
 
-def _bare_runner(prompts: list[str], max_tokens: int) -> dict[str, Any]:
-    """The model runner alone, in this process, on the same prompts in batches of 8."""
-    from model_worker.runner import ModelRunner
-
+def _bare_engine(prompts: list[str], max_tokens: int, env: dict[str, str]) -> dict[str, Any]:
+    """The engine alone, in this process, on the same prompts, with the worker's settings."""
+    from model_worker.engine import Engine
     from tasks.contract import GenerationRequest, Message
-    from tasks.settings import Settings
 
-    runner = ModelRunner.from_settings(Settings.from_env({}))
+    engine = Engine.from_settings(Settings.from_env(env))
     requests_ = [GenerationRequest(messages=(Message("user", p),), max_tokens=max_tokens) for p in prompts]
-    runner.generate(requests_[:8])  # warm-up
+    engine.generate(requests_[:4])  # warm-up
     started = time.monotonic()
-    tokens = 0
-    for i in range(0, len(requests_), 8):
-        tokens += sum(c.completion_tokens for c in runner.generate(requests_[i : i + 8]))
+    tokens = sum(c.completion_tokens for c in engine.generate(requests_))
     wall = time.monotonic() - started
     return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall, 1)}
 
 
 def sweep(service: Service, quick: bool) -> dict[str, Any]:
-    """Throughput and p95 for each batch size and wait: what operators should set."""
-    sizes, waits = ([1, 8], [50]) if quick else ([1, 4, 8, 16], [10, 50, 100])
-    count = 16 if quick else 64
-    url = f"{service.base}/v1/generate"
+    """The engine's settings under the peers workload (streamed chat): what operators should set.
+
+    MAX_BATCH_SIZE (rows decoding at once) against the number of clients, MAX_STEP_TOKENS (how
+    much of newcomers' prompts a step takes beside the decoding rows), and BATCH_WAIT_MS (how
+    long an idle worker waits for company).
+    """
+    from bench.peers import race, summary
+
+    seconds = 15 if quick else 40
+    grid = [
+        *({"max_batch_size": rows, "clients": clients} for rows in (8, 16, 32) for clients in (16, 32)),
+        *({"max_step_tokens": tokens, "clients": 16} for tokens in (64, 128, 256, 512)),
+        *({"batch_wait_ms": wait, "clients": clients} for wait in (0, 10, 50) for clients in (1, 8)),
+    ]
+    if quick:
+        grid = grid[:2]
     rows = []
-    for size in sizes:
-        for wait in waits:
-            service.start_worker(max_batch_size=size, batch_wait_ms=wait)
-            bodies = [(i, _chat(p, 16)) for i, p in enumerate(_unique_prompts(count, seed=size * 1000 + wait))]
-            samples, wall = load.run(url, bodies, clients=50)
-            stats = load.summary(samples, wall)
-            rows.append(
-                {
-                    "max_batch_size": size,
-                    "batch_wait_ms": wait,
-                    **{k: stats[k] for k in ("requests_per_s", "tokens_per_s", "p50_ms", "p95_ms", "batch_sizes")},
-                }
-            )
+    for point in grid:
+        settings = {k: v for k, v in point.items() if k != "clients"}
+        service.start_worker(**settings)
+        model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
+        samples, tokens = race(service.base, model, point["clients"], seconds, {"cache": "bypass"})
+        rows.append({**settings, "clients": point["clients"], **summary(samples, tokens, seconds)})
+        print(json.dumps(rows[-1]), flush=True)
     service.stop_worker()
-    print(_table(rows, ["max_batch_size", "batch_wait_ms", "requests_per_s", "tokens_per_s", "p50_ms", "p95_ms"]))
-    return {"scenario": "sweep", "requests": count, "max_tokens": 16, "clients": 50, "rows": rows}
+    return {"scenario": "sweep", "seconds": seconds, "rows": rows}
 
 
 def mixed(service: Service, quick: bool) -> dict[str, Any]:
@@ -388,7 +390,7 @@ def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "scenario": "bulk_interference",
         "clients": clients,
-        "think_s": 1.0,
+        "think_s": think_s,
         "max_tokens": 32,
         "seconds": seconds,
         "batch_lines": lines,
@@ -423,19 +425,34 @@ def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
     batch_url = f"{service.base}/v1/batches/{batch['id']}"
     while requests.get(batch_url, timeout=10).json()["request_counts"]["completed"] < 8:  # bulk is flowing
         time.sleep(0.5)
-    before = requests.get(batch_url, timeout=10).json()["request_counts"]["completed"]
+
+    def completed() -> int:
+        return requests.get(batch_url, timeout=10).json()["request_counts"]["completed"]
+
+    before = completed()
     result["with_batch"] = interactive()
-    after = requests.get(batch_url, timeout=10).json()["request_counts"]["completed"]
+    after = completed()
+    result["bulk_requests_per_s_meanwhile"] = round((after - before) / result["with_batch"]["wall_s"], 2)
+    # Then saturate: twice as many interactive clients as rows, back to back. Without a bulk
+    # share the batch would stop; BULK_MIN_SHARE keeps some rows for it.
+    rows_ = int(service.env.get("MAX_BATCH_SIZE", Settings().max_batch_size))
+    bodies = [(i, _chat(next(prompts), 32)) for i in range(5000)]
+    before = completed()
+    samples, wall = load.run(url, bodies, clients=2 * rows_, max_s=seconds)
+    result["saturated"] = load.summary(samples, wall)
+    result["bulk_requests_per_s_under_saturation"] = round((completed() - before) / wall, 2)
     requests.post(f"{batch_url}/cancel", timeout=60)
     service.stop_worker()
-    result["bulk_requests_per_s_meanwhile"] = round((after - before) / result["with_batch"]["wall_s"], 2)
     result["p95_ratio"] = round(result["with_batch"]["p95_ms"] / result["alone"]["p95_ms"], 2)
-    rows = [
+    table = [
         {"run": k, **{c: result[k][c] for c in ("requests", "requests_per_s", "p50_ms", "p95_ms")}}
-        for k in ("alone", "with_batch")
+        for k in ("alone", "with_batch", "saturated")
     ]
-    print(_table(rows, ["run", "requests", "requests_per_s", "p50_ms", "p95_ms"]))
-    print(f"p95 ratio {result['p95_ratio']}x; bulk answered {result['bulk_requests_per_s_meanwhile']} req/s meanwhile")
+    print(_table(table, ["run", "requests", "requests_per_s", "p50_ms", "p95_ms"]))
+    print(
+        f"p95 ratio {result['p95_ratio']}x; bulk answered {result['bulk_requests_per_s_meanwhile']} req/s meanwhile, "
+        f"{result['bulk_requests_per_s_under_saturation']} req/s under interactive saturation"
+    )
     return result
 
 

@@ -52,11 +52,11 @@ class Engine:
         name: str,
         max_rows: int = 16,
         max_step_tokens: int = 256,
-        dtype: str = "auto",
+        dtype: str = "float32",
         cache_dir: str | None = None,
         prefix_cache_tokens: int = 4096,
     ) -> None:
-        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.model, self.tokenizer, self.name, self.dtype = model, tokenizer, name, dtype
         self.device = model.device
         self.max_rows, self.max_step_tokens = max_rows, max(max_step_tokens, 2 * max_rows)
         if tokenizer.pad_token is None:  # e.g. GPT-2; only the chat template may look at it
@@ -73,15 +73,17 @@ class Engine:
     def from_settings(cls, settings: Settings) -> Engine:
         """Load MODEL_NAME onto the configured device, in MODEL_DTYPE."""
         device = loading.pick_device(settings.device)
-        dtype = precision.load_dtype(settings.model_dtype, device)
-        model, tokenizer = loading.load(settings.model_name, settings.model_cache_dir, device, dtype)
+        dtype = precision.resolve(settings.model_dtype, device)
+        model, tokenizer = loading.load(
+            settings.model_name, settings.model_cache_dir, device, precision.load_dtype(dtype)
+        )
         return cls(
             model,
             tokenizer,
             settings.model_name,
             settings.max_batch_size,
             settings.max_step_tokens,
-            settings.model_dtype,
+            dtype,
             settings.model_cache_dir,
             settings.prefix_cache_tokens,
         )

@@ -10,6 +10,7 @@ No `from __future__ import annotations` here: TorchScript reads the annotations.
 """
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple, Optional
 
@@ -41,8 +42,9 @@ def linear(x: torch.Tensor, layer: Linear) -> torch.Tensor:
         range_row = layer.range_row
         assert range_row is not None
         magnitude = x.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
-        # reduce_range: 7-bit activations, which fbgemm's AVX2 kernels need to avoid overflow.
-        out = torch.ops.quantized.linear_dynamic(torch.cat((x / magnitude, range_row)), packed, True)[:-1]
+        # Full 8-bit activations (reduce_range off): the 7-bit weights keep fbgemm's AVX2 sums
+        # from overflowing (precision.WEIGHT_LEVELS).
+        out = torch.ops.quantized.linear_dynamic(torch.cat((x / magnitude, range_row)), packed, False)[:-1]
         bias = layer.bias
         return out.mul_(magnitude) if bias is None else torch.addcmul(bias, out, magnitude)
     weight = layer.weight
@@ -160,7 +162,9 @@ def attend(
 
 def _script(function: Callable) -> Callable:
     try:
-        return torch.jit.script(function)
+        with warnings.catch_warnings():  # deprecated in favour of torch.compile, which cannot do this
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(function)
     except Exception as exc:  # a torch without TorchScript, or one that cannot compile these
         log.warning("TorchScript unavailable (%s); the forward pass runs in plain Python", exc)
         return function

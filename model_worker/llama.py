@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = ("llama", "mistral", "qwen2")
 #: SmoothQuant's migration strength, chosen on a development text (bench/precision.py).
-SMOOTHING_ALPHA = 0.7
+SMOOTHING_ALPHA = 0.5
 CALIBRATION_TEXT = Path(__file__).parent / "data" / "calibration.txt"
 
 
@@ -135,7 +135,7 @@ class LlamaForward:
 
     def _smoothing(self, model: PreTrainedModel, tokenizer: Any, cache_dir: Path | None) -> list[torch.Tensor]:
         """SmoothQuant scales of every smoothed Linear input, from the cache or a calibration pass."""
-        key = f"v1|{model.name_or_path}|{SMOOTHING_ALPHA}|{CALIBRATION_TEXT.read_text()}"
+        key = f"v2|{model.name_or_path}|{SMOOTHING_ALPHA}|{CALIBRATION_TEXT.read_text()}"
         cached = cache_dir / f"smoothing-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt" if cache_dir else None
         if cached is not None and cached.exists():
             return torch.load(cached, map_location=self.slots.device)

@@ -79,7 +79,7 @@ def _load_model(**_: Any) -> None:
     _info.update(
         model=settings.model_name,
         device=str(engine.device),
-        dtype=settings.model_dtype,
+        dtype=engine.dtype,
         max_batch_size=settings.max_batch_size,
         batch_wait_ms=settings.batch_wait_ms,
     )
@@ -88,7 +88,7 @@ def _load_model(**_: Any) -> None:
         "the first request",
         settings.model_name,
         engine.device,
-        settings.model_dtype,
+        engine.dtype,
         time.monotonic() - started,
         settings.max_batch_size,
         settings.batch_wait_ms,

@@ -32,11 +32,11 @@ class Settings:
     model_cache_dir: str = str(Path.home() / ".cache" / "llm-batch-service" / "models")
     #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     device: str = "auto"
-    #: Weights and arithmetic: "auto" (float16 on CUDA, float32 on CPU), "float32", "float16",
-    #: "bfloat16", or "int8" (CPU: int8 Linear layers; see model_worker/precision.py).
+    #: Weights and arithmetic: "auto" (int8 on the CPU, float16 on CUDA), "float32" (the exact
+    #: reference), "float16", "bfloat16", or "int8" (CPU only; see model_worker/precision.py).
     model_dtype: str = "auto"
     #: Rows generating at once (continuous batching: a row leaves when it ends, another joins).
-    max_batch_size: int = 8
+    max_batch_size: int = 16
     #: An idle worker starts when this many requests wait, or this long after the first arrived.
     batch_wait_ms: int = 50
     #: Tokens one forward pass takes: a token per decoding row, the rest for newcomers' prompts

@@ -186,10 +186,34 @@ def test_streamed_rows_arrive_step_by_step_and_add_up_to_the_answer(engine):
     assert all(i != 2 for i, _, _ in pieces)
 
 
-def test_int8_rows_do_not_depend_on_their_batch_mates():
-    int8 = _engine(MODEL_DTYPE="int8")
+@pytest.fixture(scope="module")
+def int8() -> Engine:
+    return _engine(MODEL_DTYPE="int8")
+
+
+def test_int8_rows_do_not_depend_on_their_batch_mates(int8):
     requests = [_chat(f"Write one sentence about {topic}.", max_tokens=24) for topic in TOPICS]
     assert int8.generate(requests) == [int8.generate([r])[0] for r in requests]
+
+
+def test_a_prompt_from_the_prefix_cache_answers_exactly_as_computed_whole(int8):
+    uncached = _engine(MODEL_DTYPE="int8", PREFIX_CACHE_TOKENS="0")
+    requests = [_chat(f"Tell me about {topic}.", max_tokens=24) for topic in TOPICS]
+    hits_before = int8.prefixes.hits
+    assert [int8.generate([r])[0] for r in requests] == [uncached.generate([r])[0] for r in requests]
+    assert int8.prefixes.hits - hits_before >= len(TOPICS) - 1  # the chat template's preamble, reused
+
+
+def test_a_burst_that_shares_a_prefix_computes_it_once(int8):
+    int8.prefixes = type(int8.prefixes)(int8.prefixes.max_tokens)  # an empty cache
+    burst = [int8.prepare(_chat(f"Describe {topic} in one line.", max_tokens=4)) for topic in TOPICS]
+    for seq in burst:
+        int8.add(seq)
+    fed = int8.step().tokens  # the first newcomer alone: the others would compute the same preamble
+    assert fed == len(burst[0].prompt)
+    while int8.rows:
+        int8.step()
+    assert int8.prefixes.hits == len(TOPICS) - 1
 
 
 @pytest.fixture(scope="module")
