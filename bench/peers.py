@@ -33,7 +33,7 @@ import numpy as np
 import requests
 
 from bench.run import RESULTS, Service, machine
-from tasks.settings import DEFAULT_MODEL
+from tasks.settings import DEFAULT_MODEL, Settings
 from tests import stack
 
 PROMPTS = Path(__file__).parent / "data" / "chat_prompts.txt"
@@ -176,6 +176,13 @@ def _converted_model_dir() -> str:
     return loading._converted(source, Path(settings.model_cache_dir))
 
 
+def _our_defaults() -> dict[str, str]:
+    """The engine settings our service ran with, unless --env changed them."""
+    settings = Settings()
+    names = ("max_batch_size", "batch_wait_ms", "max_step_tokens", "model_dtype", "prefix_cache_tokens")
+    return {name.upper(): str(getattr(settings, name)) for name in names}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="per server and client count, in --rounds parts")
@@ -236,7 +243,7 @@ def main() -> None:
         "seconds": args.seconds,
         "rounds": args.rounds,
         "max_tokens": list(MAX_TOKENS),
-        "our_settings": env or "defaults",
+        "our_settings": {**_our_defaults(), **env},
         "rows": rows,
         "versus_best_peer": ratios,
         "memory": ours_memory,

@@ -81,7 +81,25 @@ def _uses_attention_interface(model: PreTrainedModel) -> bool:
     )
 
 
-class PackedForward:
+class SlotForward:
+    """A forward over a SlotAttention: rows move, park and resume by copying their slots."""
+
+    slots: SlotAttention
+
+    def move(self, source: int, target: int, length: int) -> None:
+        self.slots.move(source, target, length)
+
+    def save(self, slot: int, length: int) -> Any:
+        return self.slots.save(slot, length)
+
+    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
+        self.slots.restore(slot, saved, length)
+
+    def release(self, slot: int) -> None:
+        """Nothing to free: a slot is overwritten by its next row."""
+
+
+class PackedForward(SlotForward):
     """transformers' modules, all rows in one pass, with our attention over a slot cache."""
 
     reuses_prefixes = True
@@ -105,18 +123,6 @@ class PackedForward:
         finally:
             self.slots.end()
         return output.logits[0].float()
-
-    def move(self, source: int, target: int, length: int) -> None:
-        self.slots.move(source, target, length)
-
-    def save(self, slot: int, length: int) -> Any:
-        return self.slots.save(slot, length)
-
-    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
-        self.slots.restore(slot, saved, length)
-
-    def release(self, slot: int) -> None:
-        """Nothing to free: a slot is overwritten by its next row."""
 
     def _attention(
         self,

@@ -30,7 +30,7 @@ from transformers import PreTrainedModel
 
 from model_worker import kernels, precision
 from model_worker.attention import Feed
-from model_worker.forwards import slot_attention
+from model_worker.forwards import SlotForward, slot_attention
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class _Layer:
             setattr(self, name, make(getattr(self, name)))
 
 
-class LlamaForward:
+class LlamaForward(SlotForward):
     """All rows in one pass through a Llama-architecture decoder."""
 
     reuses_prefixes = True
@@ -196,18 +196,6 @@ class LlamaForward:
             self.head.weight.mul_(head)
             self.head = precision.int8(_module(self.head))
         log.info("int8: %d Linear layers, SmoothQuant alpha %.2f", 4 * len(self.layers) + 1, SMOOTHING_ALPHA)
-
-    def move(self, source: int, target: int, length: int) -> None:
-        self.slots.move(source, target, length)
-
-    def save(self, slot: int, length: int) -> Any:
-        return self.slots.save(slot, length)
-
-    def restore(self, slot: int, saved: Any, length: int | None = None) -> None:
-        self.slots.restore(slot, saved, length)
-
-    def release(self, slot: int) -> None:
-        """Nothing to free: a slot is overwritten by its next row."""
 
 
 def _module(layer: kernels.Linear) -> nn.Linear:

@@ -181,13 +181,6 @@ class Scheduler:
         self.parked.clear()
         self.lifecycle.give_back(seqs)
 
-    def _give_back_all(self) -> None:
-        seqs = [*self.engine.rows, *self.parked]
-        for seq in list(self.engine.rows):
-            self.engine.remove(seq)
-        self.parked.clear()
-        self.lifecycle.give_back(seqs)
-
     def _flush_metrics(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._flushed < METRICS_EVERY_S:
             return

@@ -86,7 +86,8 @@ def test_a_job_that_followers_wait_for_goes_on_when_its_client_leaves(one_row):
     question = {"messages": [{"role": "user", "content": "Write a long poem about rivers."}], "max_tokens": 200}
     body = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "stream": True, "temperature": 0, **question}
     stream = requests.post(f"{one_row}/v1/chat/completions", json=body, stream=True, timeout=30)
-    first = next(line for line in stream.iter_lines() if line.startswith(b"data: "))
+    lines = stream.iter_lines()  # kept: a finished iter_lines() generator closes the connection
+    first = next(line for line in lines if line.startswith(b"data: "))
     leader_id = "-".join(first.decode().split('"id": "')[1].split('"')[0].split("-")[1:])
     follower = requests.post(f"{one_row}/v1/jobs", json=question, timeout=10)
     assert follower.headers["X-Cache"] == "HIT" and follower.json()["cache"]["source_id"] == leader_id

@@ -5,7 +5,7 @@ from tasks.settings import Settings, SettingsError
 
 def test_defaults_match_the_documented_values():
     settings = Settings.from_env({})
-    assert (settings.max_batch_size, settings.batch_wait_ms, settings.model_dtype) == (16, 50, "auto")
+    assert (settings.max_batch_size, settings.batch_wait_ms, settings.model_dtype) == (32, 10, "auto")
     assert settings.model_name == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
