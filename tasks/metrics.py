@@ -49,6 +49,12 @@ CACHE_LOOKUPS = Metric(
     "guard refused), bypass",
     ("result",),
 )
+CACHE_VERIFICATIONS = Metric(
+    "llm_cache_verifications_total",
+    "Semantic hits generated again to check the cached answer, by outcome: passed, failed (a measured wrong "
+    "hit: the entry is evicted and its threshold raised), error (the generation failed)",
+    ("outcome",),
+)
 BATCH_SIZE = Metric(
     "llm_batch_size",
     "Rows in the running batch, observed at every forward step",
@@ -77,6 +83,7 @@ ALL = (
     HTTP_REQUESTS,
     HTTP_DURATION,
     CACHE_LOOKUPS,
+    CACHE_VERIFICATIONS,
     BATCH_SIZE,
     QUEUE_TIME,
     INFERENCE_TIME,

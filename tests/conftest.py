@@ -15,7 +15,13 @@ from tests import stack
 #: The worker and API under test. A longer batch wait than the default makes "these 8 requests
 #: arrive within one window" hold on a busy 2-core CI machine; a high character limit lets a
 #: prompt through the API that only the worker (counting tokens) can refuse.
-SERVICE_ENV = {"MAX_BATCH_SIZE": "8", "BATCH_WAIT_MS": "300", "MAX_PROMPT_CHARS": "200000", "BATCH_WINDOW": "8"}
+SERVICE_ENV = {
+    "MAX_BATCH_SIZE": "8",
+    "BATCH_WAIT_MS": "300",
+    "MAX_PROMPT_CHARS": "200000",
+    "BATCH_WINDOW": "8",
+    "CACHE_VERIFY_RATE": "0",  # no background verification jobs in the worker (tests/integration/test_cache.py)
+}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from webapi.bulk.files import FileStore
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import SemanticCache
 from webapi.cache.store import CacheStore
+from webapi.cache.verify import Verifier
 from webapi.job_service import JobService
 
 #: Request bodies larger than this are refused with 413 before they are parsed.
@@ -45,6 +46,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions.update(jobs=jobs_service, files=file_store, batches=batch_store)
     driver = BatchDriver(batch_store, file_store, jobs_service, limits, settings.model_name, settings.batch_window)
     driver.start()
+    if cache is not None:
+        jobs_service.verifier = Verifier(
+            redis,
+            cache,
+            settings.cache_verify_rate,
+            submit=lambda request, tenant: jobs_service.submit(request, "bypass", tenant, bulk=True)[0],
+            describe=jobs_service.describe,
+        )
+        jobs_service.verifier.start()
     errors.register(app)
     metrics.install(app, jobs_service)  # before auth: refused requests are counted too
     auth.install(app, auth.load_keys(settings))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import uuid
 from typing import Any, NamedTuple
@@ -30,6 +31,9 @@ from tasks.errors import Conflict, InferenceError, InvalidRequest, NotFound, Ove
 from tasks.jobs import CANCELLED, DONE, FOLLOWED, QUEUED, RUNNING, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
+from webapi.cache.verify import Verifier
+
+log = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 CACHE_MODES = ("auto", "bypass", "refresh")
@@ -64,6 +68,7 @@ class JobService:
         self.max_queue_depth = max_queue_depth
         self.jobs = JobStore(redis, ttl_s)
         self.metrics = metrics.Recorder(redis)
+        self.verifier: Verifier | None = None  # checks a sample of semantic hits (cache/verify.py)
 
     def submit(
         self,
@@ -109,6 +114,8 @@ class JobService:
             if hit.similarity is not None:
                 fields["cache_similarity"] = repr(hit.similarity)
             self.jobs.create(job_id, self.model, **fields)
+            if self.verifier is not None:
+                self._verify(request, tenant, probe)
             return job_id, "HIT", f"{hit.kind}_hit"
         pending = {
             **owner,
@@ -136,6 +143,14 @@ class JobService:
             self.jobs.delete(job_id)
             self.cache.store.end_flight(probe.exact, job_id)
             raise
+
+    def _verify(self, request: GenerationRequest, tenant: str, probe: Probe) -> None:
+        """Maybe start a verification of this hit; the hit is served whatever happens here."""
+        assert self.verifier is not None and probe.hit is not None
+        try:
+            self.verifier.consider(request, tenant, probe, probe.hit)
+        except Exception as exc:
+            log.warning("could not start a cache verification (%s)", exc)
 
     def _count_lookup(self, result: str) -> None:
         with self.metrics.batch() as rec:

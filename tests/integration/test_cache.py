@@ -7,10 +7,12 @@ import pytest
 import redis as redis_lib
 import requests
 
+from tasks import metrics
 from tasks.contract import GenerationRequest
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import SemanticCache
 from webapi.cache.store import CacheStore
+from webapi.cache.verify import Verifier
 
 MODEL = "test-model"
 
@@ -208,3 +210,71 @@ def celery_app(redis_url):
     from tasks.settings import Settings
 
     return make_celery(Settings(redis_url=redis_url))
+
+
+class _Jobs:
+    """The two job-service calls a Verifier makes, answered from a dict (the generation itself is
+    the worker's and is tested end to end elsewhere; here the verifier's own logic is under test)."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer, self.submitted = answer, []
+
+    def submit(self, request: GenerationRequest, tenant: str) -> str:
+        self.submitted.append(request)
+        return f"verify-{len(self.submitted)}"
+
+    def describe(self, job_id: str) -> dict:
+        return {"id": job_id, "status": "succeeded", "result": {"text": self.answer}}
+
+
+def _verifier(cache: SemanticCache, jobs: _Jobs, rate: float = 1.0) -> Verifier:
+    return Verifier(cache.store.redis, cache, rate, jobs.submit, jobs.describe)
+
+
+def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "The capital of France is Paris.")
+    _wait_indexed(cache, 1)
+    asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
+    probe = cache.probe(asked)
+    assert probe.hit is not None and probe.hit.kind == "semantic"
+    jobs = _Jobs("Sourdough bread needs a starter, flour, water and salt.")  # a wrong hit, as the model says
+    verifier = _verifier(cache, jobs)
+    assert verifier.consider(asked, "", probe, probe.hit) == "verify-1"
+    assert jobs.submitted == [asked]
+    assert verifier.settle() == 1 and verifier.settle() == 0  # settled once
+    _wait_indexed(cache, 1)  # the old entry evicted, the fresh answer cached for the asking prompt
+    assert cache.probe(asked).hit.result == {"text": jobs.answer}
+    stored = cache.probe(GenerationRequest(prompt="What is the capital of France?"), read=False)
+    assert cache.store.exact(stored.exact) is None
+    _remember(cache, "What is the capital of France?", "Paris again")  # learned again later: it starts strict
+    entry = cache.store.exact(stored.exact)
+    assert cache.store.learned_thresholds([entry]) == [round(probe.hit.similarity + 0.01, 4)]
+    counts = metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS)
+    assert counts == {("failed",): 1.0}
+
+
+def test_a_verification_that_agrees_keeps_the_entry(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "The capital of France is Paris.")
+    _wait_indexed(cache, 1)
+    asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
+    probe = cache.probe(asked)
+    verifier = _verifier(cache, _Jobs("The capital of France is Paris."))
+    verifier.consider(asked, "", probe, probe.hit)
+    assert verifier.settle() == 1
+    assert cache.probe(asked).hit.kind == "semantic"
+    assert metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS) == {("passed",): 1.0}
+
+
+def test_verification_samples_semantic_hits_only_at_its_rate(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "Paris")
+    _wait_indexed(cache, 1)
+    jobs = _Jobs("Paris")
+    exact = cache.probe(GenerationRequest(prompt="What is the capital of France?"))
+    assert _verifier(cache, jobs).consider(GenerationRequest(prompt="x"), "", exact, exact.hit) is None  # exact
+    asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
+    semantic = cache.probe(asked)
+    started = [_verifier(cache, jobs, rate=0.25).consider(asked, "", semantic, semantic.hit) for _ in range(400)]
+    assert 60 <= sum(s is not None for s in started) <= 100  # MAX_PENDING caps it at 100

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from tasks.settings import Settings
 from webapi.cache.guard import conflict
+from webapi.cache.wordnet import WordNet, wordnet
 
 NEAR_MISSES = [
     ("number", "What is 2 + 2?", "What is 2 + 3?"),
@@ -29,6 +31,12 @@ NEAR_MISSES = [
     ("unit", "Convert 100 °F to Celsius", "Convert 100 °C to Fahrenheit"),
     ("unit", "How far is 10 km?", "How far is 10 miles?"),
     ("unit", "What is 60 mph in km/h?", "What is 60 km/h in mph?"),
+    ("substitution", "How long should I boil raw shrimp?", "How long should I boil cooked shrimp?"),
+    ("substitution", "What should I feed my puppy?", "What should I feed my kitten?"),
+    ("substitution", "Why did the startup succeed?", "Why did the startup fail?"),
+    ("substitution", "How much protein is in a cup of lentils?", "How much fiber is in a cup of lentils?"),
+    ("substitution", "Explain gravity for a child", "Explain gravity for a physicist"),
+    ("substitution", "Who won the World Cup yesterday?", "Who will win the World Cup tomorrow?"),
 ]
 
 PARAPHRASES = [
@@ -41,6 +49,12 @@ PARAPHRASES = [
     ("how to make bread without yeast", "Can you give me a bread recipe that doesn't use yeast?"),
     ("Convert 10 km to miles", "how many miles is 10 kilometers?"),
     ("What are the pros and cons of remote work?", "What are the advantages and disadvantages of remote work?"),
+    ("Where can I purchase cheap flights to Rome?", "Where can I buy cheap flights to Rome?"),
+    ("How do I remove rust from my car?", "How do I remove rust from my automobile?"),
+    ("how do i boil an egg", "How do I boil eggs?"),
+    ("What is a simple way to lose weight?", "What is an easy way to lose weight?"),
+    ("Can you recommend a good personal finance book?", "Good personal finance book recommendations?"),
+    ("Give me ideas for a child's birthday party", "Give me ideas for a kid's birthday party"),
 ]
 
 
@@ -56,12 +70,27 @@ def test_paraphrases_pass(a, b):
     assert conflict(b, a) is None
 
 
-def test_the_guard_never_lets_a_dev_set_near_miss_through():
-    """On the pairs the guard was designed with, no near-miss passes it (held-out figures: bench/)."""
+def test_the_guard_on_its_dev_set_at_the_default_threshold():
+    """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
     path = Path(__file__).resolve().parent.parent / "data" / "cache_pairs_dev.jsonl"
     pairs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    passed = [p for p in pairs if p["label"] == "miss" and p["similarity"] >= 0.8 and conflict(p["a"], p["b"]) is None]
-    assert passed == []
-    paraphrases = [p for p in pairs if p["label"] == "hit" and p["similarity"] >= 0.8]
-    kept = [p for p in paraphrases if conflict(p["a"], p["b"]) is None]
-    assert len(kept) / len(paraphrases) >= 0.9
+    threshold = Settings().cache_threshold
+    served = [p for p in pairs if p["similarity"] >= threshold and conflict(p["a"], p["b"]) is None]
+    near_misses = [p for p in pairs if p["label"] == "miss"]
+    paraphrases = [p for p in pairs if p["label"] == "hit"]
+    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.028  # 1 in 35
+    assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.7
+
+
+def test_substitutions_explained_by_wordnet_pass_and_others_do_not():
+    net = wordnet()
+    assert net.related("buy", "purchase") and net.related("cooked", "cook") and net.related("mice", "mouse")
+    assert net.related("recommend", "recommendations")  # derivation
+    for a, b in [("raw", "cooked"), ("succeed", "fail"), ("cat", "dog"), ("tighten", "loosen"), ("weight", "volume")]:
+        assert not net.related(a, b), (a, b)
+
+
+def test_without_wordnet_every_substitution_is_refused(tmp_path):
+    net = WordNet(tmp_path)
+    assert not net.loaded
+    assert not net.related("buy", "purchase") and net.related("eggs", "eggs")

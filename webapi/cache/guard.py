@@ -13,7 +13,13 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
   cities, however they are cased;
 - named entities: every capitalised word of one prompt appears in the other;
 - direction: the same "from X" / "to Y" roles, and not the same words in a swapped order
-  ("dog bit man" vs "man bit dog").
+  ("dog bit man" vs "man bit dog");
+- substitution: where the prompts differ by a few swapped content words ("raw" / "cooked",
+  "guitar" / "piano", "succeed" / "fail"), each swap must be explained — an inflection, a
+  WordNet synonym or a derivation — or the pair is refused. No word list can name every
+  antonym, sibling noun or state change; this rule needs none.
+
+The word lists live in webapi/cache/words/ (lexicon.py reads them).
 
 A refusal costs one generation; a wrong hit serves a wrong answer. The rules lean to refusing.
 """
@@ -23,397 +29,27 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from difflib import SequenceMatcher
+
+from webapi.cache.lexicon import (
+    ENTITIES,
+    FILLER,
+    MEASURES,
+    NEGATORS,
+    NUMBER_WORDS,
+    OPPOSITES,
+    PHRASES,
+    STOPWORDS,
+    SYMBOL_WORDS,
+)
+from webapi.cache.wordnet import wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "to",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "i",
-        "me",
-        "my",
-        "you",
-        "your",
-        "we",
-        "our",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "how",
-        "why",
-        "when",
-        "where",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "please",
-        "tell",
-        "give",
-        "show",
-        "explain",
-        "write",
-        "make",
-        "let",
-        "us",
-        "some",
-        "any",
-        "as",
-        "about",
-        "into",
-        "than",
-        "then",
-        "so",
-        "if",
-        "just",
-        "also",
-        "very",
-        "really",
-        "quite",
-        "me",
-        "need",
-        "want",
-        "know",
-        "like",
-        "get",
-    ]
-)
-
-NEGATORS = frozenset(
-    [
-        "not",
-        "no",
-        "never",
-        "without",
-        "none",
-        "nothing",
-        "nobody",
-        "nowhere",
-        "neither",
-        "nor",
-        "cannot",
-        "cant",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "wont",
-        "wouldnt",
-        "shouldnt",
-        "couldnt",
-        "hasnt",
-        "havent",
-        "hadnt",
-        "mustnt",
-        "neednt",
-    ]
-)
-
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-}
-_NUMBER_WORDS.update(
-    {
-        "thirty": "30",
-        "forty": "40",
-        "fifty": "50",
-        "sixty": "60",
-        "seventy": "70",
-        "eighty": "80",
-        "ninety": "90",
-        "hundred": "100",
-        "thousand": "1000",
-        "million": "1000000",
-        "billion": "1000000000",
-        "dozen": "12",
-        "half": "0.5",
-        "twice": "2",
-        "double": "2",
-        "triple": "3",
-        "squared": "2",
-        "cubed": "3",
-    }
-)
-# "one"/"a" are the same claim ("a pound" == "one lb"); leaving 1 out keeps 1 vs 2 a conflict all the same.
-del _NUMBER_WORDS["one"]
-_NUMBER_WORDS.update(
-    {
-        w: str(i + 1)
-        for i, w in enumerate(
-            ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-        )
-    }
-)
-
-# Multi-word phrases rewritten to one canonical token before anything else is compared.
-_PHRASES = {
-    "turn on": "enable",
-    "switch on": "enable",
-    "turn off": "disable",
-    "switch off": "disable",
-    "shut down": "shutdown",
-    "log in": "login",
-    "sign in": "login",
-    "log out": "logout",
-    "sign out": "logout",
-    "set up": "setup",
-    "pros and cons": "advantages disadvantages",
-    "ups and downs": "advantages disadvantages",
-    "at least": "minimum",
-    "at most": "maximum",
-    "more than": "above",
-    "less than": "below",
-    "fewer than": "below",
-    "greater than": "above",
-    "smaller than": "below",
-    "bigger than": "above",
-    "larger than": "above",
-    "higher than": "above",
-    "lower than": "below",
-    "older than": "above",
-    "younger than": "below",
-    "how many": "count",
-    "how much": "amount",
-    "lowest to highest": "ascending",
-    "highest to lowest": "descending",
-    "smallest to largest": "ascending",
-    "largest to smallest": "descending",
-    "most expensive": "expensive",
-    "least expensive": "cheap",
-}
-
-# Opposite pairs: each side lists synonyms. Two prompts conflict when both mention a pair but
-# not the same side(s) of it; a prompt that mentions neither side does not conflict.
-_OPPOSITES = [
-    ("enable activate on", "disable deactivate off"),
-    ("increase raise boost grow increasing", "decrease reduce lower shrink decreasing"),
-    ("first earliest oldest beginning", "last latest newest final ending"),
-    ("ascending asc", "descending desc"),
-    ("good better", "bad worse"),
-    ("best", "worst"),
-    ("advantages pros upsides", "disadvantages cons drawbacks downsides"),
-    ("minimum min smallest lowest least", "maximum max largest biggest highest most"),
-    ("before prior", "after"),
-    ("above over", "below under beneath"),
-    ("buy purchase buying", "sell selling"),
-    ("import importing", "export exporting"),
-    ("upload uploading", "download downloading"),
-    ("encrypt encryption encode encoding", "decrypt decryption decode decoding"),
-    ("compress compression zip", "decompress decompression unzip"),
-    ("lock", "unlock"),
-    ("open opening", "close closing"),
-    ("add insert append adding", "remove delete drop removing deleting"),
-    ("start launch", "stop halt"),
-    ("win winner won winning", "lose loser lost losing"),
-    ("hot warm heat", "cold cool chill"),
-    ("rise rises rising", "fall falls falling"),
-    ("true", "false"),
-    ("left", "right"),
-    ("up", "down"),
-    ("inhale", "exhale"),
-    ("push", "pull"),
-    ("input", "output"),
-    ("cheap cheapest cheaper", "expensive priciest pricier"),
-    ("fast faster fastest quick quickly", "slow slower slowest slowly"),
-    ("long longer longest", "short shorter shortest"),
-    ("big bigger large larger huge", "small smaller little tiny"),
-    ("positive", "negative"),
-    ("legal", "illegal"),
-    ("private", "public"),
-    ("sync synchronous", "async asynchronous"),
-    ("uppercase upper", "lowercase lower"),
-    ("north", "south"),
-    ("east", "west"),
-    ("internal", "external"),
-    ("include including", "exclude excluding"),
-    ("accept", "reject"),
-    ("allow permit", "deny block forbid"),
-    ("love", "hate"),
-    ("more", "less fewer"),
-    ("easy easiest", "hard hardest difficult"),
-    ("strong strongest", "weak weakest"),
-    ("high", "low"),
-    ("light", "dark heavy"),
-    ("young youngest", "old"),
-]
-OPPOSITES = [(frozenset(a.split()), frozenset(b.split())) for a, b in _OPPOSITES]
-
-# Closed classes whose members answer differently. Entities (languages, places, ...) must match
-# exactly; measures (units, times) must match where both prompts name one.
-_ENTITY_CLASSES = {
-    "language": """english french spanish german italian portuguese dutch swedish norwegian danish finnish
-        polish russian ukrainian czech greek turkish arabic hebrew persian farsi hindi urdu bengali chinese
-        mandarin cantonese japanese korean vietnamese thai indonesian malay swahili latin""",
-    "software": """python java javascript typescript ruby php perl rust golang kotlin swift scala haskell cpp
-        csharp sql bash powershell matlab julia lua dart elixir erlang clojure fortran cobol react vue
-        angular svelte django flask rails spring nodejs pandas numpy excel postgres postgresql mysql oracle
-        sqlite mongodb redis linux windows macos ios android ubuntu debian""",
-    "place": """france spain germany italy portugal england britain uk ireland scotland usa canada mexico
-        brazil argentina chile peru china japan korea india pakistan russia ukraine poland sweden norway
-        denmark finland netherlands belgium switzerland austria greece turkey egypt nigeria kenya australia
-        iceland paris london berlin madrid rome lisbon dublin amsterdam brussels vienna prague warsaw moscow
-        tokyo beijing shanghai seoul delhi mumbai sydney melbourne toronto vancouver chicago boston seattle
-        miami barcelona milan munich istanbul cairo dubai singapore""",
-    "planet": "mercury venus mars jupiter saturn uranus neptune pluto",
-    "weekday": "monday tuesday wednesday thursday friday saturday sunday",
-    "month": "january february march april june july august september october november december",
-    "season": "summer autumn winter",
-    "meal": "breakfast lunch dinner",
-}
-_MEASURE_CLASSES = {
-    "temperature": {"celsius": "celsius centigrade", "fahrenheit": "fahrenheit", "kelvin": "kelvin"},
-    "length": {
-        "km": "km kilometer kilometers kilometre kilometres",
-        "mile": "mile miles mi",
-        "m": "meter meters metre metres",
-        "cm": "cm centimeter centimeters centimetre centimetres",
-        "mm": "mm millimeter millimeters",
-        "inch": "inch inches in.",
-        "foot": "foot feet ft",
-        "yard": "yard yards",
-    },
-    "mass": {
-        "kg": "kg kilogram kilograms kilo kilos",
-        "g": "gram grams",
-        "mg": "mg milligram milligrams",
-        "lb": "lb lbs pound pounds",
-        "oz": "oz ounce ounces",
-        "ton": "ton tons tonne tonnes",
-        "stone": "stone",
-    },
-    "volume": {
-        "l": "liter liters litre litres",
-        "ml": "ml milliliter milliliters millilitre millilitres",
-        "gallon": "gallon gallons",
-        "quart": "quart quarts",
-        "pint": "pint pints",
-        "cup": "cup cups",
-        "tbsp": "tablespoon tablespoons tbsp",
-        "tsp": "teaspoon teaspoons tsp",
-    },
-    "time": {
-        "second": "seconds sec secs",
-        "minute": "minute minutes min mins",
-        "hour": "hour hours hr hrs",
-        "day": "day days daily",
-        "week": "week weeks weekly",
-        "month": "month months monthly",
-        "year": "year years yearly annual annually",
-        "decade": "decade decades",
-        "century": "century centuries",
-    },
-    "data": {
-        "kb": "kb kilobyte kilobytes",
-        "mb": "mb megabyte megabytes",
-        "gb": "gb gigabyte gigabytes",
-        "tb": "tb terabyte terabytes",
-        "byte": "byte bytes",
-        "bit": "bit bits",
-    },
-    "speed": {"mph": "mph", "kmh": "kph kmh"},
-    "frequency": {"hz": "hz hertz", "khz": "khz", "mhz": "mhz", "ghz": "ghz"},
-    "energy": {"kwh": "kwh", "calorie": "calorie calories kcal", "joule": "joule joules"},
-    "area": {"acre": "acre acres", "hectare": "hectare hectares"},
-    "currency": {
-        "usd": "usd dollar dollars",
-        "eur": "eur euro euros",
-        "gbp": "gbp sterling",
-        "jpy": "yen jpy",
-        "cny": "yuan cny renminbi",
-        "inr": "rupee rupees inr",
-        "chf": "franc francs chf",
-        "mxn": "peso pesos mxn",
-        "btc": "bitcoin btc",
-    },
-}
-ENTITIES = {word: name for name, words in _ENTITY_CLASSES.items() for word in words.split()}
-MEASURES = {
-    word: (cls, unit)
-    for cls, units in _MEASURE_CLASSES.items()
-    for unit, words in units.items()
-    for word in words.split()
-}
-_SYMBOL_WORDS = {
-    "km/h": " kmh ",
-    "mi/h": " mph ",
-    "m/s": " mps ",
-    "°c": " celsius ",
-    "°f": " fahrenheit ",
-    "$": " usd ",
-    "€": " eur ",
-    "£": " gbp ",
-    "¥": " jpy ",
-    "%": " percent ",
-    "c++": " cpp ",
-    "c#": " csharp ",
-    "^2": " squared ",
-    "^3": " cubed ",
-}
+#: The substitution rule's alignment: the share of content words two prompts must have in common
+#: (difflib's ratio) for their differences to count as substitutions, and the longest run it reads.
+ALIGNED = 0.5
+SUBSTITUTION_WORDS = 2
 # Names written several ways, rewritten before lower-casing where case matters ("US" vs "us").
 _CASED_NAMES = [
     (r"\bU\.?S\.?A?\.?(?=\W|$)|\bUnited States(?: of America)?\b|\bAmerica\b", " usa "),
@@ -430,7 +66,7 @@ def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
     for pattern, name in _CASED_NAMES:
         text = re.sub(pattern, name, text)
-    for symbol, word in _SYMBOL_WORDS.items():
+    for symbol, word in SYMBOL_WORDS.items():
         text = re.sub(re.escape(symbol), word, text, flags=re.IGNORECASE)
     return text
 
@@ -440,7 +76,7 @@ def tokens(text: str) -> list[str]:
     text = _normalise(text).lower()
     text = re.sub(r"(\d)(?=[a-z])", r"\1 ", text)  # "100km" -> "100 km"
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
-    for phrase, canon in _PHRASES.items():
+    for phrase, canon in PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", canon, text)
     return [_ROMAN.get(t, t) for t in _TOKEN.findall(text)]
 
@@ -450,8 +86,8 @@ def _numbers(toks: list[str]) -> Counter[str]:
     for tok in toks:
         if tok[0].isdigit():
             values[tok.replace(",", "")] += 1
-        elif tok in _NUMBER_WORDS:
-            values[_NUMBER_WORDS[tok]] += 1
+        elif tok in NUMBER_WORDS:
+            values[NUMBER_WORDS[tok]] += 1
     return values
 
 
@@ -508,6 +144,38 @@ def _capitalised(text: str) -> set[str]:
     return {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1 and w.lower() not in ("i'm", "i've", "i'd")}
 
 
+def _content(toks: list[str]) -> list[str]:
+    """The words the substitution rule compares, in their base forms: no filler, no possessive 's."""
+    words = (t.removesuffix("'s") for t in toks)
+    return [wordnet().base(w) for w in words if w not in FILLER]
+
+
+def _substituted(a: list[str], b: list[str]) -> bool:
+    """B is A with a few content words swapped for words they cannot stand for.
+
+    Aligned word by word (difflib), the words only A has and the words only B has must explain
+    each other: an inflection, a WordNet synonym, or a derivation (wordnet.py); word for word
+    and in order where one run replaces another of its length ("tighten a loose" is not "loosen a
+    tight"). More than SUBSTITUTION_WORDS differing words on a side, or less than ALIGNED of the
+    words in common, is a rewording, not a substitution: the embedding decides those; so does a
+    pure insertion or deletion.
+    """
+    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    only_a = [w for _, i1, i2, _, _ in changes for w in a[i1:i2] if w not in b]  # a word that moved was not replaced
+    only_b = [w for _, _, _, j1, j2 in changes for w in b[j1:j2] if w not in a]
+    if not only_a or not only_b or max(len(only_a), len(only_b)) > SUBSTITUTION_WORDS:
+        return False
+    if matcher.ratio() < ALIGNED:
+        return False
+    net = wordnet()
+    if len(changes) == 1 and len(only_a) == len(only_b):
+        return any(not net.related(x, y) for x, y in zip(only_a, only_b, strict=True))
+    return any(not any(net.related(x, y) for y in only_b) for x in only_a) or any(
+        not any(net.related(y, x) for x in only_a) for y in only_b
+    )
+
+
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
     ta, tb = tokens(a), tokens(b)
@@ -532,4 +200,6 @@ def conflict(a: str, b: str) -> str | None:
         return "direction"  # "convert A to B" vs "convert B to A"
     if _swapped(ta, tb):
         return "direction"
+    if _substituted(_content(ta), _content(tb)):
+        return "substitution"
     return None

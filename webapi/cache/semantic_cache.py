@@ -24,7 +24,7 @@ from webapi.cache import keys
 from webapi.cache.embedder import Embedder
 from webapi.cache.guard import conflict
 from webapi.cache.index import ScopedIndex
-from webapi.cache.store import CacheStore
+from webapi.cache.store import CacheStore, Entry
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Hit:
     similarity: float | None
     source_id: str
     result: dict[str, Any]
+    entry: Entry | None = None  # the entry that answered a semantic hit (verify.py checks it)
 
 
 @dataclass
@@ -103,17 +104,22 @@ class SemanticCache:
         if not candidates:
             return None
         similarity = dict(candidates)
-        entries = {e.id: e for e in self.store.read([k for k, _ in candidates])}
+        found = self.store.read([k for k, _ in candidates])
+        entries = {e.id: e for e in found}
+        learned = dict(zip((e.id for e in found), self.store.learned_thresholds(found), strict=True))
         for key, _ in candidates:
             entry = entries.get(key)
             if entry is None:
                 self.index.remove(key)  # expired in Redis
                 continue
+            if (threshold := learned[key]) is not None and similarity[key] < threshold:
+                probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
+                continue
             reason = conflict(probe.text, entry.text)
             if reason is not None:
                 probe.refused.append(reason)
                 continue
-            return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result))
+            return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None
 
     def _follow_log(self) -> None:

@@ -5,6 +5,7 @@
     llm:cache:lru            sorted set: entry id -> last use; the lowest are evicted past the bound
     llm:cache:log            stream of "add <id>" / "del <id>", read by every process's index
     llm:cache:flight:<digest> the job generating this exact prompt now (single flight)
+    llm:cache:threshold:<digest> an entry's learned threshold, raised by a failed verification
 
 Entries and exact keys expire after CACHE_TTL_S; every transition is one Lua call.
 """
@@ -20,14 +21,17 @@ from redis import Redis
 
 from tasks.contract import CACHE_KEY_PREFIX as PREFIX
 
-ENTRY, EXACT, LRU, LOG, FLIGHT, NEXT_ID = (
+ENTRY, EXACT, LRU, LOG, FLIGHT, NEXT_ID, THRESHOLD = (
     PREFIX + "entry:",
     PREFIX + "exact:",
     PREFIX + "lru",
     PREFIX + "log",
     PREFIX + "flight:",
     PREFIX + "next_id",
+    PREFIX + "threshold:",
 )
+#: A failed verification sets the entry's threshold this far above the similarity that failed.
+LEARNED_STEP = 0.01
 #: The change log keeps about this many events; a process that falls further behind reloads.
 LOG_LENGTH = 100_000
 
@@ -66,15 +70,25 @@ _READ = """
 local out = {}
 for i, id in ipairs(ARGV) do
   if i > 1 then
-    local fields = redis.call('HMGET', ARGV[1] .. id, 'text', 'result', 'source_id')
+    local fields = redis.call('HMGET', ARGV[1] .. id, 'text', 'result', 'source_id', 'exact')
     if fields[1] then
-      out[#out + 1] = {id, fields[1], fields[2], fields[3]}
+      out[#out + 1] = {id, fields[1], fields[2], fields[3], fields[4]}
     else
       redis.call('ZREM', KEYS[1], id)
     end
   end
 end
 return out
+"""
+
+_EVICT = """
+local exact = redis.call('HGET', KEYS[1], 'exact')
+if not exact then return 0 end
+if redis.call('GET', exact) == ARGV[1] then redis.call('DEL', exact) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'id', ARGV[1])
+return 1
 """
 
 _END_FLIGHT = """
@@ -91,6 +105,7 @@ class Entry:
     text: str
     result: str  # JSON of the job's result
     source_id: str
+    exact: str  # the key of its exact tier (names its learned threshold too)
 
 
 class CacheStore:
@@ -101,6 +116,7 @@ class CacheStore:
         self._insert = redis.register_script(_INSERT)
         self._read = redis.register_script(_READ)
         self._end_flight = redis.register_script(_END_FLIGHT)
+        self._evict = redis.register_script(_EVICT)
 
     def insert(
         self, scope: str, exact: str, text: str, vector: np.ndarray, result: str, source_id: str, replace: bool = False
@@ -124,7 +140,28 @@ class CacheStore:
         rows = self._read(keys=[LRU], args=[ENTRY, *ids]) if ids else []
         if rows:
             self.redis.zadd(LRU, {row[0]: time.time() for row in rows}, xx=True)
-        return [Entry(int(r[0]), r[1].decode(), r[2].decode(), r[3].decode()) for r in rows]
+        return [Entry(int(r[0]), r[1].decode(), r[2].decode(), r[3].decode(), r[4].decode()) for r in rows]
+
+    def evict(self, entry_id: int) -> bool:
+        """Remove an entry (and its exact key); every process's index drops it through the log."""
+        keys = [ENTRY + str(entry_id), LRU, LOG]
+        return bool(self._evict(keys=keys, args=[entry_id, LOG_LENGTH]))
+
+    def learned_thresholds(self, entries: list[Entry]) -> list[float | None]:
+        """Each entry's learned threshold, if a failed verification set one."""
+        if not entries:
+            return []
+        values = self.redis.mget([THRESHOLD + e.exact.removeprefix(EXACT) for e in entries])
+        return [float(v) if v is not None else None for v in values]
+
+    def tighten(self, exact_key: str, similarity: float) -> float:
+        """Raise the threshold of the entry at `exact_key` above `similarity` (it outlives the entry,
+        so the prompt's next entry starts strict); returns the new threshold."""
+        key = THRESHOLD + exact_key.removeprefix(EXACT)
+        current = self.redis.get(key)
+        threshold = min(1.0, max(float(current) if current else 0.0, round(similarity + LEARNED_STEP, 4)))
+        self.redis.set(key, repr(threshold), ex=self.ttl_s)
+        return threshold
 
     def vectors(self, ids: list[int]) -> Iterator[tuple[int, str, np.ndarray]]:
         """(id, scope, vector) of each existing entry among `ids`."""

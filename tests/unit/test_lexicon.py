@@ -1,0 +1,31 @@
+"""The guard's word lists (webapi/cache/words/): no word on two lists that contradict each other."""
+
+from webapi.cache import lexicon
+
+
+def test_no_word_is_on_both_sides_of_an_opposite():
+    for one, other in lexicon.OPPOSITES:
+        assert not one & other, (one, other)
+
+
+def test_no_word_sits_on_two_opposites_on_different_sides():
+    side = {}
+    for i, (one, other) in enumerate(lexicon.OPPOSITES):
+        for word in one:
+            assert side.setdefault(word, (i, 0)) == (i, 0) or side[word][0] != i, word
+        for word in other:
+            assert side.setdefault(word, (i, 1)) == (i, 1) or side[word][0] != i, word
+
+
+def test_words_that_carry_meaning_are_never_filler_or_stopwords():
+    meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES) | set(lexicon.MEASURES)
+    meaningful |= {word for one, other in lexicon.OPPOSITES for word in one | other}
+    assert not meaningful & lexicon.FILLER, sorted(meaningful & lexicon.FILLER)
+    assert not set(lexicon.NEGATORS) & lexicon.STOPWORDS
+
+
+def test_a_word_names_one_unit_and_one_entity_class():
+    for name in ("measures.tsv", "entities.tsv"):
+        column = 2 if name == "measures.tsv" else 1
+        words = [w for row in lexicon._rows(name) for w in row[column].split()]
+        assert len(words) == len(set(words)), name

@@ -1,0 +1,37 @@
+"""The guard's word lists, read from the data files in webapi/cache/words/.
+
+Each file says what its lists mean; a test checks that no word sits on two lists that
+contradict each other (a stopword that is also a negator, a word on both sides of an opposite).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORDS = Path(__file__).parent / "words"
+
+
+def _rows(name: str) -> list[list[str]]:
+    """The file's lines without comments and blanks, split on tabs."""
+    lines = (WORDS / name).read_text(encoding="utf-8").splitlines()
+    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _words(name: str) -> frozenset[str]:
+    return frozenset(word for row in _rows(name) for field in row for word in field.split())
+
+
+STOPWORDS = _words("stopwords.txt")
+NEGATORS = _words("negators.txt")
+#: Words the substitution rule ignores (articles, pronouns, politeness, request verbs).
+FILLER = _words("filler.txt")
+NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
+#: Multi-word phrases rewritten to canonical tokens before anything else is compared.
+PHRASES = {phrase: canonical for phrase, canonical in _rows("phrases.tsv")}
+OPPOSITES = [(frozenset(one.split()), frozenset(other.split())) for one, other in _rows("opposites.tsv")]
+#: word -> its closed class (language, place, ...)
+ENTITIES = {word: name for name, members in _rows("entities.tsv") for word in members.split()}
+#: spelling -> (kind, unit)
+MEASURES = {word: (kind, unit) for kind, unit, spellings in _rows("measures.tsv") for word in spellings.split()}
+#: symbol -> the word it is read as, spaced so that it stands alone
+SYMBOL_WORDS = {symbol: f" {word} " for symbol, word in _rows("symbols.tsv")}

@@ -1,0 +1,141 @@
+"""Verified hits: a sample of semantic hits is generated again, off the request path, and checked.
+
+The cache answers a semantic hit at once. With probability CACHE_VERIFY_RATE the same request is
+also submitted as a bulk job (the Batch API's lane: it runs in slots interactive work leaves,
+cache bypassed). When it finishes, the fresh answer is compared with the cached one:
+
+- the same text (greedy decoding is deterministic), or answers whose MiniLM embeddings are at
+  least ANSWER_SIMILARITY alike, pass: the cached answer fits the new prompt;
+- otherwise the verification fails. That was a wrong hit, now measured: the entry's own
+  threshold is raised above the similarity that served it (vCache's per-entry thresholds; the
+  threshold outlives the entry, so the prompt's next entry starts strict), the entry is evicted,
+  and the fresh answer is cached for the prompt that exposed it.
+
+`llm_cache_verifications_total{outcome}` on /metrics counts passed / failed / error: the share
+failed is the production wrong-hit rate, measured on a random CACHE_VERIFY_RATE sample. The cost
+is one bulk generation per verified hit. Pending verifications live in one Redis hash that every
+API process polls, so a verification survives the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+
+from tasks import metrics
+from tasks.contract import CACHE_KEY_PREFIX, GenerationRequest
+from tasks.errors import NotFound
+from webapi.cache.semantic_cache import Hit, Probe, SemanticCache
+
+log = logging.getLogger(__name__)
+
+PENDING = CACHE_KEY_PREFIX + "verify:pending"
+#: Verifications waiting at once, at most: a flood of hits does not become a flood of bulk work.
+MAX_PENDING = 100
+#: Two answers at least this alike (MiniLM cosine) say the same thing (chosen in bench/cache_verify.py).
+ANSWER_SIMILARITY = 0.9
+POLL_S = 2.0
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class Verifier:
+    """Starts verifications of sampled semantic hits and settles them when their jobs end."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        cache: SemanticCache,
+        rate: float,
+        submit: Callable[[GenerationRequest, str], str],
+        describe: Callable[[str], dict[str, Any]],
+    ) -> None:
+        """`submit(request, tenant)` enqueues a bulk job with the cache bypassed and returns its id;
+        `describe(job_id)` returns its job object (status, result)."""
+        self.redis, self.cache, self.rate = redis, cache, rate
+        self.submit, self.describe = submit, describe
+        self.recorder = metrics.Recorder(redis)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def consider(self, request: GenerationRequest, tenant: str, probe: Probe, hit: Hit) -> str | None:
+        """Verify this semantic hit with probability `rate`; returns the verification job's id."""
+        if hit.kind != "semantic" or hit.entry is None or random.random() >= self.rate:
+            return None
+        if self.redis.hlen(PENDING) >= MAX_PENDING:
+            return None
+        job_id = self.submit(request, tenant)
+        pending = {
+            "entry": hit.entry.id,
+            "entry_exact": hit.entry.exact,
+            "similarity": hit.similarity,
+            "cached": hit.result.get("text", ""),
+            "scope": probe.scope,
+            "exact": probe.exact,
+            "text": probe.text,
+        }
+        self.redis.hset(PENDING, job_id, json.dumps(pending))
+        return job_id
+
+    def start(self) -> None:
+        if self._thread is None and self.rate > 0:
+            self._thread = threading.Thread(target=self._run, name="cache-verify", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def settle(self) -> int:
+        """Settle every pending verification whose job has ended; returns how many this process did."""
+        settled = 0
+        for job_id, raw in self.redis.hgetall(PENDING).items():
+            try:
+                job = self.describe(job_id.decode())
+            except NotFound:  # its record expired
+                job = {"id": job_id.decode(), "status": "failed", "result": None}
+            if job["status"] not in TERMINAL or not self.redis.hdel(PENDING, job_id):
+                continue  # running, or another process took it
+            self._settle(json.loads(raw), job)
+            settled += 1
+        return settled
+
+    def _settle(self, pending: dict[str, Any], job: dict[str, Any]) -> None:
+        if job["status"] != "succeeded":
+            outcome = "error"
+        elif self.same_answer(pending["cached"], job["result"].get("text", "")):
+            outcome = "passed"
+        else:
+            outcome = "failed"
+            threshold = self.cache.store.tighten(pending["entry_exact"], pending["similarity"])
+            self.cache.store.evict(pending["entry"])
+            probe = Probe(pending["scope"], pending["exact"], pending["text"])
+            self.cache.store_result(probe, job["result"], job["id"], replace=True)
+            log.warning(
+                "cache verification failed: %r was served entry %s at similarity %.3f; evicted, threshold now %.3f",
+                pending["text"][:80], pending["entry"], pending["similarity"], threshold,
+            )  # fmt: skip
+        with self.recorder.batch() as rec:
+            rec.add(metrics.CACHE_VERIFICATIONS, outcome=outcome)
+
+    def same_answer(self, cached: str, fresh: str) -> bool:
+        """The two answers say the same thing: equal text, or embeddings at least ANSWER_SIMILARITY alike."""
+        if " ".join(cached.split()) == " ".join(fresh.split()):
+            return True
+        if not cached.strip() or not fresh.strip():
+            return False
+        vectors = self.cache.embedder.embed([cached, fresh])
+        return float(vectors[0] @ vectors[1]) >= ANSWER_SIMILARITY
+
+    def _run(self) -> None:
+        while not self._stopping.wait(POLL_S):
+            try:
+                self.settle()
+            except Exception as exc:  # Redis away: try again next time; nothing pending is lost
+                log.warning("cache verification poll failed (%s)", exc)

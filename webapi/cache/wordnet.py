@@ -1,0 +1,143 @@
+"""Princeton WordNet 3.0 (Debian's `wordnet-base`), read straight from its index files.
+
+For the cache's substitution rule (guard.py): may one word stand for another without changing
+what a prompt asks? It may when it is an inflection of it ("cooked" / "cook", "mice" / "mouse"),
+a derivation ("recommend" / "recommendation"), or a synonym: the two share a synset among their
+most frequent senses ("buy" / "purchase", "car" / "automobile"). WordNet
+lists a word's senses most frequent first, and rare senses make strange synonyms ("dog" and
+"frump"), so only the first SENSES of each word count.
+
+WORDNET_DIR (default /usr/share/wordnet) holds the files; without them no word has a synonym or
+a lemma other than itself, and the cache refuses more (it never serves more).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+POS = ("noun", "verb", "adj", "adv")
+#: WordNet's detachment rules (morphy): suffix -> replacement, per part of speech.
+_SUFFIXES = {
+    "noun": [("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
+             ("ies", "y")],
+    "verb": [("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")],
+    "adj": [("er", ""), ("est", ""), ("er", "e"), ("est", "e")],
+    "adv": [],
+}  # fmt: skip
+#: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation".
+_DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", "or", "ors", "ing", "al", "ly", "ness",
+                "ity", "ive", "ful")  # fmt: skip
+#: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
+_NEAR = ("&", "$")
+#: How many of a word's senses, most frequent first, may make it a synonym.
+SENSES = 3
+
+
+class WordNet:
+    def __init__(self, directory: Path) -> None:
+        self.senses: dict[str, dict[str, tuple[int, ...]]] = {pos: {} for pos in POS}
+        self.exceptions: dict[str, dict[str, tuple[str, ...]]] = {pos: {} for pos in POS}
+        #: (pos, synset) -> the synsets WordNet puts next to it: an adjective's "similar to" cluster,
+        #: a verb's "verb group" (senses so close WordNet groups them).
+        self.near: dict[tuple[str, int], frozenset[int]] = {}
+        for pos in POS:
+            index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
+            if not index.exists():
+                continue
+            for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith(" "):
+                    continue  # the licence header
+                fields = line.split()
+                pointers = int(fields[3])
+                offsets = fields[6 + pointers :]
+                self.senses[pos][fields[0]] = tuple(int(o) for o in offsets[:SENSES])
+            data = directory / f"data.{pos}"
+            if pos in ("adj", "verb") and data.exists():
+                self._read_near(pos, data)
+            if exc.exists():
+                for line in exc.read_text(encoding="utf-8", errors="replace").splitlines():
+                    inflected, *bases = line.split()
+                    self.exceptions[pos][inflected] = tuple(bases)
+
+    def _read_near(self, pos: str, data: Path) -> None:
+        for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(" "):
+                continue
+            fields = line.split(" | ")[0].split()
+            words = int(fields[3], 16)
+            at = 4 + 2 * words
+            pointers = fields[at + 1 : at + 1 + 4 * int(fields[at])]
+            near = {int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in _NEAR}
+            if near:
+                self.near[(pos, int(fields[0]))] = frozenset(near)
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.senses["noun"])
+
+    def lemmas(self, word: str) -> set[tuple[str, str]]:
+        """(part of speech, base form) of every reading of `word` WordNet knows (morphy)."""
+        word = word.lower()
+        found = set()
+        for pos in POS:
+            known = self.senses[pos]
+            candidates = {word, *self.exceptions[pos].get(word, ())}
+            candidates |= {word[: -len(suffix)] + ending for suffix, ending in _SUFFIXES[pos] if word.endswith(suffix)}
+            found |= {(pos, c) for c in candidates if c in known}
+        return found
+
+    def base(self, word: str) -> str:
+        """The word's base form, for aligning prompts ("plants" -> "plant", "won" -> "win"); itself if unknown."""
+        irregular = sorted(base for pos in POS for base in self.exceptions[pos].get(word, ()))
+        if irregular:  # "won" is a currency too, but read as "win"
+            return irregular[0]
+        bases = {base for _, base in self.lemmas(word)}
+        return word if not bases or word in bases else min(bases)
+
+    def same_lemma(self, a: str, b: str) -> bool:
+        """One word is an inflection of the other, or both of one base ("ran" / "running")."""
+        if a == b:
+            return True
+        bases_a, bases_b = {base for _, base in self.lemmas(a)}, {base for _, base in self.lemmas(b)}
+        return bool(bases_a & bases_b)
+
+    def related(self, a: str, b: str) -> bool:
+        """`b` may stand for `a` without changing what is asked: an inflection, a synonym, or a derivation."""
+        return self.same_lemma(a, b) or self.synonyms(a, b) or derived(a, b)
+
+    def synonyms(self, a: str, b: str) -> bool:
+        """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
+        or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs)."""
+        for pos_a, base_a in self.lemmas(a):
+            top_a = set(self.senses[pos_a][base_a])
+            close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
+            for pos_b, base_b in self.lemmas(b):
+                if pos_b == pos_a and close_a & set(self.senses[pos_b][base_b]):
+                    return True
+        return False
+
+
+def derived(a: str, b: str) -> bool:
+    """One word is the other with a derivational suffix (a stem of 4 letters at least, a final e dropped)."""
+    short, long = sorted((a, b), key=len)
+    for suffix in _DERIVATIONS:
+        stem = long[: -len(suffix)]
+        if long.endswith(suffix) and len(stem) >= 4 and short in (stem, stem + "e"):
+            return True
+    return False
+
+
+@cache
+def wordnet() -> WordNet:
+    """The WordNet of WORDNET_DIR, loaded once per process (about a second, ~40 MB)."""
+    directory = Path(os.environ.get("WORDNET_DIR", "/usr/share/wordnet"))
+    net = WordNet(directory)
+    if not net.loaded:
+        log.warning("no WordNet in %s (apt-get install wordnet-base): the cache refuses every word substitution",
+                    directory)  # fmt: skip
+    return net
