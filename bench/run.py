@@ -325,7 +325,8 @@ def streaming(service: Service, quick: bool) -> dict[str, Any]:
     """Streams through the official openai client: time to first token and tokens/s per stream."""
     import openai
 
-    service.start_worker(max_batch_size=8, batch_wait_ms=50)
+    rows_ = 8
+    service.start_worker(max_batch_size=rows_, batch_wait_ms=50)
     client = openai.OpenAI(base_url=f"{service.base}/v1", api_key="unused", max_retries=0, timeout=600)
     model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
     max_tokens, rounds = 64, 1 if quick else 3
@@ -382,12 +383,13 @@ def streaming(service: Service, quick: bool) -> dict[str, Any]:
 
 def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
     """Interactive p95 alone, then while a 2 000-line Batch API batch runs on the bulk lane."""
-    service.start_worker(max_batch_size=8, batch_wait_ms=50)
+    rows_ = 8
+    service.start_worker(max_batch_size=rows_, batch_wait_ms=50)
     # Interactive load under the worker's capacity (on a saturated worker, bulk work just waits).
     seconds, lines, clients, think_s = (20, 200, 2, 4.0) if quick else (90, 2000, 2, 4.0)
     model = requests.get(f"{service.base}/v1/models", timeout=10).json()["data"][0]["id"]
     url = f"{service.base}/v1/generate"
-    prompts = iter(_unique_prompts(5000, seed=11))
+    prompts = iter(_unique_prompts(10_000, seed=11))
 
     def interactive() -> dict[str, Any]:
         bodies = [(i, _chat(next(prompts), 32)) for i in range(2000)]
@@ -442,7 +444,6 @@ def bulk_interference(service: Service, quick: bool) -> dict[str, Any]:
     result["bulk_requests_per_s_meanwhile"] = round((after - before) / result["with_batch"]["wall_s"], 2)
     # Then saturate: twice as many interactive clients as rows, back to back. Without a bulk
     # share the batch would stop; BULK_MIN_SHARE keeps some rows for it.
-    rows_ = int(service.env.get("MAX_BATCH_SIZE", Settings().max_batch_size))
     bodies = [(i, _chat(next(prompts), 32)) for i in range(5000)]
     before = completed()
     samples, wall = load.run(url, bodies, clients=2 * rows_, max_s=seconds)

@@ -6,13 +6,14 @@ cache bypassed). When it finishes, the fresh answer is compared with the cached 
 
 - the same text (greedy decoding is deterministic), or answers whose MiniLM embeddings are at
   least ANSWER_SIMILARITY alike, pass: the cached answer fits the new prompt;
-- otherwise the verification fails. That was a wrong hit, now measured: the entry's own
-  threshold is raised above the similarity that served it (vCache's per-entry thresholds; the
+- otherwise the verification fails and the entry is treated as a wrong hit: its own threshold
+  is raised above the similarity that served it (vCache's per-entry thresholds; the
   threshold outlives the entry, so the prompt's next entry starts strict), the entry is evicted,
   and the fresh answer is cached for the prompt that exposed it.
 
-`llm_cache_verifications_total{outcome}` on /metrics counts passed / failed / error: the share
-failed is the production wrong-hit rate, measured on a random CACHE_VERIFY_RATE sample. The cost
+`llm_cache_verifications_total{outcome}` on /metrics counts passed / failed / error on a random
+CACHE_VERIFY_RATE sample of hits. With a small model the answer test is coarse (two right answers
+can be worded apart), so the failed share bounds the wrong-hit rate from above (README). The cost
 is one bulk generation per verified hit. Pending verifications live in one Redis hash that every
 API process polls, so a verification survives the process that started it.
 """
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 PENDING = CACHE_KEY_PREFIX + "verify:pending"
 #: Verifications waiting at once, at most: a flood of hits does not become a flood of bulk work.
 MAX_PENDING = 100
-#: Two answers at least this alike (MiniLM cosine) say the same thing (chosen in bench/cache_verify.py).
-ANSWER_SIMILARITY = 0.9
+#: Two answers at least this alike (MiniLM cosine) say the same thing: the most discriminating
+#: threshold on the dev set (bench/cache_verify.py), which is not very: see the README.
+ANSWER_SIMILARITY = 0.74
 POLL_S = 2.0
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
