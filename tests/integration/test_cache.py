@@ -10,7 +10,7 @@ import requests
 from tasks import metrics
 from tasks.contract import GenerationRequest
 from webapi.cache.embedder import Embedder
-from webapi.cache.semantic_cache import SemanticCache
+from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
 
@@ -231,12 +231,17 @@ def _verifier(cache: SemanticCache, jobs: _Jobs, rate: float = 1.0) -> Verifier:
     return Verifier(cache.store.redis, cache, rate, jobs.submit, jobs.describe)
 
 
-def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(caches):
-    cache = caches()
+def _semantic_hit(cache: SemanticCache) -> tuple[GenerationRequest, Probe]:
+    """A cached answer, and a paraphrase of its prompt that the cache answers from it."""
     _remember(cache, "What is the capital of France?", "The capital of France is Paris.")
     _wait_indexed(cache, 1)
     asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
-    probe = cache.probe(asked)
+    return asked, cache.probe(asked)
+
+
+def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(caches):
+    cache = caches()
+    asked, probe = _semantic_hit(cache)
     assert probe.hit is not None and probe.hit.kind == "semantic"
     jobs = _Jobs("Sourdough bread needs a starter, flour, water and salt.")  # a wrong hit, as the model says
     verifier = _verifier(cache, jobs)
@@ -256,10 +261,7 @@ def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(
 
 def test_a_verification_that_agrees_keeps_the_entry(caches):
     cache = caches()
-    _remember(cache, "What is the capital of France?", "The capital of France is Paris.")
-    _wait_indexed(cache, 1)
-    asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
-    probe = cache.probe(asked)
+    asked, probe = _semantic_hit(cache)
     verifier = _verifier(cache, _Jobs("The capital of France is Paris."))
     verifier.consider(asked, "", probe, probe.hit)
     assert verifier.settle() == 1
