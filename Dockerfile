@@ -20,4 +20,4 @@ COPY model_worker ./model_worker
 RUN useradd --create-home app && mkdir -p /models /data && chown app /models /data
 USER app
 EXPOSE 8000 5555
-CMD ["gunicorn", "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"]
+CMD ["gunicorn", "-c", "webapi/gunicorn_conf.py", "webapi.wsgi:app"]

@@ -10,7 +10,7 @@ worker:        ## run one model worker against $$REDIS_URL
 	.venv/bin/celery -A model_worker.worker worker --pool solo -Q llm.generate,llm.generate.bulk
 
 api:           ## run the API under gunicorn against $$REDIS_URL
-	.venv/bin/gunicorn -c webapi/gunicorn_conf.py "webapi:create_app()"
+	.venv/bin/gunicorn -c webapi/gunicorn_conf.py "webapi.wsgi:app"
 
 compose-check: ## validate docker-compose.yml
 	REDIS_PASSWORD=$${REDIS_PASSWORD:-check} FLOWER_BASIC_AUTH=$${FLOWER_BASIC_AUTH:-check:check} docker-compose config -q

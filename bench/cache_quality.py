@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "heldout", "blind")]
-    embedder = Embedder.load()
+    embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
     print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}".format(*header))

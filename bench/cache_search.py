@@ -104,7 +104,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     random.seed(0)
     big = 5_000 if args.quick else 100_000
-    embedder = Embedder.load()
+    embedder = Embedder().load()
     vectors = _vectors(embedder, big + 1000, rng)
     queries = vectors[big:]  # near-duplicates of stored prompts, never stored themselves
     rows = [measure(embedder, vectors, size, queries) for size in (1_000, big)]

@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
-    engine, embedder = Engine.from_settings(Settings.from_env()), Embedder.load()
+    engine, embedder = Engine.from_settings(Settings.from_env()), Embedder().load()
     report = {"scenario": "cache_verify", "machine": machine(), "answer_similarity": ANSWER_SIMILARITY, "sets": {}}
     for name in SETS:
         pairs = [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]

@@ -22,11 +22,11 @@ from model_worker.consumer import LoopCalls, connection_lost, lane_of
 from model_worker.engine import Engine
 from model_worker.inbox import LANE_NAMES
 from model_worker.sequence import Completion, Sequence
-from model_worker.streaming import StreamPublisher
+from model_worker.stream_writer import StreamPublisher
 from tasks import metrics
 from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InferenceError, error_from_exception
-from tasks.jobs import CANCELLED, DONE, JobStore
+from tasks.job_record import CANCELLED, DONE, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Lifecycle:
 
     def record_steps(self, rows: dict[int, int], preempted: int) -> None:
         """Batch sizes seen per step since the last call ({rows: steps}), and preemptions."""
-        with self.metrics.batch() as rec:
+        with self.metrics.pipeline() as rec:
             for size, steps in rows.items():
                 rec.observe(metrics.BATCH_SIZE, size, count=steps)
             if preempted:
@@ -140,7 +140,7 @@ class Lifecycle:
 
     def _record(self, outcomes: list[tuple[Any, Completion | InferenceError]], inference_ms: dict[str, float]) -> None:
         """Per-request figures for /metrics (never fails a request)."""
-        with self.metrics.batch() as rec:
+        with self.metrics.pipeline() as rec:
             for req, outcome in outcomes:
                 submitted, started_at, _ = self._started.pop(req.id, (None, None, None))
                 if not isinstance(outcome, Completion):

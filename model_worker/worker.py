@@ -22,10 +22,10 @@ from model_worker.engine import Engine
 from model_worker.inbox import Inbox
 from model_worker.lifecycle import Lifecycle
 from model_worker.scheduler import Scheduler
-from model_worker.streaming import StreamPublisher
+from model_worker.stream_writer import StreamPublisher
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY, Limits
-from tasks.jobs import JobStore
+from tasks.job_record import JobStore
 from tasks.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 for package in ${EXTRA_DEBIAN_PACKAGES:-}; do command -v "$package" >/dev/null 2>&1 || apt_install "$package"; done
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=.venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(basename "$requirements")
+stamp=.venv/.installed-$(cat requirements*.txt pyproject.toml | sha256sum | cut -c1-16)-$(basename "$requirements")
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r "$requirements"

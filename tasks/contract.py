@@ -25,6 +25,9 @@ WORKERS_KEY = "llm:workers"
 WORKER_INFO_KEY = "llm:workers:info"
 #: The semantic cache's keys (entries, exact index, LRU order, change log, in-flight markers).
 CACHE_KEY_PREFIX = "llm:cache:"
+#: Ids of ended jobs whose answers the cache may keep: the job record's done/cancel transition
+#: pushes them, the API's cache learner pops them (tasks/job_record.py, webapi/cache/learner.py).
+LEARN_QUEUE = CACHE_KEY_PREFIX + "learn"
 #: A streamed job's text as the worker generates it: a Redis stream per job of entries
 #: {"o": offset, "t": text} (the row's text from character o on), then {"end": "1"} once its result
 #: is stored. A redelivered job restarts at offset 0; a reader skips what it has already sent.

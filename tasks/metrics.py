@@ -1,6 +1,6 @@
 """Service metrics, kept in Redis so every API process and every worker adds to the same figures.
 
-Names and kinds follow vLLM's and TGI's conventions; GET /metrics (webapi/metrics.py) renders
+Names and kinds follow vLLM's and TGI's conventions; GET /metrics (webapi/routes/prometheus.py) renders
 them in Prometheus' text format, and the dashboard reads them from there too. A counter is a
 Redis hash of label values -> total; a histogram is a hash of per-bucket counts, sum and count.
 Recording costs one pipelined round trip per finished step, or per second of steps.
@@ -124,7 +124,7 @@ class Recorder:
         self.redis = redis
 
     @contextmanager
-    def batch(self) -> Iterator[Recording]:
+    def pipeline(self) -> Iterator[Recording]:
         """Collect several additions, sent in one round trip on leaving the block."""
         try:
             with self.redis.pipeline(transaction=False) as pipe:

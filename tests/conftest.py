@@ -1,4 +1,7 @@
-"""Shared fixtures: a private Redis, the real model, a real worker and API processes."""
+"""Every shared fixture: a private Redis, the real model, a real worker and API processes.
+
+Each starts only when a test asks for it: tests/unit asks for none of them.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,15 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
+import torch  # noqa: F401  (first: see below)
 
-from model_worker.engine import Engine
 from tasks.settings import Settings
 from tests import stack
+from tests.samples import SERVICE_ENV
 
-#: The worker and API under test. A longer batch wait than the default makes "these 8 requests
-#: arrive within one window" hold on a busy 2-core CI machine; a high character limit lets a
-#: prompt through the API that only the worker (counting tokens) can refuse.
-SERVICE_ENV = {
-    "MAX_BATCH_SIZE": "8",
-    "BATCH_WAIT_MS": "300",
-    "MAX_PROMPT_CHARS": "200000",
-    "BATCH_WINDOW": "8",
-    "CACHE_VERIFY_RATE": "0",  # no background verification jobs in the worker (tests/integration/test_cache.py)
-}
+# torch is imported before anything imports usearch (webapi/cache/index.py): usearch's extension,
+# loaded first, sends TorchScript's compiler (model_worker/kernels.py) into an endless exception
+# loop inside libstdc++. Only a test process loads both; the API and the worker each load one.
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +42,15 @@ def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
+def engine():  # -> model_worker.engine.Engine, imported here: unit tests never load torch
     """The default model as the worker runs it, in this process (to compare with what the service returns)."""
+    from model_worker.engine import Engine
+
     return Engine.from_settings(Settings.from_env(SERVICE_ENV))
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, logs_dir: Path, engine: Engine) -> Iterator[None]:
+def worker(redis_url: str, logs_dir: Path, engine: object) -> Iterator[None]:
     # `engine` first: it converts the GGUF once, so the worker starts from the cache.
     proc = stack.start_worker(redis_url, logs_dir / "worker.log", SERVICE_ENV)
     yield

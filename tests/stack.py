@@ -136,7 +136,7 @@ def start_api(
     data = str(log_path.parent / "data")  # Batch API files: beside the logs, never in the checkout
     env = service_env(redis_url, {"API_BIND": f"127.0.0.1:{port}", "DATA_DIR": data, **(overrides or {})})
     proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "webapi/gunicorn_conf.py", "webapi:create_app()"],
+        [str(BIN / "gunicorn"), "-c", "webapi/gunicorn_conf.py", "webapi.wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=log_path.open("ab"),

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from tasks.contract import GenerationRequest, Limits
 from tasks.errors import InvalidRequest, MalformedBody, NotFound
-from webapi.job_service import cache_mode
+from webapi.services.submission import cache_mode
 
 Kind = Literal["completion", "chat"]
 

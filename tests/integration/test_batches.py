@@ -16,7 +16,7 @@ import requests
 from tasks.contract import BATCH_KEY_PREFIX, BULK_QUEUE, GenerationRequest, Message
 from tasks.settings import Settings
 from tests import stack
-from tests.conftest import SERVICE_ENV
+from tests.samples import SERVICE_ENV
 
 MODEL = Settings.from_env({}).model_name
 WINDOW = int(SERVICE_ENV["BATCH_WINDOW"])

@@ -19,7 +19,7 @@ MODEL = "test-model"
 
 @pytest.fixture(scope="module")
 def embedder():
-    return Embedder.load()
+    return Embedder().load()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests import stack
-from tests.conftest import SERVICE_ENV
-from webapi.openapi import SPEC
+from tests.samples import SERVICE_ENV
+from webapi.routes.openapi import SPEC
 
 schema = schemathesis.openapi.from_dict(SPEC)
 

@@ -8,7 +8,7 @@ import requests
 from model_worker.sequence import Completion
 from tasks.contract import GenerationRequest, Message
 from tests import stack
-from tests.conftest import SERVICE_ENV
+from tests.samples import SERVICE_ENV
 
 BATCH_WAIT_MS = int(SERVICE_ENV["BATCH_WAIT_MS"])
 TOPICS = ["cats", "the sea", "Paris", "winter", "coffee", "a robot", "music", "mountains"]

@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from tasks.contract import QUEUE
-from tests.conftest import SERVICE_ENV
-from tests.unit.test_contract import BAD_BODIES, LIMITS
+from tests.samples import BAD_BODIES, LIMITS, SERVICE_ENV
 
 # The same table the validator's unit test uses, with "too long" measured against the API's limit.
 TOO_LONG = "x" * (LIMITS.max_prompt_chars + 1)

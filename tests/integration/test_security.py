@@ -13,10 +13,10 @@ import requests
 
 from tasks.celery_app import make_celery
 from tasks.contract import QUEUE, TASK_NAME
-from tasks.jobs import JobStore
+from tasks.job_record import QUEUED, JobRecord, JobStore
 from tasks.settings import Settings
 from tests import stack
-from tests.conftest import SERVICE_ENV
+from tests.samples import SERVICE_ENV
 
 KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789abc"}
 
@@ -109,7 +109,7 @@ def test_a_pickle_message_is_refused_not_executed(api, redis_url, tmp_path: Path
     sender = make_celery(Settings(redis_url=redis_url))
     sender.conf.accept_content = ["json", "pickle"]
     job_id = str(uuid.uuid4())
-    JobStore(sender.backend.client, 600).create(job_id, "m")
+    JobStore(sender.backend.client, 600).create(job_id, JobRecord(QUEUED, "m", time.time()))
     sender.send_task(
         TASK_NAME, kwargs={"request": _Payload(str(marker))}, task_id=job_id, queue=QUEUE, serializer="pickle"
     )

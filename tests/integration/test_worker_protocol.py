@@ -11,7 +11,7 @@ import requests
 
 from tasks.celery_app import make_celery
 from tasks.contract import QUEUE, TASK_NAME
-from tasks.jobs import JobStore
+from tasks.job_record import QUEUED, JobRecord, JobStore
 from tasks.settings import Settings
 
 
@@ -71,7 +71,7 @@ def test_every_request_in_a_batch_emits_its_own_task_events(api, task_events):
 
 def _send(celery_app, redis_url, **options) -> str:
     job_id = str(uuid.uuid4())
-    JobStore(celery_app.backend.client, 600).create(job_id, "m")
+    JobStore(celery_app.backend.client, 600).create(job_id, JobRecord(QUEUED, "m", time.time()))
     request = {"prompt": "Count: 1, 2, 3,", "max_tokens": 2}
     celery_app.send_task(TASK_NAME, kwargs={"request": request}, task_id=job_id, queue=QUEUE, **options)
     return job_id
@@ -88,7 +88,7 @@ def test_a_revoked_request_is_skipped_not_generated(api, celery_app, redis_url):
     job_id = str(uuid.uuid4())
     celery_app.control.revoke(job_id)  # broadcast to the worker before the message exists
     time.sleep(0.5)
-    JobStore(celery_app.backend.client, 600).create(job_id, "m")
+    JobStore(celery_app.backend.client, 600).create(job_id, JobRecord(QUEUED, "m", time.time()))
     celery_app.send_task(TASK_NAME, kwargs={"request": {"prompt": "hi", "max_tokens": 2}}, task_id=job_id, queue=QUEUE)
     assert _wait_for_state(celery_app, job_id, {"REVOKED", "SUCCESS"}) == "REVOKED"
     assert requests.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()["status"] == "cancelled"

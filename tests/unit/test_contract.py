@@ -1,9 +1,7 @@
 import pytest
 
-from tasks.contract import GenerationRequest, Limits, Message
-from tasks.errors import InvalidRequest, MalformedBody
-
-LIMITS = Limits(max_new_tokens=512, default_max_tokens=64, max_prompt_chars=100)
+from tasks.contract import GenerationRequest, Message
+from tests.samples import BAD_BODIES, LIMITS
 
 
 def test_a_prompt_request_gets_greedy_defaults_and_survives_the_queue():
@@ -37,51 +35,6 @@ def test_sampling_keys_split_only_what_cannot_share_a_call():
     ]
     assert seeded[0].sampling_key() != seeded[1].sampling_key()
     assert GenerationRequest(prompt="a", temperature=0, seed=1).sampling_key() == greedy[0].sampling_key()
-
-
-BAD_BODIES = [
-    ([], None, MalformedBody),
-    ("prompt", None, MalformedBody),
-    ({}, "prompt", InvalidRequest),
-    ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, "prompt", InvalidRequest),
-    ({"prompt": ""}, "prompt", InvalidRequest),
-    ({"prompt": " \n\t "}, "prompt", InvalidRequest),
-    ({"prompt": 42}, "prompt", InvalidRequest),
-    ({"prompt": ["a"]}, "prompt", InvalidRequest),
-    ({"prompt": "x" * (LIMITS.max_prompt_chars + 1)}, "prompt", InvalidRequest),
-    ({"prompt": "nul\x00byte"}, "prompt", InvalidRequest),
-    ({"prompt": "bell\x07"}, "prompt", InvalidRequest),
-    ({"prompt": "lone \ud800 surrogate"}, "prompt", InvalidRequest),
-    ({"prompt": "x", "max_tokens": 0}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "max_tokens": 513}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "max_tokens": 10**30}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "max_tokens": "10"}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "max_tokens": True}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "max_tokens": 1.5}, "max_tokens", InvalidRequest),
-    ({"prompt": "x", "temperature": -0.1}, "temperature", InvalidRequest),
-    ({"prompt": "x", "temperature": 2.01}, "temperature", InvalidRequest),
-    ({"prompt": "x", "temperature": float("nan")}, "temperature", InvalidRequest),
-    ({"prompt": "x", "temperature": "hot"}, "temperature", InvalidRequest),
-    ({"prompt": "x", "top_p": 0}, "top_p", InvalidRequest),
-    ({"prompt": "x", "top_p": 1.1}, "top_p", InvalidRequest),
-    ({"prompt": "x", "stop": ""}, "stop", InvalidRequest),
-    ({"prompt": "x", "stop": [1]}, "stop", InvalidRequest),
-    ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "stop", InvalidRequest),
-    ({"prompt": "x", "seed": -1}, "seed", InvalidRequest),
-    ({"prompt": "x", "seed": "1"}, "seed", InvalidRequest),
-    ({"prompt": "x", "stream": True}, "stream", InvalidRequest),
-    ({"prompt": "x", "timeout": 3}, "timeout", InvalidRequest),
-    ({"messages": []}, "messages", InvalidRequest),
-    ({"messages": "hi"}, "messages", InvalidRequest),
-    ({"messages": [{"role": "user"}]}, "messages[0]", InvalidRequest),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", InvalidRequest),
-    ({"messages": [{"role": "user", "content": {"nested": ["junk"]}}]}, "messages[0].content", InvalidRequest),
-    (
-        {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]},
-        "messages",
-        InvalidRequest,
-    ),
-]
 
 
 @pytest.mark.parametrize(("body", "param", "error"), BAD_BODIES)

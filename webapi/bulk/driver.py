@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,11 +28,14 @@ from typing import Any
 from tasks.contract import Limits
 from tasks.errors import NotFound, error_from_dict
 from webapi import openai_schema
+from webapi.background import BackgroundLoop
 from webapi.bulk import lines
-from webapi.bulk.batches import BatchStore
-from webapi.bulk.files import FileStore
+from webapi.bulk.batch_store import BatchStore
+from webapi.bulk.file_store import FileStore
 from webapi.errors import openai_error, openai_status
-from webapi.job_service import TERMINAL, JobService
+from webapi.services.job_objects import TERMINAL
+from webapi.services.job_reader import JobReader
+from webapi.services.submission import Submitter
 
 log = logging.getLogger(__name__)
 
@@ -45,37 +47,26 @@ FINALIZE_CHUNK = 500
 OUTCOMES = {"succeeded": "completed", "failed": "failed"}  # cancelled lines count as neither
 
 
-class BatchDriver:
+class BatchDriver(BackgroundLoop):
     """Drives the active batches; `run_once` is one pass (the thread calls it every TICK_S)."""
 
+    thread_name, pause_s = "batch-driver", TICK_S
+
     def __init__(
-        self, batches: BatchStore, files: FileStore, jobs: JobService, limits: Limits, model: str, window: int
+        self,
+        batches: BatchStore,
+        files: FileStore,
+        submitter: Submitter,
+        reader: JobReader,
+        limits: Limits,
+        model: str,
+        window: int,
     ) -> None:
-        self.batches, self.files, self.jobs, self.limits, self.model, self.window = (
-            batches,
-            files,
-            jobs,
-            limits,
-            model,
-            window,
-        )
+        super().__init__()
+        self.batches, self.files, self.submitter, self.reader = batches, files, submitter, reader
+        self.limits, self.model, self.window = limits, model, window
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._readers: dict[str, tuple[int, Iterator[tuple[int, bytes]]]] = {}
-        self._stopping = threading.Event()
-
-    def start(self) -> None:
-        """Drive batches on a daemon thread."""
-        threading.Thread(target=self._run, name="batch-driver", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(TICK_S):
-            try:
-                self.run_once()
-            except Exception as exc:  # Redis away: try again next tick
-                log.warning("batch driver pass failed: %s", exc)
 
     def run_once(self) -> None:
         """One step of every active batch whose lease this driver holds."""
@@ -129,7 +120,7 @@ class BatchDriver:
         """Close the lines whose jobs have ended; returns how many stay open."""
         still_open = 0
         for line, job_id in self.batches.open_lines(batch["id"]).items():
-            status = self.jobs.describe(job_id)["status"]
+            status = self.reader.describe(job_id)["status"]
             if status in TERMINAL:
                 self.batches.close(batch["id"], line, OUTCOMES.get(status, ""))
             else:
@@ -148,7 +139,7 @@ class BatchDriver:
         for number, raw in islice(reader, room):
             line = lines.parse(raw, batch["endpoint"], self.limits, self.model)
             request = line.request
-            job_id, _ = self.jobs.submit(
+            job_id, _ = self.submitter.submit(
                 request.generation, request.cache_mode, batch["tenant"], user=request.user, bulk=True
             )
             self.batches.submitted(batch["id"], number, job_id, line.custom_id)
@@ -158,7 +149,7 @@ class BatchDriver:
 
     def _cancel_open(self, batch: dict[str, str]) -> None:
         for job_id in self.batches.open_lines(batch["id"]).values():
-            self.jobs.jobs.cancel(job_id)  # only queued jobs are cancelled; running ones finish
+            self.reader.store.cancel(job_id)  # only queued jobs are cancelled; running ones finish
 
     def _finish(self, batch: dict[str, str], before: str, status: str, stamp: str) -> None:
         """Write the output and error files, then end the batch in `status`."""
@@ -194,7 +185,7 @@ class BatchDriver:
         submitted = self.batches.submitted_lines(batch_id)
         for start in range(0, len(submitted), FINALIZE_CHUNK):
             for job_id, custom_id in self.batches.jobs(batch_id, submitted[start : start + FINALIZE_CHUNK]):
-                job = self.jobs.describe(job_id)
+                job = self.reader.describe(job_id)
                 entry: dict[str, Any] = {"id": f"batch_req_{job_id}", "custom_id": custom_id, "error": None}
                 if job["status"] == "succeeded":
                     body = openai_schema.response(kind, job, self.model)

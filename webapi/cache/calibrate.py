@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")
     args = parser.parse_args(argv)
 
-    pairs = load(args.pairs, Embedder.load())
+    pairs = load(args.pairs, Embedder().load())
     points = curve(pairs, [round(0.5 + i / 100, 2) for i in range(50)])
     best = recommend(points, args.max_false_rate)
     if args.json:

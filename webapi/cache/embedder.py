@@ -32,25 +32,37 @@ def resolve(name: str) -> str:
 
 
 class Embedder:
-    """Unit-length float32 embeddings; safe to call from many threads."""
+    """Unit-length float32 embeddings; safe to call from many threads.
 
-    def __init__(self, model: object) -> None:
-        self._model = model
+    Building one loads nothing: the model loads in `load()` (where a process starts) or, failing
+    that, on first use, so an app can be built and tested without model files.
+    """
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL) -> None:
+        self.name = name
+        self._model: object | None = None
+        self._loading = threading.Lock()
         self._encoding = threading.Lock()
         self._waiting: list[tuple[str, Future[np.ndarray]]] = []
         self._waiting_lock = threading.Lock()
-        self.dimensions = int(model.get_embedding_dimension())
 
-    @classmethod
-    def load(cls, name: str = DEFAULT_EMBED_MODEL) -> Embedder:
-        """Load a sentence-transformers model on the CPU."""
-        import torch
-        from sentence_transformers import SentenceTransformer
+    def load(self) -> Embedder:
+        """Load the sentence-transformers model on the CPU (once); returns self."""
+        with self._loading:
+            if self._model is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
 
-        # One thread per API process: gunicorn's processes give the parallelism, and idle torch
-        # threads spin-waiting would take the CPU from the request threads and the model worker.
-        torch.set_num_threads(1)
-        return cls(SentenceTransformer(resolve(name), device="cpu"))
+                # One thread per API process: gunicorn's processes give the parallelism, and idle
+                # torch threads spin-waiting would take the CPU from the request threads and the worker.
+                torch.set_num_threads(1)
+                self._model = SentenceTransformer(resolve(self.name), device="cpu")
+        return self
+
+    @property
+    def dimensions(self) -> int:
+        """The length of an embedding."""
+        return int(self.load()._model.get_embedding_dimension())  # type: ignore[union-attr]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts as rows of a (len(texts), dimensions) float32 array of unit vectors."""
@@ -70,7 +82,9 @@ class Embedder:
         if not batch:
             return
         try:
-            vectors = self._model.encode([t for t, _ in batch], normalize_embeddings=True, convert_to_numpy=True)
+            vectors = self.load()._model.encode(  # type: ignore[union-attr]
+                [t for t, _ in batch], normalize_embeddings=True, convert_to_numpy=True
+            )
         except Exception as exc:
             for _, future in batch:
                 future.set_exception(exc)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tasks.contract import GenerationRequest
+from webapi.background import BackgroundLoop
 from webapi.cache import keys
 from webapi.cache.embedder import Embedder
 from webapi.cache.guard import conflict
@@ -56,27 +57,19 @@ class Probe:
     refused: list[str] = field(default_factory=list)  # guard rules that refused candidates
 
 
-class SemanticCache:
-    """Lookups and inserts over the shared store and this process's index."""
+class SemanticCache(BackgroundLoop):
+    """Lookups and inserts over the shared store and this process's index.
+
+    Its thread (start()) loads the index, then follows the change log until stop().
+    """
+
+    thread_name, pause_s = "cache-index", 0
 
     def __init__(self, store: CacheStore, embedder: Embedder, model: str, threshold: float) -> None:
+        super().__init__()
         self.store, self.embedder, self.model, self.threshold = store, embedder, model, threshold
-        self.index = ScopedIndex(embedder.dimensions)
+        self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
         self.ready = threading.Event()  # the index holds everything stored before start()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Load the index and follow the change log on a background thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._follow_log, name="cache-index", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """End the background thread (within the log's poll interval)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(5)
 
     def probe(self, request: GenerationRequest, tenant: str = "", read: bool = True) -> Probe:
         """Keys and embedding for `request`; with `read`, look for a cached answer."""
@@ -122,7 +115,7 @@ class SemanticCache:
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None
 
-    def _follow_log(self) -> None:
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 position = self._load()

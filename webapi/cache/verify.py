@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from redis import Redis
 from tasks import metrics
 from tasks.contract import CACHE_KEY_PREFIX, GenerationRequest
 from tasks.errors import NotFound
+from webapi.background import BackgroundLoop
 from webapi.cache.semantic_cache import Hit, Probe, SemanticCache
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,10 @@ POLL_S = 2.0
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-class Verifier:
+class Verifier(BackgroundLoop):
     """Starts verifications of sampled semantic hits and settles them when their jobs end."""
+
+    thread_name, pause_s = "cache-verify", POLL_S
 
     def __init__(
         self,
@@ -59,11 +61,10 @@ class Verifier:
     ) -> None:
         """`submit(request, tenant)` enqueues a bulk job with the cache bypassed and returns its id;
         `describe(job_id)` returns its job object (status, result)."""
+        super().__init__()
         self.redis, self.cache, self.rate = redis, cache, rate
         self.submit, self.describe = submit, describe
         self.recorder = metrics.Recorder(redis)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def consider(self, request: GenerationRequest, tenant: str, probe: Probe, hit: Hit) -> str | None:
         """Verify this semantic hit with probability `rate`; returns the verification job's id."""
@@ -85,14 +86,13 @@ class Verifier:
         return job_id
 
     def start(self) -> None:
-        if self._thread is None and self.rate > 0:
-            self._thread = threading.Thread(target=self._run, name="cache-verify", daemon=True)
-            self._thread.start()
+        """Settle pending verifications on a background thread (none when the rate is 0)."""
+        if self.rate > 0:
+            super().start()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def run_once(self) -> int:
+        """One pass: settle what has ended."""
+        return self.settle()
 
     def settle(self) -> int:
         """Settle every pending verification whose job has ended; returns how many this process did."""
@@ -123,7 +123,7 @@ class Verifier:
                 "cache verification failed: %r was served entry %s at similarity %.3f; evicted, threshold now %.3f",
                 pending["text"][:80], pending["entry"], pending["similarity"], threshold,
             )  # fmt: skip
-        with self.recorder.batch() as rec:
+        with self.recorder.pipeline() as rec:
             rec.add(metrics.CACHE_VERIFICATIONS, outcome=outcome)
 
     def same_answer(self, cached: str, fresh: str) -> bool:
@@ -134,10 +134,3 @@ class Verifier:
             return False
         vectors = self.cache.embedder.embed([cached, fresh])
         return float(vectors[0] @ vectors[1]) >= ANSWER_SIMILARITY
-
-    def _run(self) -> None:
-        while not self._stopping.wait(POLL_S):
-            try:
-                self.settle()
-            except Exception as exc:  # Redis away: try again next time; nothing pending is lost
-                log.warning("cache verification poll failed (%s)", exc)

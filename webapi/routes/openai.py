@@ -6,6 +6,7 @@ is the response id after its `cmpl-` / `chatcmpl-` prefix, so GET /v1/jobs/<id> 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -18,20 +19,16 @@ from tasks import metrics
 from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_from_dict
 from webapi import openai_schema
 from webapi.errors import openai_error
-from webapi.job_service import JobService
-from webapi.jobs import json_body
 from webapi.openai_schema import Kind, OpenAIRequest
-from webapi.streaming import job_text, sse
+from webapi.routes.helpers import json_body, services
+from webapi.services import Services
+from webapi.services.text_stream import job_text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("openai", __name__)
 #: Who the model list says owns the model.
 OWNER = "llm-batch-inference"
 _STARTED = int(time.time())
-
-
-def _service() -> JobService:
-    return current_app.extensions["jobs"]
 
 
 def _model_name() -> str:
@@ -69,25 +66,25 @@ def chat_completions() -> Response:
 
 
 def _complete(kind: Kind) -> Response:
-    settings, service = current_app.config["SETTINGS"], _service()
+    settings, service = current_app.config["SETTINGS"], services()
     request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], settings.model_name)
     created = time.time()
-    job_id, verdict = service.submit(
+    job_id, verdict = service.submitter.submit(
         request.generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user
     )
     if request.stream:
         response = _stream(service, request, job_id, created, settings.max_sync_timeout_s)
     else:
-        job = service.wait(job_id, settings.max_sync_timeout_s)
+        job = service.reader.wait(job_id, settings.max_sync_timeout_s)
         _raise_unless_succeeded(job)
         response = jsonify(openai_schema.response(request.kind, job, settings.model_name))
     response.headers["X-Cache"] = verdict
     return response
 
 
-def _stream(service: JobService, request: OpenAIRequest, job_id: str, created: float, timeout_s: float) -> Response:
+def _stream(service: Services, request: OpenAIRequest, job_id: str, created: float, timeout_s: float) -> Response:
     """SSE once the first text (or the end) is known, so a job that fails outright gets its status code."""
-    events = job_text(service, job_id, timeout_s)
+    events = job_text(service.reader, job_id, timeout_s)
     first = next(event for event in events if event != "")
     if isinstance(first, dict):
         _raise_unless_succeeded(first)
@@ -101,11 +98,11 @@ def _stream(service: JobService, request: OpenAIRequest, job_id: str, created: f
     )
 
 
-def _stopped_when_abandoned(service: JobService, job_id: str, body: Iterator[str]) -> Iterator[str]:
+def _stopped_when_abandoned(service: Services, job_id: str, body: Iterator[str]) -> Iterator[str]:
     """The response body; if the client leaves before its end, the job stops (it frees its row).
 
     The server closes the body when a write fails: a heartbeat at the latest, within a second.
-    A job that identical requests also wait for goes on (see JobService.stop).
+    A job that identical requests also wait for goes on (see Canceller.stop).
     """
     finished = False
     try:
@@ -114,13 +111,13 @@ def _stopped_when_abandoned(service: JobService, job_id: str, body: Iterator[str
     finally:
         if not finished:
             try:
-                service.stop(job_id)  # a follower's own record only: its leader goes on
+                service.canceller.stop(job_id)  # a follower's own record only: its leader goes on
             except Exception:  # Redis away: the job finishes and its answer is cached
                 log.warning("could not stop abandoned job %s", job_id, exc_info=True)
 
 
 def _observe_first_token(seconds: float) -> None:
-    with _service().metrics.batch() as rec:
+    with services().metrics.pipeline() as rec:
         rec.observe(metrics.TIME_TO_FIRST_TOKEN, seconds)
 
 
@@ -158,3 +155,13 @@ def _raise_unless_succeeded(job: dict[str, Any]) -> None:
     raise TimedOut(
         f"the answer is not ready yet; job {job['id']} is still {job['status']}: GET /v1/jobs/{job['id']}", None
     )
+
+
+def sse(events: Iterator[dict[str, Any] | None]) -> Iterator[str]:
+    """Server-Sent Events: one `data:` line per object, a comment for None, and `data: [DONE]`.
+
+    The comment lines are heartbeats: writing them is how a client that left is noticed.
+    """
+    for event in events:
+        yield ": keep-alive\n\n" if event is None else f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+    yield "data: [DONE]\n\n"

@@ -3,8 +3,8 @@
 import pytest
 
 from tasks.errors import Conflict, NotFound
-from webapi.bulk.batches import BatchStore
-from webapi.bulk.files import FileStore
+from webapi.bulk.batch_store import BatchStore
+from webapi.bulk.file_store import FileStore
 
 
 def test_a_cancel_wins_over_a_driver_that_would_finalize(redis_client):

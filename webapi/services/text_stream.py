@@ -8,29 +8,29 @@ failed before generation) is still seen within a second.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from tasks.contract import STREAM_KEY_PREFIX
-from webapi.job_service import TERMINAL, JobService
+from webapi.services.job_objects import TERMINAL
+from webapi.services.job_reader import JobReader
 
 #: The longest a read blocks; also how often an idle stream yields a heartbeat.
 POLL_S = 1.0
 
 
-def job_text(service: JobService, job_id: str, timeout_s: float) -> Iterator[str | dict[str, Any]]:
+def job_text(reader: JobReader, job_id: str, timeout_s: float) -> Iterator[str | dict[str, Any]]:
     """Yield the job's text piece by piece, then the job object (terminal, or as it is at the timeout).
 
     An empty piece is a heartbeat: nothing new for POLL_S. The pieces add up to the final text,
     less a divergence a redelivered sampled job may have, which cannot be taken back.
     """
     deadline = time.monotonic() + timeout_s
-    key, last, sent = STREAM_KEY_PREFIX + service.source_of(job_id), "0-0", 0
-    job = service.describe(job_id)
+    key, last, sent = STREAM_KEY_PREFIX + reader.source_of(job_id), "0-0", 0
+    job = reader.describe(job_id)
     while job["status"] not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
-        replies = service.redis.xread({key: last}, count=256, block=max(1, int(min(remaining, POLL_S) * 1000)))
+        replies = reader.redis.xread({key: last}, count=256, block=max(1, int(min(remaining, POLL_S) * 1000)))
         entries = replies[0][1] if replies else []
         for last, fields in entries:  # noqa: B007  (last: where the next read starts)
             if b"t" not in fields:  # the end marker: the result is stored
@@ -40,19 +40,9 @@ def job_text(service: JobService, job_id: str, timeout_s: float) -> Iterator[str
                 yield text[sent - offset :]
                 sent = offset + len(text)
         if not entries or any(b"end" in fields for _, fields in entries):
-            job = service.describe(job_id)
+            job = reader.describe(job_id)
             if not entries:
                 yield ""
     if job["status"] == "succeeded" and len(job["result"]["text"]) > sent:
         yield job["result"]["text"][sent:]
     yield job
-
-
-def sse(events: Iterator[dict[str, Any] | None]) -> Iterator[str]:
-    """Server-Sent Events: one `data:` line per object, a comment for None, and `data: [DONE]`.
-
-    The comment lines are heartbeats: writing them is how a client that left is noticed.
-    """
-    for event in events:
-        yield ": keep-alive\n\n" if event is None else f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"

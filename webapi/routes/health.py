@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from tasks.errors import ServiceUnavailable
 from webapi.errors import error_response
+from webapi.routes.helpers import services
 
 bp = Blueprint("health", __name__)
 
@@ -19,9 +20,8 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response | tuple[Response, int]:
     """Ready when Redis answers and at least one worker has a recent heartbeat."""
-    service = current_app.extensions["jobs"]
-    service.redis.ping()
-    workers = service.workers_alive()
+    services().redis.ping()
+    workers = services().reader.workers_alive()
     if workers == 0:
         return error_response(ServiceUnavailable("no model worker is alive; start one with `make worker`"))
     return jsonify({"status": "ready", "workers": workers})

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 
 from tasks.errors import InvalidRequest
-from webapi.bulk.files import FileStore
+from webapi.bulk.file_store import FileStore
+from webapi.routes.helpers import services
 
 bp = Blueprint("files", __name__)
 #: Room for the multipart envelope around the file itself.
@@ -13,7 +14,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def _files() -> FileStore:
-    return current_app.extensions["files"]
+    return services().files
 
 
 @bp.post("/v1/files")

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from tasks import metrics
 from tasks.contract import QUEUES, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
+from webapi.routes.helpers import services
 
 bp = Blueprint("dashboard", __name__)
 
@@ -27,20 +28,19 @@ def page() -> Response:
 @bp.get("/dashboard/data")
 def data() -> Response:
     """Cumulative counters and histogram buckets, gauges and settings, as of now."""
-    jobs = current_app.extensions["jobs"]
-    recorder = jobs.metrics
+    redis, recorder = services().redis, services().metrics
     cache = {labels[0]: value for labels, value in recorder.counter(metrics.CACHE_LOOKUPS).items()}
     generated = sum(recorder.counter(metrics.REQUEST_OUTCOMES).values())
     return jsonify(
         {
             "time": time.time(),
-            "settings": _settings(jobs.redis),
+            "settings": _settings(redis),
             "requests": generated + cache.get("exact_hit", 0) + cache.get("semantic_hit", 0),
             "tokens": sum(recorder.counter(metrics.GENERATION_TOKENS).values()),
             "cache": cache,
             "latency": _buckets(metrics.E2E_LATENCY, recorder),
             "batch_size": _buckets(metrics.BATCH_SIZE, recorder),
-            "queues": {queue: jobs.redis.llen(queue) for queue in QUEUES},
+            "queues": {queue: redis.llen(queue) for queue in QUEUES},
         }
     )
 

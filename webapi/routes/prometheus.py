@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from tasks import metrics
 from tasks.contract import ACTIVE_BATCHES_KEY, QUEUES
-from webapi.job_service import JobService
+from webapi.services import Services
 
 bp = Blueprint("metrics", __name__)
 
@@ -26,18 +26,22 @@ bp = Blueprint("metrics", __name__)
 class RedisCollector(Collector):
     """Builds every metric family from Redis at each scrape."""
 
-    def __init__(self, jobs: JobService) -> None:
-        self.jobs = jobs
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     def collect(self) -> Iterator[Metric]:
         for metric in metrics.ALL:
-            yield _histogram(metric, self.jobs.metrics) if metric.buckets else _counter(metric, self.jobs.metrics)
+            yield (
+                _histogram(metric, self.services.metrics) if metric.buckets else _counter(metric, self.services.metrics)
+            )
         depth = GaugeMetricFamily("llm_queue_depth", "Messages waiting in each queue", labels=["queue"])
         for queue in QUEUES:
-            depth.add_metric([queue], self.jobs.redis.llen(queue))
+            depth.add_metric([queue], self.services.redis.llen(queue))
         yield depth
-        yield GaugeMetricFamily("llm_workers_alive", "Workers with a recent heartbeat", value=self.jobs.workers_alive())
-        active = self.jobs.redis.scard(ACTIVE_BATCHES_KEY)
+        yield GaugeMetricFamily(
+            "llm_workers_alive", "Workers with a recent heartbeat", value=self.services.reader.workers_alive()
+        )
+        active = self.services.redis.scard(ACTIVE_BATCHES_KEY)
         yield GaugeMetricFamily("llm_batches_active", "Batch API batches not yet ended", value=active)
 
 
@@ -56,10 +60,10 @@ def _histogram(metric: metrics.Metric, recorder: metrics.Recorder) -> Metric:
     return family
 
 
-def install(app: Flask, jobs: JobService) -> None:
+def install(app: Flask, services: Services) -> None:
     """Count and time every request; serve /metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCollector(jobs))
+    registry.register(RedisCollector(services))
     app.extensions["metrics_registry"] = registry
 
     @app.before_request
@@ -71,7 +75,7 @@ def install(app: Flask, jobs: JobService) -> None:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         if route in ("/metrics", "/healthz", "/readyz"):
             return response
-        with jobs.metrics.batch() as rec:
+        with services.metrics.pipeline() as rec:
             rec.add(metrics.HTTP_REQUESTS, route=route, status=str(response.status_code))
             if not response.is_streamed:  # a stream's time is its first token's (see completions)
                 started = g.get("request_started", time.monotonic())

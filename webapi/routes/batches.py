@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from tasks.errors import InvalidRequest
-from webapi.bulk.batches import COMPLETION_WINDOWS, BatchStore, batch_object
-from webapi.bulk.files import FileStore
+from webapi.bulk.batch_store import COMPLETION_WINDOWS, BatchStore, batch_object
 from webapi.bulk.lines import ENDPOINTS
-from webapi.jobs import json_body
+from webapi.routes.helpers import json_body, services
 
 bp = Blueprint("batches", __name__)
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
@@ -18,7 +17,7 @@ MAX_LIST_LIMIT = 100
 
 
 def _batches() -> BatchStore:
-    return current_app.extensions["batches"]
+    return services().batches
 
 
 @bp.post("/v1/batches")
@@ -41,8 +40,7 @@ def create_batch() -> Response:
     file_id = body.get("input_file_id")
     if not isinstance(file_id, str):
         raise InvalidRequest("input_file_id must be the id of an uploaded file", "input_file_id", "missing")
-    files: FileStore = current_app.extensions["files"]
-    if files.get(file_id, g.tenant)["purpose"] != "batch":
+    if services().files.get(file_id, g.tenant)["purpose"] != "batch":
         raise InvalidRequest("the input file must have purpose 'batch'", "input_file_id", "invalid_value")
     batch_id = _batches().create(g.tenant, file_id, endpoint, window, _metadata(body.get("metadata")))
     return jsonify(batch_object(_batches().get(batch_id)))

@@ -1,0 +1,13 @@
+"""The blueprints, one per resource; views validate, call a service (webapi/services) and answer."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webapi.routes import batches, dashboard, files, health, jobs, openai, openapi, prometheus
+
+
+def register(app: Flask) -> None:
+    """Register every blueprint on `app`."""
+    for module in (jobs, openai, files, batches, health, openapi, prometheus, dashboard):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,110 @@
+"""What the routes call, built once per process from the settings.
+
+    services = Services.build(settings)   # connects lazily: loads no model, starts no thread
+    services.start()                      # where the process starts (webapi/wsgi.py)
+    app = create_app(settings, services)
+
+`start()` loads the embedding model and starts the background threads: the cache index follower,
+the cache learner (stores answers as jobs end), the verifier and the Batch API driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, states
+from redis import Redis
+
+from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
+from tasks.contract import Limits
+from tasks.job_record import JobStore
+from tasks.metrics import Recorder
+from tasks.settings import Settings
+from webapi.bulk.batch_store import BatchStore
+from webapi.bulk.driver import BatchDriver
+from webapi.bulk.file_store import FileStore
+from webapi.cache.embedder import Embedder
+from webapi.cache.learner import Learner
+from webapi.cache.semantic_cache import SemanticCache
+from webapi.cache.store import CacheStore
+from webapi.cache.verify import Verifier
+from webapi.services.cancellation import Canceller
+from webapi.services.job_reader import JobReader
+from webapi.services.submission import Submitter
+
+
+@dataclass
+class Services:
+    """The API's services over one Redis client and one Celery app."""
+
+    settings: Settings
+    redis: Redis
+    celery: Celery
+    metrics: Recorder
+    submitter: Submitter
+    reader: JobReader
+    canceller: Canceller
+    files: FileStore
+    batches: BatchStore
+    driver: BatchDriver
+    cache: SemanticCache | None
+    learner: Learner | None
+    verifier: Verifier | None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        """Every service for `settings`, unstarted; nothing connects until it is used."""
+        # Fail fast when Redis is away (503 in about REDIS_CONNECT_TIMEOUT_S, no retry storm).
+        redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
+        )
+        celery = make_celery(settings)
+        store = JobStore(redis, settings.result_ttl_s)
+        cache = _semantic_cache(settings, redis) if settings.cache_enabled else None
+        submitter = Submitter(celery, redis, store, settings.model_name, cache, settings.max_queue_depth)
+        reader = JobReader(celery, redis, store)
+        files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
+        limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
+        driver = BatchDriver(batches, files, submitter, reader, limits, settings.model_name, settings.batch_window)
+        learner = verifier = None
+        if cache is not None:
+            learner = Learner(redis, cache, store, lambda job_id: _succeeded(celery, job_id))
+            verifier = Verifier(
+                redis,
+                cache,
+                settings.cache_verify_rate,
+                submit=lambda request, tenant: submitter.submit(request, "bypass", tenant, bulk=True)[0],
+                describe=reader.describe,
+            )
+            submitter.verifier = verifier
+        canceller = Canceller(celery, store, reader)
+        return cls(
+            settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver, cache,
+            learner, verifier,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Load the embedding model and start the background threads."""
+        if self.cache is not None:
+            self.cache.embedder.load()
+            self.cache.start()
+        for worker in (self.learner, self.verifier, self.driver):
+            if worker is not None:
+                worker.start()
+
+    def stop(self) -> None:
+        """Stop the background threads."""
+        for worker in (self.driver, self.verifier, self.learner, self.cache):
+            if worker is not None:
+                worker.stop()
+
+
+def _semantic_cache(settings: Settings, redis: Redis) -> SemanticCache:
+    store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
+    return SemanticCache(store, Embedder(settings.embed_model), settings.model_name, settings.cache_threshold)
+
+
+def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:
+    meta = celery.backend.get_task_meta(job_id)
+    return meta["result"] if meta.get("status") == states.SUCCESS else None

@@ -1,0 +1,152 @@
+"""Submitting a request: answer it from the cache, follow an identical one, or enqueue it.
+
+Three kinds of job record come out of here (tasks/job_record.py):
+
+- a cache hit: done at once, its answer copied into the record;
+- a follower (single flight): an identical request is generating; this job shows its outcome;
+- a generated job: recorded, then published to the worker. If the cache may keep its answer,
+  the record carries the cache keys, and the cache learner stores the answer when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from celery import Celery
+from redis import Redis
+
+from tasks import metrics
+from tasks.contract import BULK_QUEUE, QUEUE, TASK_NAME, GenerationRequest
+from tasks.errors import InvalidRequest, Overloaded
+from tasks.job_record import DONE, QUEUED, CacheHit, CacheKeys, JobRecord, JobStore
+from webapi.cache import keys
+from webapi.cache.semantic_cache import Probe, SemanticCache
+from webapi.cache.verify import Verifier
+
+log = logging.getLogger(__name__)
+
+CACHE_MODES = ("auto", "bypass", "refresh")
+
+
+class Route(NamedTuple):
+    """Where a job's message goes and whether the worker streams its text."""
+
+    stream: bool
+    queue: str
+
+
+def cache_mode(body: dict[str, Any]) -> str:
+    """The request's `cache` field: how it may use the cache (default auto)."""
+    mode = body.get("cache", "auto")
+    if mode not in CACHE_MODES:
+        raise InvalidRequest(f"cache must be one of {', '.join(CACHE_MODES)}", "cache", "invalid_value")
+    return mode
+
+
+class Submitter:
+    """Admission, the cache, single flight and publishing, for every request the API accepts."""
+
+    def __init__(
+        self,
+        celery: Celery,
+        redis: Redis,
+        store: JobStore,
+        model: str,
+        cache: SemanticCache | None,
+        max_queue_depth: int,
+    ) -> None:
+        self.celery, self.redis, self.store, self.model, self.cache = celery, redis, store, model, cache
+        self.max_queue_depth = max_queue_depth
+        self.metrics = metrics.Recorder(redis)
+        self.verifier: Verifier | None = None  # checks a sample of semantic hits (cache/verify.py)
+
+    def submit(
+        self,
+        request: GenerationRequest,
+        cache_mode: str = "auto",
+        tenant: str = "",
+        *,
+        stream: bool = False,
+        user: str | None = None,
+        bulk: bool = False,
+    ) -> tuple[str, str]:
+        """Answer from the cache or enqueue; returns the job id and the X-Cache verdict.
+
+        `stream`: the worker publishes the text as it generates it (services/text_stream.py).
+        `user`: the caller's end-user id (OpenAI's `user`), kept on the job record for audits.
+        `bulk`: Batch API work, on the bulk queue; its driver bounds how much it queues, so the
+        MAX_QUEUE_DEPTH backpressure is for interactive requests only.
+        """
+        route = Route(stream, BULK_QUEUE if bulk else QUEUE)
+        record = JobRecord(QUEUED, self.model, time.time(), tenant, user)
+        job_id, verdict, lookup = self._submit(request, cache_mode, record, route)
+        with self.metrics.pipeline() as rec:
+            rec.add(metrics.CACHE_LOOKUPS, result=lookup)
+        return job_id, verdict
+
+    def _submit(
+        self, request: GenerationRequest, cache_mode: str, record: JobRecord, route: Route
+    ) -> tuple[str, str, str]:
+        """(job id, X-Cache verdict, cache lookup result for the metrics)."""
+        job_id = str(uuid.uuid4())
+        if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
+            self._admit(route)
+            return self._publish(request, job_id, record, route), "BYPASS", "bypass"
+        probe = self.cache.probe(request, record.tenant, read=cache_mode == "auto")
+        if probe.hit is not None:
+            hit = CacheHit(probe.hit.kind, probe.hit.source_id, probe.hit.similarity)
+            answered = replace(record, state=DONE, finished_at=time.time(), hit=hit, result=probe.hit.result)
+            self.store.create(job_id, answered)
+            self._verify(request, record.tenant, probe)
+            return job_id, "HIT", f"{probe.hit.kind}_hit"
+        vector = probe.vector.tobytes() if probe.vector is not None else None
+        pending = replace(record, cache=CacheKeys(probe.scope, probe.exact, probe.text, cache_mode, vector))
+        lookup = "guard_refused" if probe.refused else "miss"
+        if cache_mode != "auto":
+            self._admit(route)
+            return self._publish(request, job_id, pending, route), "MISS", lookup
+        # The record exists before the job can be anyone's leader, so a follower always finds it.
+        self.store.create(job_id, pending)
+        leader = self.cache.store.start_flight(probe.exact, job_id)
+        if leader is not None and self.store.follow(leader):
+            self.store.create(job_id, replace(record, follows=leader, hit=CacheHit("exact", leader)))
+            return job_id, "HIT", "exact_hit"
+        try:
+            self._admit(route)  # a follower above is never refused: it adds no work
+            return self._publish(request, job_id, pending, route, recorded=True), "MISS", lookup
+        except Exception:  # not enqueued: it must not lead anyone
+            self.cache.store.end_flight(probe.exact, job_id)
+            raise
+
+    def _verify(self, request: GenerationRequest, tenant: str, probe: Probe) -> None:
+        """Maybe start a verification of this hit; the hit is served whatever happens here."""
+        if self.verifier is None or probe.hit is None:
+            return
+        try:
+            self.verifier.consider(request, tenant, probe, probe.hit)
+        except Exception as exc:
+            log.warning("could not start a cache verification (%s)", exc)
+
+    def _admit(self, route: Route) -> None:
+        """Refuse (Overloaded) once MAX_QUEUE_DEPTH interactive jobs are waiting."""
+        depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0
+        if depth >= self.max_queue_depth:
+            raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
+
+    def _publish(
+        self, request: GenerationRequest, job_id: str, record: JobRecord, route: Route, recorded: bool = False
+    ) -> str:
+        """Record (unless `recorded`) and send a job's task; if that fails, forget the record."""
+        try:
+            if not recorded:
+                self.store.create(job_id, record)
+            kwargs = {"request": request.to_json(), "stream": route.stream}
+            self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
+        except Exception:
+            self.store.delete(job_id)  # never leave a record for a job that was not enqueued
+            raise
+        return job_id
