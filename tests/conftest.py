@@ -50,6 +50,14 @@ def engine():  # -> model_worker.engine.Engine, imported here: unit tests never 
 
 
 @pytest.fixture(scope="session")
+def embedder():  # -> webapi.cache.embedder.Embedder
+    """The embedding model as the API runs it, in this process."""
+    from webapi.cache.embedder import Embedder
+
+    return Embedder().load()
+
+
+@pytest.fixture(scope="session")
 def worker(redis_url: str, logs_dir: Path, engine: object) -> Iterator[None]:
     # `engine` first: it converts the GGUF once, so the worker starts from the cache.
     proc = stack.start_worker(redis_url, logs_dir / "worker.log", SERVICE_ENV)

@@ -9,17 +9,11 @@ import requests
 
 from tasks import metrics
 from tasks.contract import GenerationRequest
-from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
 
 MODEL = "test-model"
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    return Embedder().load()
 
 
 @pytest.fixture

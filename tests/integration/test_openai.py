@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
+import numpy as np
 import openai
 import pytest
 import redis as redis_lib
@@ -15,6 +16,7 @@ from tasks.contract import STREAM_KEY_PREFIX, GenerationRequest, Message
 from tasks.settings import Settings
 
 MODEL = Settings.from_env({}).model_name
+EMBED_MODEL = Settings.from_env({}).embed_model
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,20 @@ def _job(api: str, response_id: str) -> dict:
     return requests.get(f"{api}/v1/jobs/{response_id.split('-', 1)[1]}", timeout=10).json()
 
 
-def test_models_list_names_the_served_model(client):
-    assert [m.id for m in client.models.list()] == [MODEL]
+def test_models_list_names_the_served_model_and_the_embedding_model(client):
+    assert [m.id for m in client.models.list()] == [MODEL, EMBED_MODEL]
+
+
+def test_embeddings_are_the_cache_embedders_own_vectors(client, api, embedder):
+    texts = ["The cat sat on the mat.", "Quantum computers use qubits.", "Der Hund bellt."]
+    result = client.embeddings.create(model=EMBED_MODEL, input=texts)  # the client asks for base64
+    vectors = np.array([item.embedding for item in result.data])
+    assert vectors.shape == (3, 384) and [item.index for item in result.data] == [0, 1, 2]
+    np.testing.assert_allclose(vectors, embedder.embed(texts), atol=1e-5)
+    assert result.usage.prompt_tokens == result.usage.total_tokens == sum(embedder.count_tokens(texts))
+    body = {"model": EMBED_MODEL, "input": texts[1], "encoding_format": "float"}
+    plain = requests.post(f"{api}/v1/embeddings", json=body, timeout=30).json()
+    np.testing.assert_allclose(plain["data"][0]["embedding"], vectors[1], atol=1e-5)
     assert client.models.retrieve(MODEL).owned_by
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4")

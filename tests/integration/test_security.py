@@ -50,7 +50,7 @@ def test_the_openai_client_needs_a_key_too(keyed_api):
         openai.OpenAI(base_url=f"{keyed_api}/v1", api_key="wrong-key-0123456789", max_retries=0).models.list()
     assert refused.value.body["type"] == "authentication_error"
     allowed = openai.OpenAI(base_url=f"{keyed_api}/v1", api_key=KEYS["alice"], max_retries=0)
-    assert [m.id for m in allowed.models.list()] == [model]
+    assert model in [m.id for m in allowed.models.list()]
 
 
 def test_tenants_never_share_cached_answers_or_jobs(keyed_api):

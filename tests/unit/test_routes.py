@@ -83,3 +83,34 @@ def test_the_openapi_document_lists_the_routes(client):
 def test_an_unknown_route_is_a_json_404(client):
     response = client.get("/v1/nothing")
     assert response.status_code == 404 and response.json["error"]["type"] == "not_found"
+
+
+EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "status"),
+    [
+        ({"input": "hi"}, "model", 400),
+        ({"model": "text-embedding-3-small", "input": "hi"}, "model", 404),
+        ({"model": EMBED_MODEL}, "input", 400),
+        ({"model": EMBED_MODEL, "input": []}, "input", 400),
+        ({"model": EMBED_MODEL, "input": [""]}, "input", 400),
+        ({"model": EMBED_MODEL, "input": [[1, 2, 3]]}, "input", 400),  # token arrays
+        ({"model": EMBED_MODEL, "input": ["a"] * 2049}, "input", 400),
+        ({"model": EMBED_MODEL, "input": "x" * (LIMITS.max_prompt_chars + 1)}, "input", 400),
+        ({"model": EMBED_MODEL, "input": "hi", "encoding_format": "int8"}, "encoding_format", 400),
+        ({"model": EMBED_MODEL, "input": "hi", "user": 7}, "user", 400),
+        ({"model": EMBED_MODEL, "input": "hi", "truncate": True}, "truncate", 400),
+    ],
+)
+def test_embedding_requests_are_checked_before_the_model_loads(client, body, param, status):
+    response = client.post("/v1/embeddings", json=body)
+    assert response.status_code == status, response.text
+    assert response.json["error"]["param"] == param and response.json["error"]["type"] == "invalid_request_error"
+
+
+def test_the_model_list_names_the_generation_and_the_embedding_model(client):
+    ids = [m["id"] for m in client.get("/v1/models").json["data"]]
+    assert ids == [client.application.config["SETTINGS"].model_name, EMBED_MODEL]
+    assert client.get(f"/v1/models/{EMBED_MODEL}").json["id"] == EMBED_MODEL

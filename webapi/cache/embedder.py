@@ -64,6 +64,13 @@ class Embedder:
         """The length of an embedding."""
         return int(self.load()._model.get_embedding_dimension())  # type: ignore[union-attr]
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word pieces each text is embedded from: special tokens in, cut at the model's window."""
+        model = self.load()._model
+        with self._encoding:  # a fast tokenizer must not be used by two threads at once
+            encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)  # type: ignore[union-attr]
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts as rows of a (len(texts), dimensions) float32 array of unit vectors."""
         futures = []

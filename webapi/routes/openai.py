@@ -20,7 +20,7 @@ from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_fro
 from webapi import openai_schema
 from webapi.errors import openai_error
 from webapi.openai_schema import Kind, OpenAIRequest
-from webapi.routes.helpers import json_body, services
+from webapi.routes.helpers import json_body, services, settings
 from webapi.services import Services
 from webapi.services.text_stream import job_text
 
@@ -35,22 +35,26 @@ def _model_name() -> str:
     return current_app.config["SETTINGS"].model_name
 
 
-def _model_object() -> dict[str, Any]:
-    return {"id": _model_name(), "object": "model", "created": _STARTED, "owned_by": OWNER}
+def _model_ids() -> list[str]:
+    return [_model_name(), settings().embed_model]
+
+
+def _model_object(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": OWNER}
 
 
 @bp.get("/v1/models")
 def list_models() -> Response:
-    """The served model."""
-    return jsonify({"object": "list", "data": [_model_object()]})
+    """The served models: the generation model, then the embedding model (/v1/embeddings)."""
+    return jsonify({"object": "list", "data": [_model_object(m) for m in _model_ids()]})
 
 
 @bp.get("/v1/models/<path:model_id>")
 def get_model(model_id: str) -> Response:
-    """The served model, by its id."""
-    if model_id != _model_name():
+    """A served model, by its id."""
+    if model_id not in _model_ids():
         raise NotFound(f"the model {model_id!r} does not exist", "model", "model_not_found")
-    return jsonify(_model_object())
+    return jsonify(_model_object(model_id))
 
 
 @bp.post("/v1/completions")
@@ -66,18 +70,18 @@ def chat_completions() -> Response:
 
 
 def _complete(kind: Kind) -> Response:
-    settings, service = current_app.config["SETTINGS"], services()
-    request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], settings.model_name)
+    config, service = settings(), services()
+    request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], config.model_name)
     created = time.time()
     job_id, verdict = service.submitter.submit(
         request.generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user
     )
     if request.stream:
-        response = _stream(service, request, job_id, created, settings.max_sync_timeout_s)
+        response = _stream(service, request, job_id, created, config.max_sync_timeout_s)
     else:
-        job = service.reader.wait(job_id, settings.max_sync_timeout_s)
+        job = service.reader.wait(job_id, config.max_sync_timeout_s)
         _raise_unless_succeeded(job)
-        response = jsonify(openai_schema.response(request.kind, job, settings.model_name))
+        response = jsonify(openai_schema.response(request.kind, job, config.model_name))
     response.headers["X-Cache"] = verdict
     return response
 

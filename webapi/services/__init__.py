@@ -48,6 +48,7 @@ class Services:
     files: FileStore
     batches: BatchStore
     driver: BatchDriver
+    embedder: Embedder  # the cache's model, also behind /v1/embeddings
     cache: SemanticCache | None
     learner: Learner | None
     verifier: Verifier | None
@@ -61,7 +62,8 @@ class Services:
         )
         celery = make_celery(settings)
         store = JobStore(redis, settings.result_ttl_s)
-        cache = _semantic_cache(settings, redis) if settings.cache_enabled else None
+        embedder = Embedder(settings.embed_model)
+        cache = _semantic_cache(settings, redis, embedder) if settings.cache_enabled else None
         submitter = Submitter(celery, redis, store, settings.model_name, cache, settings.max_queue_depth)
         reader = JobReader(celery, redis, store)
         files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
@@ -80,14 +82,14 @@ class Services:
             submitter.verifier = verifier
         canceller = Canceller(celery, store, reader)
         return cls(
-            settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver, cache,
-            learner, verifier,
+            settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver,
+            embedder, cache, learner, verifier,
         )  # fmt: skip
 
     def start(self) -> None:
-        """Load the embedding model and start the background threads."""
+        """Load the embedding model (cache off: at the first /v1/embeddings) and start the threads."""
         if self.cache is not None:
-            self.cache.embedder.load()
+            self.embedder.load()
             self.cache.start()
         for worker in (self.learner, self.verifier, self.driver):
             if worker is not None:
@@ -100,9 +102,9 @@ class Services:
                 worker.stop()
 
 
-def _semantic_cache(settings: Settings, redis: Redis) -> SemanticCache:
+def _semantic_cache(settings: Settings, redis: Redis, embedder: Embedder) -> SemanticCache:
     store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
-    return SemanticCache(store, Embedder(settings.embed_model), settings.model_name, settings.cache_threshold)
+    return SemanticCache(store, embedder, settings.model_name, settings.cache_threshold)
 
 
 def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,209 @@
+"""The building blocks of the OpenAPI document (webapi/routes/openapi.py): schemas and responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEXT = {"type": "string", "minLength": 1}
+MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "additionalProperties": False,
+    "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": TEXT},
+}
+PARAMS = {
+    "max_tokens": {"type": "integer", "minimum": 1, "description": "1..MAX_NEW_TOKENS_LIMIT (default 512)"},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 0},
+    "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1},
+    "stop": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "maxItems": 4}]},
+    "seed": {"type": ["integer", "null"], "minimum": 0},
+    "cache": {"enum": ["auto", "bypass", "refresh"], "default": "auto"},
+}
+REQUEST = {
+    "type": "object",
+    "description": "Exactly one of prompt or messages.",
+    "additionalProperties": False,
+    "properties": {"prompt": TEXT, "messages": {"type": "array", "items": MESSAGE, "minItems": 1}, **PARAMS},
+}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+JOB = {
+    "type": "object",
+    "required": ["id", "status", "model", "result", "error", "batch", "timings", "cache"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "job"},
+        "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+        "model": {"type": ["string", "null"]},
+        "created_at": {"type": "number"},
+        "result": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["text", "finish_reason", "prompt_tokens", "completion_tokens"],
+                    "properties": {
+                        "text": {"type": "string"},
+                        "finish_reason": {"enum": ["stop", "length"]},
+                        "prompt_tokens": {"type": "integer"},
+                        "completion_tokens": {"type": "integer"},
+                    },
+                },
+            ]
+        },
+        "error": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ErrorDetail"}]},
+        "batch": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"size": {"type": "integer"}}}]},
+        "worker": {"type": ["string", "null"]},
+        "attempts": {"type": "integer"},
+        "timings": {
+            "type": "object",
+            "properties": {
+                "queue_ms": NULLABLE_NUMBER,
+                "inference_ms": NULLABLE_NUMBER,
+                "total_ms": NULLABLE_NUMBER,
+            },
+        },
+        "cache": {
+            "type": "object",
+            "properties": {
+                "hit": {"type": "boolean"},
+                "kind": {"enum": ["exact", "semantic", None]},
+                "similarity": NULLABLE_NUMBER,
+                "source_id": {"type": ["string", "null"]},
+            },
+        },
+    },
+}
+ERROR_DETAIL = {
+    "type": "object",
+    "required": ["type", "message"],
+    "properties": {
+        "type": {"type": "string"},
+        "code": {"type": ["string", "null"]},
+        "message": {"type": "string"},
+        "param": {"type": ["string", "null"]},
+    },
+}
+
+
+def json_response(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+ERRORS = {
+    "400": json_response("Error", "the body is not a JSON object"),
+    "401": json_response("Error", "a valid API key is required"),
+    "413": json_response("Error", "the body is too large"),
+    "422": json_response("Error", "a field breaks the contract; `param` names it"),
+    "429": json_response("Error", "too many jobs are waiting; see Retry-After"),
+    "503": json_response("Error", "Redis is unavailable; see Retry-After"),
+}
+JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+SUBMIT = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerationRequest"}}},
+    }
+}
+
+# OpenAI-compatible routes: OpenAI's own API reference documents the objects; this is our subset.
+OPENAI_COMMON = {
+    "model": {"type": "string", "description": "the served model (GET /v1/models)"},
+    "max_tokens": PARAMS["max_tokens"],
+    "temperature": {**PARAMS["temperature"], "default": 1},
+    "top_p": PARAMS["top_p"],
+    "stop": PARAMS["stop"],
+    "seed": PARAMS["seed"],
+    "n": {"const": 1},
+    "stream": {"type": "boolean", "default": False},
+    "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+    "user": {"type": "string"},
+    "cache": PARAMS["cache"],
+}
+CHOICES = {"type": "array", "items": {"type": "object", "required": ["index", "finish_reason"]}}
+USAGE = {
+    "type": "object",
+    "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+    "properties": {k: {"type": "integer"} for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+}
+
+
+def openai_route(summary: str, request: dict[str, Any], obj: str) -> dict[str, Any]:
+    response = {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": {"object": {"const": obj}, "choices": CHOICES, "usage": USAGE},
+    }
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                "200": {
+                    "description": "the answer, or with stream: Server-Sent Events of chunks ending in [DONE]",
+                    "content": {"application/json": {"schema": response}, "text/event-stream": {}},
+                },
+                "404": json_response("Error", "unknown model"),
+                "504": json_response("Error", "not finished within MAX_SYNC_TIMEOUT_S; the job goes on"),
+                **{k: v for k, v in ERRORS.items() if k != "422"},
+            },
+        }
+    }
+
+
+MODEL = {
+    "type": "object",
+    "required": ["id", "object", "created", "owned_by"],
+    "properties": {"id": {"type": "string"}, "object": {"const": "model"}},
+}
+
+EMBEDDING_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "additionalProperties": False,
+    "properties": {
+        "model": {"type": "string", "description": "the embedding model (GET /v1/models)"},
+        "input": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "minItems": 1, "maxItems": 2048}]},
+        "encoding_format": {"enum": ["float", "base64"], "default": "float"},
+        "dimensions": {"type": "integer", "description": "only the model's own (384)"},
+        "user": {"type": "string"},
+    },
+}
+EMBEDDING = {
+    "type": "object",
+    "required": ["object", "index", "embedding"],
+    "properties": {
+        "object": {"const": "embedding"},
+        "index": {"type": "integer"},
+        "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "string"}]},
+    },
+}
+EMBEDDING_LIST = {
+    "type": "object",
+    "required": ["object", "data", "model", "usage"],
+    "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": EMBEDDING},
+        "usage": {
+            "type": "object",
+            "required": ["prompt_tokens", "total_tokens"],
+            "properties": {k: {"type": "integer"} for k in ("prompt_tokens", "total_tokens")},
+        },
+    },
+}
+EMBEDDINGS = {
+    "post": {
+        "summary": "Embeddings (OpenAI), from the cache's embedding model",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": EMBEDDING_REQUEST}}},
+        "responses": {
+            "200": {
+                "description": "one embedding per input, in order",
+                "content": {"application/json": {"schema": EMBEDDING_LIST}},
+            },
+            "404": json_response("Error", "unknown model"),
+            **{k: v for k, v in ERRORS.items() if k not in ("422", "429")},
+        },
+    }
+}
