@@ -7,16 +7,16 @@ presence_penalty=0, ...): a client must never get an answer that silently ignore
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from tasks.contract import GenerationRequest, Limits
+from tasks.contract import MAX_SEED, GenerationRequest, Limits
 from tasks.errors import InvalidRequest, MalformedBody, NotFound
 from webapi.services.submission import cache_mode
 
 Kind = Literal["completion", "chat"]
 
-_COMMON = {"model", "max_tokens", "temperature", "top_p", "stop", "seed", "stream", "stream_options", "user"}
+_COMMON = {"model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user"}
 #: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
 FIELDS: dict[Kind, set[str]] = {
     "completion": _COMMON | {"prompt", "cache"},
@@ -24,7 +24,6 @@ FIELDS: dict[Kind, set[str]] = {
 }
 #: OpenAI fields we do not implement, and the values of each that mean "not used".
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "n": (1,),
     "best_of": (1,),
     "echo": (False,),
     "logprobs": (False,),
@@ -49,6 +48,8 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "web_search_options": (),
     "verbosity": (),
 }
+#: Choices one request may ask for (`n`); each is a row of the batch.
+MAX_CHOICES = 16
 #: As in OpenAI's API, sampling is on unless asked otherwise; temperature 0 is greedy and cacheable.
 DEFAULT_TEMPERATURE = 1.0
 #: Chat roles we map onto the model's chat template ("developer" is OpenAI's newer "system").
@@ -65,6 +66,15 @@ class OpenAIRequest:
     include_usage: bool
     cache_mode: str
     user: str | None
+    n: int = 1
+
+    def generations(self) -> list[GenerationRequest]:
+        """One request per choice. A seeded request's choice i uses seed + i: the choices differ,
+        and each is reproducible on its own (and cacheable, as an n=1 request with that seed)."""
+        seed = self.generation.seed
+        if seed is None:
+            return [self.generation] * self.n  # sampled rows draw their own seeds; greedy ones agree
+        return [replace(self.generation, seed=(seed + i) % (MAX_SEED + 1)) for i in range(self.n)]
 
 
 def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
@@ -94,7 +104,18 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
             "stream_options takes only {include_usage}, and only with stream: true", "stream_options", "invalid_value"
         )
     include_usage = _flag(options or {}, "include_usage")
-    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"))
+    n = _choices(body.get("n", 1), stream)
+    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), n)
+
+
+def _choices(value: Any, stream: bool) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CHOICES:
+        raise InvalidRequest(f"n must be an integer from 1 to {MAX_CHOICES}", "n", "invalid_value")
+    if value > 1 and stream:
+        raise InvalidRequest("n > 1 is not supported with stream: true", "n", "unsupported_parameter")
+    return value
 
 
 def _check_fields(kind: Kind, body: dict[str, Any]) -> None:
@@ -167,19 +188,27 @@ def _content(value: Any, where: str) -> Any:
     return "\n".join(parts)
 
 
-def response(kind: Kind, job: dict[str, Any], model: str) -> dict[str, Any]:
-    """The completion or chat.completion object for a succeeded job."""
-    result = job["result"]
-    choice: dict[str, Any] = {"index": 0}
-    if kind == "chat":
-        choice["message"] = {"role": "assistant", "content": result["text"]}
-    else:
-        choice["text"] = result["text"]
-    choice.update(logprobs=None, finish_reason=result["finish_reason"])
+def response(kind: Kind, jobs: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    """The completion or chat.completion object for succeeded jobs, one choice each (the first's id).
+
+    `usage` counts the prompt once and every choice's completion tokens, as OpenAI's does.
+    """
+    choices = []
+    for index, job in enumerate(jobs):
+        result = job["result"]
+        choice: dict[str, Any] = {"index": index}
+        if kind == "chat":
+            choice["message"] = {"role": "assistant", "content": result["text"]}
+        else:
+            choice["text"] = result["text"]
+        choice.update(logprobs=None, finish_reason=result["finish_reason"])
+        choices.append(choice)
+    prompt = jobs[0]["result"]["prompt_tokens"]
+    completion = sum(job["result"]["completion_tokens"] for job in jobs)
     return {
-        **_envelope(kind, job["id"], job["created_at"], model, chunk=False),
-        "choices": [choice],
-        "usage": usage(result),
+        **_envelope(kind, jobs[0]["id"], jobs[0]["created_at"], model, chunk=False),
+        "choices": choices,
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
 
 

@@ -208,3 +208,15 @@ def _commands_on(redis: redis_lib.Redis, key: str, seconds: float) -> list[str]:
 
 def _status(api: str, job_id: str) -> str:
     return requests.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()["status"]
+
+
+def test_n_choices_each_reproducible_by_its_seed_and_usage_summed(client):
+    body = {"model": MODEL, "messages": _user("Invent a name for a cat."), "max_tokens": 12, "temperature": 0.9}
+    several = client.chat.completions.create(**body, n=3, seed=7)
+    assert [c.index for c in several.choices] == [0, 1, 2]
+    alone = [client.chat.completions.create(**body, seed=7 + i) for i in range(3)]
+    assert [c.message.content for c in several.choices] == [a.choices[0].message.content for a in alone]
+    assert several.usage.prompt_tokens == alone[0].usage.prompt_tokens
+    assert several.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
+    greedy = client.completions.create(model=MODEL, prompt="The sky is", max_tokens=8, temperature=0, n=2)
+    assert greedy.choices[0].text == greedy.choices[1].text and greedy.usage.completion_tokens % 2 == 0

@@ -95,17 +95,21 @@ def test_a_revoked_request_is_skipped_not_generated(api, celery_app, redis_url):
 
 
 def test_a_job_cancelled_while_buffered_is_skipped_by_the_worker(api, celery_app):
-    busy = requests.post(
-        f"{api}/v1/jobs", json={"prompt": "Count: 1, 2, 3,", "max_tokens": 120, "cache": "bypass"}, timeout=10
-    )
-    busy_id = busy.json()["id"]
+    # Every row busy (MAX_BATCH_SIZE is 8 here): the next job waits in the worker's inbox, not in a row.
+    long = {"max_tokens": 200, "cache": "bypass"}
+    busy = [
+        requests.post(f"{api}/v1/jobs", json={"prompt": f"Count: {i}, {i + 1},", **long}, timeout=10).json()["id"]
+        for i in range(8)
+    ]
     deadline = time.monotonic() + 30
-    while requests.get(f"{api}/v1/jobs/{busy_id}", timeout=10).json()["status"] != "running":
+    while any(requests.get(f"{api}/v1/jobs/{b}", timeout=10).json()["status"] != "running" for b in busy):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     body = {"prompt": "hi", "max_tokens": 2, "cache": "bypass"}
     waiting = requests.post(f"{api}/v1/jobs", json=body, timeout=10).json()
     assert requests.delete(f"{api}/v1/jobs/{waiting['id']}", timeout=10).status_code == 200
+    for job_id in busy:  # free the rows for the next test
+        requests.delete(f"{api}/v1/jobs/{job_id}", timeout=10)
     # Only the worker stores REVOKED: it reached the message, saw the cancellation and skipped it.
     assert _wait_for_state(celery_app, waiting["id"], {"REVOKED", "SUCCESS"}) == "REVOKED"
     assert requests.get(f"{api}/v1/jobs/{waiting['id']}", timeout=10).json()["status"] == "cancelled"

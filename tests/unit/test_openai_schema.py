@@ -51,7 +51,9 @@ def test_sampling_is_on_by_default_as_in_openai():
     ("body", "param", "code"),
     [
         ({"logprobs": True}, "logprobs", "unsupported_parameter"),
-        ({"n": 2}, "n", "unsupported_parameter"),
+        ({"n": 0}, "n", "invalid_value"),
+        ({"n": 17}, "n", "invalid_value"),
+        ({"n": 2, "stream": True}, "n", "unsupported_parameter"),
         ({"tools": [{"type": "function"}]}, "tools", "unsupported_parameter"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "unsupported_parameter"),
         ({"colour": "blue"}, "colour", "unknown_parameter"),
@@ -83,3 +85,12 @@ def test_an_unknown_model_is_not_found_and_a_missing_one_is_invalid():
     assert unknown.value.code == "model_not_found"
     with pytest.raises(InvalidRequest, match="model"):
         openai_schema.parse("completion", {"prompt": "x"}, LIMITS, MODEL)
+
+
+def test_n_choices_are_n_requests_and_a_seed_makes_each_reproducible():
+    seeded = _parse("completion", prompt="Once", n=3, seed=41, temperature=0.8)
+    assert [g.seed for g in seeded.generations()] == [41, 42, 43]
+    assert {g.prompt for g in seeded.generations()} == {"Once"}
+    unseeded = _parse("completion", prompt="Once", n=2)
+    assert unseeded.generations() == [unseeded.generation] * 2
+    assert _parse("completion", prompt="Once").generations() == [unseeded.generation]

@@ -188,7 +188,7 @@ class BatchDriver(BackgroundLoop):
                 job = self.reader.describe(job_id)
                 entry: dict[str, Any] = {"id": f"batch_req_{job_id}", "custom_id": custom_id, "error": None}
                 if job["status"] == "succeeded":
-                    body = openai_schema.response(kind, job, self.model)
+                    body = openai_schema.response(kind, [job], self.model)
                     entry["response"] = {"status_code": 200, "request_id": job_id, "body": body}
                     yield "output", entry
                 elif job["status"] == "failed":

@@ -63,6 +63,8 @@ def parse(raw: bytes, endpoint: str, limits: Limits, model: str) -> Line:
         raise LineError(exc.message, exc.code or exc.type, f"body.{exc.param}" if exc.param else "body") from None
     if request.stream:
         raise LineError("stream is not supported in a batch", "invalid_request", "body.stream")
+    if request.n > 1:
+        raise LineError("n > 1 is not supported in a batch; send a line per choice", "unsupported_parameter", "body.n")
     return Line(custom_id, request)
 
 

@@ -73,16 +73,20 @@ def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
     request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], config.model_name)
     created = time.time()
-    job_id, verdict = service.submitter.submit(
-        request.generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user
-    )
-    if request.stream:
-        response = _stream(service, request, job_id, created, config.max_sync_timeout_s)
+    submitted = [
+        service.submitter.submit(generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user)
+        for generation in request.generations()  # n choices: n rows, batched together by the worker
+    ]
+    if request.stream:  # n is 1 (openai_schema)
+        response = _stream(service, request, submitted[0][0], created, config.max_sync_timeout_s)
     else:
-        job = service.reader.wait(job_id, config.max_sync_timeout_s)
-        _raise_unless_succeeded(job)
-        response = jsonify(openai_schema.response(request.kind, job, config.model_name))
-    response.headers["X-Cache"] = verdict
+        deadline = time.monotonic() + config.max_sync_timeout_s
+        jobs = [service.reader.wait(job_id, max(deadline - time.monotonic(), 0)) for job_id, _ in submitted]
+        for job in jobs:
+            _raise_unless_succeeded(job)
+        response = jsonify(openai_schema.response(request.kind, jobs, config.model_name))
+    verdicts = {verdict for _, verdict in submitted}
+    response.headers["X-Cache"] = verdicts.pop() if len(verdicts) == 1 else "MISS"  # HIT: every choice was
     return response
 
 
