@@ -24,7 +24,7 @@ from model_worker.lifecycle import Lifecycle
 from model_worker.scheduler import Scheduler
 from model_worker.stream_writer import StreamPublisher
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
-from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY, Limits
+from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY
 from tasks.job_record import JobStore
 from tasks.settings import Settings, SettingsError
 
@@ -85,7 +85,7 @@ def _load_engine() -> Engine:
 def _load_model(**_: Any) -> None:
     started = time.monotonic()
     engine = _load_engine()
-    limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
+    limits = settings.limits
 
     def make_scheduler(inbox: Inbox, loop: LoopCalls, requeue: Any) -> Scheduler:
         redis = _redis()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tasks.contract import Limits
+
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MODEL_DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
@@ -133,6 +135,11 @@ class Settings:
             raise SettingsError(f"DEVICE must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if not self.model_name:
             raise SettingsError("MODEL_NAME must not be empty")
+
+    @property
+    def limits(self) -> Limits:
+        """What one request may ask for (the API and the worker check the same bounds)."""
+        return Limits(self.max_new_tokens_limit, self.default_max_tokens, self.max_prompt_chars)
 
     @property
     def batch_wait_s(self) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tasks.contract import Limits
 from tasks.settings import Settings
 from webapi import auth, errors, routes
 from webapi.routes import prometheus
@@ -27,7 +26,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.json.sort_keys = False
     app.config.update(
         SETTINGS=settings,
-        LIMITS=Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars),
         # UTF-8 takes at most 4 bytes a character and JSON escapes at most 6: bound the body early.
         MAX_CONTENT_LENGTH=settings.max_prompt_chars * 6 + BODY_OVERHEAD_BYTES,
     )

@@ -63,7 +63,7 @@ class SemanticCache(BackgroundLoop):
     Its thread (start()) loads the index, then follows the change log until stop().
     """
 
-    thread_name, pause_s = "cache-index", 0
+    thread_name = "cache-index"
 
     def __init__(self, store: CacheStore, embedder: Embedder, model: str, threshold: float) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from tasks import metrics
 from tasks.contract import QUEUES, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
-from webapi.routes.helpers import services
+from webapi.routes.helpers import services, settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -54,14 +54,14 @@ def _buckets(metric: metrics.Metric, recorder: metrics.Recorder) -> dict[str, li
 
 
 def _settings(redis: Any) -> dict[str, Any]:
-    settings = current_app.config["SETTINGS"]
+    config = settings()
     alive = {h.decode() for h in redis.zrangebyscore(WORKERS_KEY, time.time() - WORKER_ALIVE_S, "+inf")}
     infos = [json.loads(v) for h, v in redis.hgetall(WORKER_INFO_KEY).items() if h.decode() in alive]
     return {
-        "model": settings.model_name,
+        "model": config.model_name,
         "devices": sorted({i.get("device", "?") for i in infos}),
         "workers": len(alive),
-        "max_batch_size": sorted({i.get("max_batch_size") for i in infos if i}) or [settings.max_batch_size],
-        "batch_wait_ms": sorted({i.get("batch_wait_ms") for i in infos if i}) or [settings.batch_wait_ms],
-        "cache_threshold": settings.cache_threshold if settings.cache_enabled else None,
+        "max_batch_size": sorted({i.get("max_batch_size") for i in infos if i}) or [config.max_batch_size],
+        "batch_wait_ms": sorted({i.get("batch_wait_ms") for i in infos if i}) or [config.batch_wait_ms],
+        "cache_threshold": config.cache_threshold if config.cache_enabled else None,
     }

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Response, g, jsonify, request, send_file
 
 from tasks.errors import InvalidRequest
 from webapi.bulk.file_store import FileStore
-from webapi.routes.helpers import services
+from webapi.routes.helpers import services, settings
 
 bp = Blueprint("files", __name__)
 #: Room for the multipart envelope around the file itself.
@@ -20,9 +20,9 @@ def _files() -> FileStore:
 @bp.post("/v1/files")
 def upload() -> Response:
     """multipart/form-data with `file` and `purpose=batch`."""
-    settings = current_app.config["SETTINGS"]
+    config = settings()
     # Larger than any other body; the store stops at the exact limit with a clear error.
-    request.max_content_length = settings.batch_max_file_bytes + MULTIPART_OVERHEAD_BYTES
+    request.max_content_length = config.batch_max_file_bytes + MULTIPART_OVERHEAD_BYTES
     upload = request.files.get("file")
     if upload is None:
         raise InvalidRequest("send the file as multipart/form-data field 'file'", "file", "missing")
@@ -30,7 +30,7 @@ def upload() -> Response:
     if purpose is None:
         raise InvalidRequest("purpose is required; use 'batch'", "purpose", "missing")
     file = _files().upload(
-        upload.stream, upload.filename or "", purpose, g.tenant, settings.batch_max_file_bytes, settings.batch_max_lines
+        upload.stream, upload.filename or "", purpose, g.tenant, config.batch_max_file_bytes, config.batch_max_lines
     )
     return jsonify(file)
 

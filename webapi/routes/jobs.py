@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, url_for
+from flask import Blueprint, Response, g, jsonify, url_for
 
 from tasks.contract import GenerationRequest
-from webapi.routes.helpers import json_body, services, timeout
+from webapi.routes.helpers import json_body, services, settings, timeout
 from webapi.services.job_objects import TERMINAL
 from webapi.services.submission import cache_mode
 
@@ -25,7 +25,7 @@ def _job_response(job: dict[str, Any], verdict: str) -> tuple[Response, int]:
 def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"cache"}))
+    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"cache"}))
     job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
     return _job_response(services().reader.describe(job_id), verdict)
 
@@ -34,7 +34,7 @@ def create_job() -> tuple[Response, int]:
 def generate() -> tuple[Response, int]:
     """Enqueue and wait up to `timeout` seconds: 200 with the finished job, else 202 to poll."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, current_app.config["LIMITS"], frozenset({"timeout", "cache"}))
+    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"timeout", "cache"}))
     wait_s = timeout(body)
     job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
     return _job_response(services().reader.wait(job_id, wait_s), verdict)

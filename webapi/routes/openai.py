@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, g, jsonify
 
 from tasks import metrics
 from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_from_dict
@@ -31,12 +31,8 @@ OWNER = "llm-batch-inference"
 _STARTED = int(time.time())
 
 
-def _model_name() -> str:
-    return current_app.config["SETTINGS"].model_name
-
-
 def _model_ids() -> list[str]:
-    return [_model_name(), settings().embed_model]
+    return [settings().model_name, settings().embed_model]
 
 
 def _model_object(model_id: str) -> dict[str, Any]:
@@ -71,7 +67,7 @@ def chat_completions() -> Response:
 
 def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
-    request = openai_schema.parse(kind, json_body(), current_app.config["LIMITS"], config.model_name)
+    request = openai_schema.parse(kind, json_body(), settings().limits, config.model_name)
     created = time.time()
     submitted = [
         service.submitter.submit(generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user)
@@ -98,7 +94,7 @@ def _stream(service: Services, request: OpenAIRequest, job_id: str, created: flo
         _raise_unless_succeeded(first)
     else:
         _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()))
-    chunks = _chunks(request, job_id, created, _model_name(), chain([first], events))
+    chunks = _chunks(request, job_id, created, settings().model_name, chain([first], events))
     return Response(
         _stopped_when_abandoned(service, job_id, sse(chunks)),
         mimetype="text/event-stream",

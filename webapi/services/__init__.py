@@ -17,7 +17,6 @@ from celery import Celery, states
 from redis import Redis
 
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
-from tasks.contract import Limits
 from tasks.job_record import JobStore
 from tasks.metrics import Recorder
 from tasks.settings import Settings
@@ -67,8 +66,9 @@ class Services:
         submitter = Submitter(celery, redis, store, settings.model_name, cache, settings.max_queue_depth)
         reader = JobReader(celery, redis, store)
         files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
-        limits = Limits(settings.max_new_tokens_limit, settings.default_max_tokens, settings.max_prompt_chars)
-        driver = BatchDriver(batches, files, submitter, reader, limits, settings.model_name, settings.batch_window)
+        driver = BatchDriver(
+            batches, files, submitter, reader, settings.limits, settings.model_name, settings.batch_window
+        )
         learner = verifier = None
         if cache is not None:
             learner = Learner(redis, cache, store, lambda job_id: _succeeded(celery, job_id))

@@ -94,8 +94,7 @@ class Submitter:
         """(job id, X-Cache verdict, cache lookup result for the metrics)."""
         job_id = str(uuid.uuid4())
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
-            self._admit(route)
-            return self._publish(request, job_id, record, route), "BYPASS", "bypass"
+            return self._enqueue(request, job_id, record, route), "BYPASS", "bypass"
         probe = self.cache.probe(request, record.tenant, read=cache_mode == "auto")
         if probe.hit is not None:
             hit = CacheHit(probe.hit.kind, probe.hit.source_id, probe.hit.similarity)
@@ -107,8 +106,7 @@ class Submitter:
         pending = replace(record, cache=CacheKeys(probe.scope, probe.exact, probe.text, cache_mode, vector))
         lookup = "guard_refused" if probe.refused else "miss"
         if cache_mode != "auto":
-            self._admit(route)
-            return self._publish(request, job_id, pending, route), "MISS", lookup
+            return self._enqueue(request, job_id, pending, route), "MISS", lookup
         # The record exists before the job can be anyone's leader, so a follower always finds it.
         self.store.create(job_id, pending)
         leader = self.cache.store.start_flight(probe.exact, job_id)
@@ -117,8 +115,9 @@ class Submitter:
             return job_id, "HIT", "exact_hit"
         try:
             self._admit(route)  # a follower above is never refused: it adds no work
-            return self._publish(request, job_id, pending, route, recorded=True), "MISS", lookup
-        except Exception:  # not enqueued: it must not lead anyone
+            return self._publish(request, job_id, route), "MISS", lookup
+        except Exception:  # not enqueued: it must not lead anyone, nor leave a record behind
+            self.store.delete(job_id)
             self.cache.store.end_flight(probe.exact, job_id)
             raise
 
@@ -137,13 +136,15 @@ class Submitter:
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
 
-    def _publish(
-        self, request: GenerationRequest, job_id: str, record: JobRecord, route: Route, recorded: bool = False
-    ) -> str:
-        """Record (unless `recorded`) and send a job's task; if that fails, forget the record."""
+    def _enqueue(self, request: GenerationRequest, job_id: str, record: JobRecord, route: Route) -> str:
+        """Admit, record and publish a job."""
+        self._admit(route)
+        self.store.create(job_id, record)
+        return self._publish(request, job_id, route)
+
+    def _publish(self, request: GenerationRequest, job_id: str, route: Route) -> str:
+        """Send a recorded job's task; if that fails, forget the record."""
         try:
-            if not recorded:
-                self.store.create(job_id, record)
             kwargs = {"request": request.to_json(), "stream": route.stream}
             self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
         except Exception:
