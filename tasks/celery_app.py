@@ -7,8 +7,10 @@ from celery import Celery
 from tasks.contract import QUEUE
 from tasks.settings import Settings
 
-#: kombu's Redis transport keeps delivered-but-unacked messages here (delivery tag -> time).
+#: kombu's Redis transport keeps delivered-but-unacked messages here: delivery tag -> time, and
+#: delivery tag -> [message, exchange, routing key].
 UNACKED_INDEX_KEY = "unacked_index"
+UNACKED_KEY = "unacked"
 #: Seconds to wait for Redis before a request is answered 503 rather than hanging.
 REDIS_CONNECT_TIMEOUT_S = 2.0
 REDIS_SOCKET_TIMEOUT_S = 10.0

@@ -20,6 +20,10 @@ BULK_QUEUE = "llm.generate.bulk"
 QUEUES = (QUEUE, BULK_QUEUE)
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
+#: Sorted set of enqueued jobs that have not ended (id -> when enqueued): each one's message must be
+#: in a queue or held unacked by a worker; one that is in neither was lost and is sent again
+#: (webapi/services/redelivery.py).
+UNFINISHED_KEY = "llm:jobs:unfinished"
 WORKERS_KEY = "llm:workers"
 #: Hostname -> JSON of what each worker serves (model, device, batch settings).
 WORKER_INFO_KEY = "llm:workers:info"

@@ -8,11 +8,13 @@ States: queued -> running -> done, or queued -> cancelled. The result itself liv
 backend; the record keeps timings and the batch the request ran in. `JobRecord` names every field
 once; this module is the only one that reads or writes the hash.
 
-Who writes what: the API creates the record (owner, cache keys or cache hit); the worker claims it,
-notes its timings and marks it done; cancellation marks it. When a record that carries cache keys
-ends (done, or cancelled while queued), its id is pushed on LEARN_QUEUE in the same atomic call,
-so the API's cache learner (webapi/cache/learner.py) stores the answer once, whether or not anyone
-ever reads the job.
+Who writes what: the API creates the record (owner, cache keys or cache hit) and notes when its
+message is published; the worker claims it, notes its timings and marks it done; cancellation
+marks it. From publishing to its end a job is listed in UNFINISHED_KEY with its message kept, so a
+message the broker loses is sent again (webapi/services/redelivery.py). When a record that carries
+cache keys ends (done, or cancelled while queued), its id is pushed on LEARN_QUEUE in the same
+atomic call, so the API's cache learner (webapi/cache/learner.py) stores the answer once, whether
+or not anyone ever reads the job.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from redis import Redis
 
-from tasks.contract import JOB_KEY_PREFIX, LEARN_QUEUE
+from tasks.contract import JOB_KEY_PREFIX, LEARN_QUEUE, UNFINISHED_KEY
 
 QUEUED, RUNNING, DONE, CANCELLED = "queued", "running", "done", "cancelled"
 #: What cancel() answers for a running job that single-flight followers wait for.
@@ -61,6 +63,11 @@ class JobRecord:
     created_at: float | None = None  # None: a record a worker wrote for a task sent by hand
     tenant: str = ""  # the API key's tenant; a job is visible to its own tenant only
     user: str | None = None  # the caller's end-user id (OpenAI's `user`), for audits
+    # When its message was published. Until then no identical request follows it: one whose API
+    # process died before publishing would keep its followers waiting for ever.
+    enqueued_at: float | None = None
+    # The task's kwargs and queue, kept until it ends: a message the broker loses is sent again.
+    message: dict[str, Any] | None = None
     # Set by the worker.
     started_at: float | None = None
     finished_at: float | None = None
@@ -86,8 +93,8 @@ class JobRecord:
                 out.update(_prefixed("cache_", value))
             elif f.name == "hit" and value is not None:
                 out.update(_prefixed("hit_", value))
-            elif f.name == "result" and value is not None:
-                out["result"] = json.dumps(value)
+            elif f.name in _JSON_FIELDS and value is not None:
+                out[f.name] = json.dumps(value)
             elif value is not None and value != f.default:
                 out[f.name] = repr(value) if isinstance(value, float) else str(value)
         return out
@@ -97,7 +104,7 @@ class JobRecord:
         """The record for a hash's fields."""
         typed: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name in ("cache", "hit", "result") or f.name not in raw:
+            if f.name in ("cache", "hit", *_JSON_FIELDS) or f.name not in raw:
                 continue
             kind = f.type if isinstance(f.type, str) else f.type.__name__
             value = raw[f.name]
@@ -114,9 +121,13 @@ class JobRecord:
         if "hit_kind" in raw:
             similarity = raw.get("hit_similarity")
             typed["hit"] = CacheHit(raw["hit_kind"], raw["hit_source"], float(similarity) if similarity else None)
-        if "result" in raw:
-            typed["result"] = json.loads(raw["result"])
+        for name in _JSON_FIELDS:
+            if name in raw:
+                typed[name] = json.loads(raw[name])
         return cls(**typed)
+
+
+_JSON_FIELDS = ("result", "message")
 
 
 def _prefixed(prefix: str, value: CacheKeys | CacheHit) -> dict[str, str]:
@@ -147,24 +158,29 @@ return out
 """
 
 # Mark jobs done (their results are stored) and hand the ones with cache keys to the learner.
-# KEYS: the learn queue, then the records. ARGV: the records' TTL, then the job ids.
+# KEYS: the learn queue, the unfinished set, then the records. ARGV: the records' TTL, then the ids.
 _DONE = """
-for i = 2, #KEYS do
+for i = 3, #KEYS do
+  local id = ARGV[i - 1]
   redis.call('HSET', KEYS[i], 'state', 'done')
+  redis.call('HDEL', KEYS[i], 'message')
   redis.call('EXPIRE', KEYS[i], ARGV[1])
-  if redis.call('HEXISTS', KEYS[i], 'cache_exact') == 1 then redis.call('RPUSH', KEYS[1], ARGV[i]) end
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('HEXISTS', KEYS[i], 'cache_exact') == 1 then redis.call('RPUSH', KEYS[1], id) end
 end
 """
 
 # Cancel a job: a queued one at once (handed to the learner to end its single flight); a running
 # one is marked for the worker to stop, unless a single-flight follower waits for its answer.
-# KEYS: the record, the learn queue. ARGV: now, the job id. Returns the state before the call
-# ("" when unknown, "followed" when others wait for it).
+# KEYS: the record, the learn queue, the unfinished set. ARGV: now, the job id. Returns the state
+# before the call ("" when unknown, "followed" when others wait for it).
 _CANCEL = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return '' end
 if state == 'queued' then
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'message')
+  redis.call('ZREM', KEYS[3], ARGV[2])
   if redis.call('HEXISTS', KEYS[1], 'cache_exact') == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) end
 end
 if state == 'running' then
@@ -174,13 +190,24 @@ end
 return state
 """
 
-# Follow a job's answer (single flight), unless it is cancelled or being cancelled.
-# Returns 1 when followed, 0 when not.
+# A job's message is published: note it (and keep the message) unless the job has ended already.
+# KEYS: the record, the unfinished set. ARGV: now, the job id, the message (JSON).
+_ENQUEUED = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'running' then
+  redis.call('HSET', KEYS[1], 'enqueued_at', ARGV[1], 'message', ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+end
+"""
+
+# Follow a job's answer (single flight), unless it is cancelled or being cancelled. Returns 1 when
+# followed, 0 when not, -1 when it is not enqueued yet: try again, as its publishing may be under way.
 _FOLLOW = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'cancelled' or redis.call('HEXISTS', KEYS[1], 'cancel_requested_at') == 1 then
   return 0
 end
+if redis.call('HEXISTS', KEYS[1], 'enqueued_at') == 0 then return -1 end
 redis.call('HINCRBY', KEYS[1], 'followers', 1)
 return 1
 """
@@ -202,7 +229,13 @@ class JobStore:
     def __post_init__(self) -> None:
         self._scripts = {
             name: self.redis.register_script(source)
-            for name, source in (("claim", _CLAIM), ("done", _DONE), ("cancel", _CANCEL), ("follow", _FOLLOW))
+            for name, source in (
+                ("claim", _CLAIM),
+                ("done", _DONE),
+                ("cancel", _CANCEL),
+                ("follow", _FOLLOW),
+                ("enqueued", _ENQUEUED),
+            )
         }
 
     def create(self, job_id: str, record: JobRecord) -> JobRecord:
@@ -218,6 +251,20 @@ class JobStore:
         """Forget a job (one whose message could not be published)."""
         self.redis.delete(job_key(job_id))
 
+    def enqueued(self, job_id: str, kwargs: dict[str, Any], queue: str) -> None:
+        """Note that the job's message is published: from now on identical requests may follow it,
+        and until it ends its message must be on the broker (see `unfinished`)."""
+        message = json.dumps({"kwargs": kwargs, "queue": queue})
+        self._scripts["enqueued"](keys=[job_key(job_id), UNFINISHED_KEY], args=[repr(time.time()), job_id, message])
+
+    def unfinished(self, enqueued_before: float) -> list[str]:
+        """Jobs enqueued before that time that have not ended (their records may have expired)."""
+        return [j.decode() for j in self.redis.zrangebyscore(UNFINISHED_KEY, "-inf", enqueued_before)]
+
+    def forget_unfinished(self, job_id: str) -> None:
+        """Stop watching a job whose record has expired."""
+        self.redis.zrem(UNFINISHED_KEY, job_id)
+
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if it was never submitted or has expired."""
         raw = self.redis.hgetall(job_key(job_id))
@@ -225,12 +272,14 @@ class JobStore:
 
     def cancel(self, job_id: str) -> str:
         """Cancel a queued job, or mark a running one; return the state it had (see _CANCEL)."""
-        keys = [job_key(job_id), LEARN_QUEUE]
+        keys = [job_key(job_id), LEARN_QUEUE, UNFINISHED_KEY]
         return _text(self._scripts["cancel"](keys=keys, args=[repr(time.time()), job_id]))
 
-    def follow(self, job_id: str) -> bool:
-        """Count one more request waiting for this job's answer; False if it is being cancelled."""
-        return bool(self._scripts["follow"](keys=[job_key(job_id)]))
+    def follow(self, job_id: str) -> bool | None:
+        """Count one more request waiting for this job's answer: True; False if it is cancelled or
+        being cancelled; None if its message is not published yet (it may never be: ask again)."""
+        answer = int(self._scripts["follow"](keys=[job_key(job_id)]))
+        return None if answer < 0 else bool(answer)
 
     def claim(self, job_ids: list[str], batch_sizes: list[int], worker: str = "") -> list[tuple[str, float | None]]:
         """Mark jobs as running on `worker`, each in a batch of the given size.
@@ -266,7 +315,7 @@ class JobStore:
     def mark_done(self, job_ids: list[str]) -> None:
         """Mark jobs done once their results (or failures) are stored; cacheable ones go to the learner."""
         if job_ids:
-            keys = [LEARN_QUEUE, *(job_key(j) for j in job_ids)]
+            keys = [LEARN_QUEUE, UNFINISHED_KEY, *(job_key(j) for j in job_ids)]
             self._scripts["done"](keys=keys, args=[self.ttl_s, *job_ids])
 
 

@@ -78,6 +78,7 @@ GENERATION_TOKENS = Metric("llm_generation_tokens_total", "Tokens generated", ("
 PROMPT_TOKENS = Metric("llm_prompt_tokens_total", "Prompt tokens processed", ("lane",))
 PREEMPTIONS = Metric("llm_preemptions_total", "Bulk requests paused for interactive ones")
 REQUEST_OUTCOMES = Metric("llm_request_success_total", "Generated requests by finish reason", ("finished_reason",))
+MESSAGES_SENT_AGAIN = Metric("llm_messages_sent_again_total", "Jobs sent again after the broker lost their message")
 
 ALL = (
     HTTP_REQUESTS,
@@ -94,6 +95,7 @@ ALL = (
     PROMPT_TOKENS,
     PREEMPTIONS,
     REQUEST_OUTCOMES,
+    MESSAGES_SENT_AGAIN,
 )
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
+
+from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +50,28 @@ class BackgroundLoop:
             except Exception as exc:
                 log.warning("%s: pass failed (%s); retrying", self.thread_name, exc)
                 self._stopping.wait(1)
+
+
+# Hold or renew a lease: ARGV = owner, milliseconds.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class Lease:
+    """The right, among every API process, to do one piece of work; it lapses `ttl_s` after its
+    holder last renewed it, so another process takes over from one that died."""
+
+    def __init__(self, redis: Redis, ttl_s: float) -> None:
+        self.ttl_ms = int(ttl_s * 1000)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._hold = redis.register_script(_LEASE)
+
+    def hold(self, key: str) -> bool:
+        """Take or renew the lease named `key`; False while another process holds it."""
+        return bool(self._hold(keys=[key], args=[self.owner, self.ttl_ms]))

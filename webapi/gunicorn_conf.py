@@ -14,3 +14,13 @@ accesslog = "-"
 # client: 5 s), so a client never sends on a connection the server is closing: gunicorn's 2 s
 # default makes a client's request after a short pause fail with "connection reset".
 keepalive = 75
+
+
+def worker_exit(server, worker):
+    """Stop the worker process's background threads between passes (a batch driver killed halfway
+    through submitting a line leaves work for the next driver to redo)."""
+    import sys
+
+    wsgi = sys.modules.get("webapi.wsgi")
+    if wsgi is not None:
+        wsgi.services.stop()

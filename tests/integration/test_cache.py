@@ -198,6 +198,31 @@ def test_single_flight_two_identical_misses_generate_once(api, celery_app):
     assert celery_app.AsyncResult(leader["id"]).state == "SUCCESS"
 
 
+def test_a_leader_whose_api_died_before_publishing_it_is_not_followed(caches, redis_url):
+    from tasks.celery_app import make_celery
+    from tasks.contract import QUEUE
+    from tasks.job_record import QUEUED, CacheKeys, JobRecord, JobStore
+    from tasks.settings import Settings
+    from webapi.services.submission import Submitter
+
+    cache = caches()
+    redis = cache.store.redis
+    celery = make_celery(Settings(redis_url=redis_url.rsplit("/", 1)[0] + "/4"))  # no worker reads it
+    jobs = JobStore(redis, ttl_s=60)
+    request = GenerationRequest(prompt="Name three rivers in Africa.", max_tokens=8)
+    # What an API process left when it died between recording its job and publishing it.
+    probe = cache.probe(request, "", read=True)
+    keys = CacheKeys(probe.scope, probe.exact, probe.text, "auto")
+    jobs.create("orphan", JobRecord(QUEUED, MODEL, time.time(), cache=keys))
+    assert cache.store.start_flight(probe.exact, "orphan") is None
+
+    job_id, verdict = Submitter(celery, redis, jobs, MODEL, cache, 100).submit(request)
+    record = jobs.get(job_id)
+    assert verdict == "MISS" and record.follows is None  # generated, not waiting on the orphan forever
+    assert record.enqueued_at is not None and redis.llen(QUEUE) == 1
+    celery.close()
+
+
 @pytest.fixture(scope="module")
 def celery_app(redis_url):
     from tasks.celery_app import make_celery

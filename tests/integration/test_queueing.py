@@ -92,3 +92,17 @@ def test_redis_unreachable_is_503_quickly_not_a_hang(logs_dir):
             assert elapsed < 10, f"{path} took {elapsed:.1f} s"  # a bound against hanging, not a speed target
     finally:
         stack.stop(proc)
+
+
+def test_a_job_whose_message_the_broker_lost_is_sent_again(idle_api):
+    import time
+
+    base, redis = idle_api
+    job = requests.post(f"{base}/v1/jobs", json={"prompt": "Lost and found."}, timeout=10).json()
+    message = next(m for m in redis.lrange(QUEUE, 0, -1) if json.loads(m)["headers"]["id"] == job["id"])
+    redis.lrem(QUEUE, 1, message)  # what a worker killed between taking it and recording it leaves
+    deadline = time.monotonic() + 30
+    while job["id"] not in [json.loads(m)["headers"]["id"] for m in redis.lrange(QUEUE, 0, -1)]:
+        assert time.monotonic() < deadline, "the lost message was not sent again"
+        time.sleep(0.5)
+    assert requests.get(f"{base}/v1/jobs/{job['id']}", timeout=10).json()["status"] == "queued"

@@ -45,15 +45,17 @@ def test_cancel_stops_a_queued_job_and_marks_a_running_one(redis_client):
 def test_a_job_that_followers_wait_for_is_not_cancelled_and_a_cancelled_one_is_not_followed(redis_client):
     jobs = JobStore(redis_client, ttl_s=60)
     jobs.create("leader", _queued())
+    jobs.enqueued("leader", {}, "q")
     jobs.claim(["leader"], [1])
     assert jobs.follow("leader")
     assert jobs.cancel("leader") == FOLLOWED
     assert jobs.get("leader").cancel_requested_at is None
     jobs.create("alone", _queued())
+    jobs.enqueued("alone", {}, "q")
     jobs.claim(["alone"], [1])
     assert jobs.cancel("alone") == RUNNING
-    assert not jobs.follow("alone")  # being cancelled: a new identical request must not wait for it
-    assert not jobs.follow("never")
+    assert jobs.follow("alone") is False  # being cancelled: a new identical request must not wait for it
+    assert jobs.follow("never") is False
 
 
 def test_a_redelivery_after_a_crash_is_claimed_again_and_counted(redis_client):
@@ -72,3 +74,11 @@ def test_a_redelivered_done_job_is_not_claimed_again(redis_client):
     jobs.mark_done(["a"])
     assert _states(jobs.claim(["a"], [1])) == [DONE]
     assert jobs.get("a").state == DONE
+
+
+def test_a_job_is_followed_only_once_its_message_is_published(redis_client):
+    jobs = JobStore(redis_client, ttl_s=60)
+    jobs.create("orphan", _queued())  # its API process died before publishing it
+    assert jobs.follow("orphan") is None  # not yet: a follower would wait for an answer never coming
+    jobs.enqueued("orphan", {}, "q")
+    assert jobs.follow("orphan") and jobs.get("orphan").followers == 1

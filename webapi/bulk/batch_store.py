@@ -39,15 +39,6 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 end
 """
-# Hold or renew the lease on driving a batch: ARGV = owner, milliseconds.
-_LEASE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 class BatchStore:
@@ -57,7 +48,6 @@ class BatchStore:
         self.redis = redis
         self._transition = redis.register_script(_TRANSITION)
         self._close = redis.register_script(_CLOSE)
-        self._lease = redis.register_script(_LEASE)
 
     @staticmethod
     def key(batch_id: str, part: str = "") -> str:
@@ -166,10 +156,6 @@ class BatchStore:
             pipe.srem(ACTIVE_BATCHES_KEY, batch_id)
             pipe.delete(self.key(batch_id, "open"), self.key(batch_id, "lease"))
             pipe.execute()
-
-    def lease(self, batch_id: str, owner: str, ttl_s: float) -> bool:
-        """Hold (or renew) the right to drive this batch for `ttl_s`."""
-        return bool(self._lease(keys=[self.key(batch_id, "lease")], args=[owner, int(ttl_s * 1000)]))
 
 
 def batch_object(record: dict[str, str]) -> dict[str, Any]:

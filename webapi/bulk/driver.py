@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -28,7 +25,7 @@ from typing import Any
 from tasks.contract import Limits
 from tasks.errors import NotFound, error_from_dict
 from webapi import openai_schema
-from webapi.background import BackgroundLoop
+from webapi.background import BackgroundLoop, Lease
 from webapi.bulk import lines
 from webapi.bulk.batch_store import BatchStore
 from webapi.bulk.file_store import FileStore
@@ -65,13 +62,13 @@ class BatchDriver(BackgroundLoop):
         super().__init__()
         self.batches, self.files, self.submitter, self.reader = batches, files, submitter, reader
         self.limits, self.model, self.window = limits, model, window
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = Lease(batches.redis, LEASE_S)
         self._readers: dict[str, tuple[int, Iterator[tuple[int, bytes]]]] = {}
 
     def run_once(self) -> None:
         """One step of every active batch whose lease this driver holds."""
         for batch_id in self.batches.active():
-            if self.batches.lease(batch_id, self.owner, LEASE_S):
+            if self.lease.hold(self.batches.key(batch_id, "lease")):
                 try:
                     self.step(self.batches.get(batch_id))
                 except NotFound:

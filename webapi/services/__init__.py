@@ -5,7 +5,8 @@
     app = create_app(settings, services)
 
 `start()` loads the embedding model and starts the background threads: the cache index follower,
-the cache learner (stores answers as jobs end), the verifier and the Batch API driver.
+the cache learner (stores answers as jobs end), the verifier, the Batch API driver, and the
+redelivery of messages the broker lost.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
 from webapi.services.cancellation import Canceller
 from webapi.services.job_reader import JobReader
+from webapi.services.redelivery import Redelivery
 from webapi.services.submission import Submitter
 
 
@@ -47,6 +49,7 @@ class Services:
     files: FileStore
     batches: BatchStore
     driver: BatchDriver
+    redelivery: Redelivery
     embedder: Embedder  # the cache's model, also behind /v1/embeddings
     cache: SemanticCache | None
     learner: Learner | None
@@ -83,7 +86,7 @@ class Services:
         canceller = Canceller(celery, store, reader)
         return cls(
             settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver,
-            embedder, cache, learner, verifier,
+            Redelivery(celery, redis, store), embedder, cache, learner, verifier,
         )  # fmt: skip
 
     def start(self) -> None:
@@ -91,13 +94,13 @@ class Services:
         if self.cache is not None:
             self.embedder.load()
             self.cache.start()
-        for worker in (self.learner, self.verifier, self.driver):
+        for worker in (self.learner, self.verifier, self.driver, self.redelivery):
             if worker is not None:
                 worker.start()
 
     def stop(self) -> None:
         """Stop the background threads."""
-        for worker in (self.driver, self.verifier, self.learner, self.cache):
+        for worker in (self.redelivery, self.driver, self.verifier, self.learner, self.cache):
             if worker is not None:
                 worker.stop()
 

@@ -30,6 +30,9 @@ from webapi.cache.verify import Verifier
 log = logging.getLogger(__name__)
 
 CACHE_MODES = ("auto", "bypass", "refresh")
+#: How long an identical request waits for its leader's message to be published before it gives
+#: up on the leader (an API process that died in between) and generates its own answer.
+PUBLISH_WAIT_S = 2.0
 
 
 class Route(NamedTuple):
@@ -107,10 +110,11 @@ class Submitter:
         lookup = "guard_refused" if probe.refused else "miss"
         if cache_mode != "auto":
             return self._enqueue(request, job_id, pending, route), "MISS", lookup
-        # The record exists before the job can be anyone's leader, so a follower always finds it.
+        # The record exists before the job can be anyone's leader, so a follower always finds it;
+        # it is followed only once enqueued (tasks/job_record.py: a crash may come in between).
         self.store.create(job_id, pending)
         leader = self.cache.store.start_flight(probe.exact, job_id)
-        if leader is not None and self.store.follow(leader):
+        if leader is not None and self._follow(leader):
             self.store.create(job_id, replace(record, follows=leader, hit=CacheHit("exact", leader)))
             return job_id, "HIT", "exact_hit"
         try:
@@ -120,6 +124,14 @@ class Submitter:
             self.store.delete(job_id)
             self.cache.store.end_flight(probe.exact, job_id)
             raise
+
+    def _follow(self, leader: str) -> bool:
+        """Follow the leader once its message is published (a leader published this very moment
+        is waited for; one whose API process died before publishing never will be)."""
+        deadline = time.monotonic() + PUBLISH_WAIT_S
+        while (followed := self.store.follow(leader)) is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return bool(followed)
 
     def _verify(self, request: GenerationRequest, tenant: str, probe: Probe) -> None:
         """Maybe start a verification of this hit; the hit is served whatever happens here."""
@@ -150,4 +162,8 @@ class Submitter:
         except Exception:
             self.store.delete(job_id)  # never leave a record for a job that was not enqueued
             raise
+        try:
+            self.store.enqueued(job_id, kwargs, route.queue)
+        except Exception as exc:  # it runs all the same; identical requests just do not follow it
+            log.warning("could not mark job %s enqueued (%s)", job_id, exc)
         return job_id
