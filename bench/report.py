@@ -409,6 +409,30 @@ def main() -> None:
                     )
         out.append("")
 
+    if structured := _load("structured"):
+        out += [
+            "## 14. What structured output costs (`python -m bench.run structured`)",
+            "",
+            f"{structured['clients']} closed-loop clients, chat requests asking for a person's name, age and job as "
+            f"JSON (max_tokens={structured['max_tokens']}, greedy, cache bypassed), sent as free text, with a "
+            "`json_schema` response_format, and in JSON mode; runs alternate, figures are the means of "
+            f"{len(structured['runs']['free_text'])} runs each.",
+            "",
+            *_header("response_format", "tokens/s", "req/s", "p50 ms", "p95 ms", "tokens per answer", "valid JSON"),
+        ]
+        for name in ("free_text", "json_schema", "json_object"):
+            r = structured[name]
+            out.append(_row(name, r["tokens_per_s"], r["requests_per_s"], r["p50_ms"], r["p95_ms"], r["mean_tokens"],
+                            f"{r['valid_json']}/{r['requests']}"))  # fmt: skip
+        cost = structured["json_schema_cost"]
+        out += [
+            "",
+            f"Throughput cost of a schema: {cost:.1%} of tokens/s (target ≤ 15%: {_verdict(cost <= 0.15)}); JSON "
+            f"mode: {structured['json_object_cost']:.1%}. Structured answers are shorter, so more of each request is "
+            "prefill: tokens/s counts that against them; requests/s rise.",
+            "",
+        ]
+
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())
 

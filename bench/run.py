@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
-Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference (memory is
-read after each run); the race against llama-server is bench/peers.py, int8 against float32
-bench/precision.py. Each prints a table and writes bench/results/<scenario>.json;
+Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference and
+structured (bench/structured.py); memory is read after each run. The race against llama-server is
+bench/peers.py, int8 against float32 bench/precision.py. Each prints a table and writes bench/results/<scenario>.json;
 bench/report.py turns them into bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
 
@@ -27,6 +27,7 @@ import requests
 import torch
 
 from bench import load
+from bench.structured import structured
 from tasks.settings import Settings
 from tests import stack
 
@@ -472,6 +473,7 @@ SCENARIOS = {
     "cold_start": cold_start,
     "streaming": streaming,
     "bulk_interference": bulk_interference,
+    "structured": structured,
 }
 
 

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from model_worker import forwards, loading, precision
 from model_worker.attention import Feed, next_boundary
+from model_worker.constraints import Constraints
 from model_worker.prefix_cache import PrefixCache, usable_prefix
 from model_worker.sequence import Completion, Sequence, Texts, sample
 from tasks.contract import GenerationRequest
@@ -64,6 +65,7 @@ class Engine:
         self.eos_ids = _eos_ids(model, tokenizer)
         self.context_length = _context_length(model)
         self.texts = Texts(tokenizer, self.eos_ids)
+        self.constraints = Constraints(tokenizer, self.eos_ids)
         self.forward = forwards.build(model, tokenizer, max_rows, dtype, Path(cache_dir) if cache_dir else None)
         reuse = prefix_cache_tokens > 0 and self.forward.reuses_prefixes
         self.prefixes = PrefixCache(prefix_cache_tokens) if reuse else None
@@ -95,7 +97,10 @@ class Engine:
 
     def prepare(self, request: GenerationRequest, key: Any = None, stream: bool = False) -> Sequence:
         """A sequence for `request`; InferenceError if it cannot run (too long, no chat template)."""
-        return Sequence(key, request, self._encode(request), stream)
+        seq = Sequence(key, request, self._encode(request), stream)
+        if request.response_format is not None:
+            seq.matcher = self.constraints.matcher(request.response_format)
+        return seq
 
     def add(self, seq: Sequence) -> None:
         """Put a sequence in the batch: restored where it stopped, or prefilled from the next step
@@ -138,6 +143,9 @@ class Engine:
                 wanting.append(seq)
         for seq, token in zip(wanting, self._sample(logits, wanting, step), strict=True):
             if token is None:
+                continue
+            if seq.matcher is not None and not seq.matcher.consume_token(token):
+                step.finished.append((seq, GenerationFailed(f"structured output: {seq.matcher.get_error()}")))
                 continue
             if not seq.generated and self.prefixes is not None:  # its prompt is prefilled: keep it
                 self.prefixes.add(seq.prompt, self.forward.save(seq.slot, len(seq.prompt)))  # type: ignore[arg-type]
@@ -196,6 +204,7 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
         """Next tokens; a row whose sampling fails (NaN scores, say) ends alone with the error."""
+        self.constraints.mask(logits, [(row, seq.matcher) for row, seq in enumerate(seqs) if seq.matcher is not None])
         try:
             return list(sample(logits, seqs))
         except RuntimeError:

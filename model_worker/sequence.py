@@ -42,6 +42,8 @@ class Sequence:
     #: Sampled rows draw from their own generator: seeded by the request's seed, so a seeded
     #: answer never depends on the rows it shares a batch with.
     generator: torch.Generator | None = None
+    #: A structured row's grammar matcher (model_worker/constraints.py), None for free text.
+    matcher: Any = None
     #: Engine state: the slot it occupies (None: not in the batch), how many of its tokens have
     #: keys and values in that slot (or in `saved`, while out of the batch), when it was last
     #: admitted.
@@ -89,8 +91,8 @@ class Texts:
 
     def finish_reason(self, seq: Sequence) -> str | None:
         """Why `seq` ends after its newest token, or None while it goes on."""
-        if seq.generated[-1] in self.eos_ids:
-            return "stop"
+        if seq.generated[-1] in self.eos_ids or (seq.matcher is not None and seq.matcher.is_stopped()):
+            return "stop"  # the end of text, or of the structure asked for
         if seq.request.stop and _cut_at_stop(self.text(seq.generated), seq.request.stop) is not None:
             return "stop"
         if len(seq.generated) >= seq.request.max_tokens:

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tasks import structured
 from tasks.errors import InvalidRequest, MalformedBody
 
 TASK_NAME = "llm.generate"
@@ -84,6 +85,8 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: Structured output (tasks/structured.py): None for free text.
+    response_format: dict[str, Any] | None = None
 
     @property
     def greedy(self) -> bool:
@@ -117,7 +120,7 @@ class GenerationRequest:
 
         if not isinstance(body, dict):
             raise MalformedBody("the request body must be a JSON object")
-        known = {"prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed"}
+        known = {"prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "response_format"}
         unknown = sorted(set(body) - known - extra_fields)
         if unknown:
             raise InvalidRequest(
@@ -132,7 +135,8 @@ class GenerationRequest:
         if top_p == 0:
             raise InvalidRequest("top_p must be greater than 0 and at most 1", "top_p", "out_of_range")
         seed = None if body.get("seed") is None else _integer(body, "seed", 0, 0, MAX_SEED)
-        return cls(prompt, messages, max_tokens, temperature, top_p, _stop(body), seed)
+        response_format = structured.normalise(body.get("response_format"))
+        return cls(prompt, messages, max_tokens, temperature, top_p, _stop(body), seed, response_format)
 
 
 def _prompt_or_messages(body: dict[str, Any], limits: Limits) -> tuple[str | None, tuple[Message, ...] | None]:

@@ -16,7 +16,10 @@ from webapi.services.submission import cache_mode
 
 Kind = Literal["completion", "chat"]
 
-_COMMON = {"model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user"}
+_COMMON = {
+    "model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user",
+    "response_format",
+}  # fmt: skip
 #: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
 FIELDS: dict[Kind, set[str]] = {
     "completion": _COMMON | {"prompt", "cache"},
@@ -38,7 +41,6 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "functions": ([],),
     "tool_choice": ("none",),
     "function_call": ("none",),
-    "response_format": ({"type": "text"},),
     "metadata": ({},),
     "service_tier": ("auto", "default"),
     "modalities": (["text"],),
@@ -88,7 +90,7 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         raise NotFound(
             f"the model {body['model']!r} does not exist; this server serves {model!r}", "model", "model_not_found"
         )
-    ours: dict[str, Any] = {k: body.get(k) for k in ("temperature", "top_p", "stop", "seed")}
+    ours: dict[str, Any] = {k: body.get(k) for k in ("temperature", "top_p", "stop", "seed", "response_format")}
     ours["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
     if ours["temperature"] is None:
         ours["temperature"] = DEFAULT_TEMPERATURE

@@ -15,6 +15,9 @@ def test_output_changing_parameters_split_the_scope():
     assert _scope(temperature=0.5, seed=1) != _scope(temperature=0.5, seed=2)
     assert keys.scope(GenerationRequest(prompt="Hello", max_tokens=16), "model-b") != base
     assert keys.scope(GenerationRequest(prompt="Hello", max_tokens=16), "model-a", tenant="t2") != base
+    assert _scope(response_format={"type": "json_object"}) != base
+    person = {"type": "json_schema", "name": "p", "schema": {"type": "object"}}
+    assert _scope(response_format=person) not in (base, _scope(response_format={"type": "json_object"}))
 
 
 def test_seed_and_top_p_do_not_split_greedy_requests():

@@ -50,6 +50,12 @@ def test_the_openai_routes_answer_in_openai_error_shape(client):
     assert response.status_code == 400
     error = response.json["error"]
     assert set(error) >= {"message", "type", "param", "code"} and error["param"] == "messages"
+    bad_schema = {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "objekt"}}}
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}], "response_format": bad_schema},
+    )
+    assert response.status_code == 400 and response.json["error"]["param"] == "response_format.json_schema.schema"
 
 
 def test_an_oversized_body_is_413_unread(client):

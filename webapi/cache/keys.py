@@ -41,6 +41,8 @@ def scope(request: GenerationRequest, model: str, tenant: str = "") -> str:
         "stop": sorted(request.stop),
         "seed": request.seed if not request.greedy else None,
     }
+    if request.response_format is not None:  # absent for free text, so older entries keep their scope
+        fields["response_format"] = request.response_format
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 
 

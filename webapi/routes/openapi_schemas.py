@@ -18,6 +18,29 @@ PARAMS = {
     "stop": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "maxItems": 4}]},
     "seed": {"type": ["integer", "null"], "minimum": 0},
     "cache": {"enum": ["auto", "bypass", "refresh"], "default": "auto"},
+    "response_format": {
+        "description": "structured output: the answer is JSON (json_object), or JSON matching a schema (json_schema)",
+        "oneOf": [
+            {"type": "object", "properties": {"type": {"enum": ["text", "json_object"]}}, "required": ["type"]},
+            {
+                "type": "object",
+                "required": ["type", "json_schema"],
+                "properties": {
+                    "type": {"const": "json_schema"},
+                    "json_schema": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": TEXT,
+                            "schema": {"type": "object", "description": "a JSON Schema"},
+                            "strict": {"type": "boolean"},
+                            "description": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        ],
+    },
 }
 REQUEST = {
     "type": "object",
@@ -121,6 +144,7 @@ OPENAI_COMMON = {
     "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
     "user": {"type": "string"},
     "cache": PARAMS["cache"],
+    "response_format": PARAMS["response_format"],
 }
 CHOICES = {"type": "array", "items": {"type": "object", "required": ["index", "finish_reason"]}}
 USAGE = {
