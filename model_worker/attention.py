@@ -53,7 +53,7 @@ class Feed:
     start: int
     tokens: Sequence[int]
     wants_logits: bool  # the chunk ends the row's known tokens: its next token is sampled
-    every_logit: bool = False  # logits after each of its tokens (perplexity measurements)
+    every_logit: bool = False  # logits after each of its tokens (a prompt scored: echo, perplexity)
 
 
 class SlotAttention:

@@ -135,12 +135,21 @@ class Engine:
         if not feeds:
             return step
         logits = self.forward.forward(feeds)
-        wanting = []
+        wanting, rows, row = [], [], 0
         for feed, seq in zip(feeds, fed, strict=True):
+            count = len(feed.tokens) if feed.every_logit else int(feed.wants_logits)
+            if feed.every_logit:  # a prompt to score: the logits after each of its tokens
+                _score_prompt(seq, feed.start, logits[row : row + count])
             seq.computed += len(feed.tokens)
             step.tokens += len(feed.tokens)
-            if feed.wants_logits:
+            if feed.wants_logits and seq.request.max_tokens == 0:  # scored, nothing to generate
+                step.finished.append((seq, self.texts.completion(seq, "length")))
+            elif feed.wants_logits:
                 wanting.append(seq)
+                rows.append(row + count - 1)
+            row += count
+        if len(rows) != logits.shape[0]:
+            logits = logits[rows]
         for seq, token in zip(wanting, self._sample(logits, wanting, step), strict=True):
             if token is None:
                 continue
@@ -182,7 +191,8 @@ class Engine:
                 end = min(next_boundary(start), len(tokens))
                 if end - start > budget and chunked:
                     return feeds, fed
-                feeds.append(Feed(seq.slot, start, tokens[start:end], end == len(tokens)))  # type: ignore[arg-type]
+                scoring = seq.request.prompt_logprobs
+                feeds.append(Feed(seq.slot, start, tokens[start:end], end == len(tokens), scoring))  # type: ignore[arg-type]
                 fed.append(seq)
                 budget, start, chunked = budget - (end - start), end, True
         return feeds, fed
@@ -191,7 +201,7 @@ class Engine:
         """Start a newcomer from the longest cached prefix of its prompt; False: it waits a step,
         because a newcomer ahead of it is computing a longer prefix it shares (a burst of chat
         requests would otherwise all compute their template's system prompt at once)."""
-        if self.prefixes is None:
+        if self.prefixes is None or seq.request.prompt_logprobs:  # a prompt to score is computed whole
             return True
         hit = self.prefixes.longest(seq.prompt)
         cached = hit[1] if hit is not None else 0
@@ -204,7 +214,18 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
         """Next tokens; a row whose sampling fails (NaN scores, say) ends alone with the error."""
+        scoring = [row for row, seq in enumerate(seqs) if seq.request.logprobs is not None]
+        # The model's own distribution: before temperature, top_p and a grammar's mask (as vLLM's default).
+        logprobs = torch.log_softmax(logits[scoring], dim=-1) if scoring else None
         self.constraints.mask(logits, [(row, seq.matcher) for row, seq in enumerate(seqs) if seq.matcher is not None])
+        tokens = self._sample_rows(logits, seqs, step)
+        if logprobs is not None:
+            for i, row in enumerate(scoring):
+                if tokens[row] is not None:
+                    seqs[row].scored.append(_scored(logprobs[i], tokens[row], seqs[row].request.logprobs))
+        return tokens
+
+    def _sample_rows(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
         try:
             return list(sample(logits, seqs))
         except RuntimeError:
@@ -269,6 +290,24 @@ class Engine:
                 "messages" if request.messages is not None else "prompt",
             )
         return ids
+
+
+def _score_prompt(seq: Sequence, start: int, logits: torch.Tensor) -> None:
+    """Note the log-probability of each prompt token that follows a position in this chunk."""
+    if not seq.prompt_scored:
+        seq.prompt_scored.append((seq.prompt[0], None, []))  # the first token follows nothing
+    logprobs = torch.log_softmax(logits, dim=-1)
+    for offset in range(logits.shape[0]):
+        target = start + offset + 1
+        if target < len(seq.prompt) and len(seq.prompt_scored) == target:  # once, even if recomputed
+            seq.prompt_scored.append(_scored(logprobs[offset], seq.prompt[target], seq.request.logprobs or 0))
+
+
+def _scored(logprobs: torch.Tensor, token: int, alternatives: int) -> tuple[int, float, list[tuple[int, float]]]:
+    """(token, its logprob, the `alternatives` likeliest tokens and theirs) from one row of logprobs."""
+    top = logprobs.topk(alternatives) if alternatives else None
+    likeliest = list(zip(top.indices.tolist(), top.values.tolist(), strict=True)) if top is not None else []
+    return token, float(logprobs[token]), likeliest
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:

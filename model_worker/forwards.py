@@ -159,8 +159,13 @@ class RowwiseForward:
             if feed.start == 0 or self.caches[feed.slot] is None:
                 self.caches[feed.slot] = DynamicCache(config=self.model.config)
             ids = torch.tensor([list(feed.tokens)], dtype=torch.long, device=self.model.device)
-            output = self.model(input_ids=ids, past_key_values=self.caches[feed.slot], use_cache=True, logits_to_keep=1)
-            if feed.wants_logits:
+            keep = 0 if feed.every_logit else 1  # 0: all
+            output = self.model(
+                input_ids=ids, past_key_values=self.caches[feed.slot], use_cache=True, logits_to_keep=keep
+            )
+            if feed.every_logit:
+                logits.extend(output.logits[0].float())
+            elif feed.wants_logits:
                 logits.append(output.logits[0, -1].float())
         return torch.stack(logits) if logits else torch.empty(0)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,7 +98,7 @@ class Lifecycle:
             self.jobs.record_timings(inference_ms)
             for req, outcome in outcomes:
                 if isinstance(outcome, Completion):
-                    req.task.backend.mark_as_done(req.id, asdict(outcome))
+                    req.task.backend.mark_as_done(req.id, outcome.to_json())
                 else:
                     req.task.backend.mark_as_failure(req.id, outcome)
             self.jobs.mark_done([req.id for req, _ in outcomes])

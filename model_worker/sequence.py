@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -28,6 +28,18 @@ class Completion:
     finish_reason: str  # "stop" (end of text or a stop sequence) | "length" (max_tokens reached)
     prompt_tokens: int
     completion_tokens: int
+    #: Asked for (GenerationRequest.logprobs): per generated token [text, logprob, [[text, logprob], ...]].
+    logprobs: list[list[Any]] | None = None
+    #: Asked for (prompt_logprobs): the same per prompt token; the first has no logprob (None).
+    prompt_logprobs: list[list[Any]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as stored: log-probabilities only where they were asked for."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("logprobs", "prompt_logprobs")}
+
+
+#: A token's log-probability: (token id, logprob, its likeliest alternatives as (id, logprob)).
+Scored = tuple[int, float | None, list[tuple[int, float]]]
 
 
 @dataclass(eq=False)
@@ -44,6 +56,9 @@ class Sequence:
     generator: torch.Generator | None = None
     #: A structured row's grammar matcher (model_worker/constraints.py), None for free text.
     matcher: Any = None
+    #: Log-probabilities, for the requests that ask: of each generated token, of each prompt token.
+    scored: list[Scored] = field(default_factory=list)
+    prompt_scored: list[Scored] = field(default_factory=list)
     #: Engine state: the slot it occupies (None: not in the batch), how many of its tokens have
     #: keys and values in that slot (or in `saved`, while out of the batch), when it was last
     #: admitted.
@@ -88,6 +103,7 @@ class Texts:
 
     def __init__(self, tokenizer: Any, eos_ids: set[int]) -> None:
         self.tokenizer, self.eos_ids = tokenizer, eos_ids
+        self._token_texts: dict[int, str] = {}
 
     def finish_reason(self, seq: Sequence) -> str | None:
         """Why `seq` ends after its newest token, or None while it goes on."""
@@ -103,7 +119,25 @@ class Texts:
         """The finished sequence's result: its text up to the first stop sequence."""
         text = self.text(seq.generated)
         cut = _cut_at_stop(text, seq.request.stop)
-        return Completion(text if cut is None else cut, reason, len(seq.prompt), len(seq.generated))
+        completion = Completion(text if cut is None else cut, reason, len(seq.prompt), len(seq.generated))
+        if seq.request.logprobs is not None:
+            scored = seq.scored[:-1] if seq.generated and seq.generated[-1] in self.eos_ids else seq.scored
+            completion = replace(completion, logprobs=[self._named(s) for s in scored])
+        if seq.request.prompt_logprobs:
+            completion = replace(completion, prompt_logprobs=[self._named(s) for s in seq.prompt_scored])
+        return completion
+
+    def token_text(self, token: int) -> str:
+        """One token's text (memoised: alternatives repeat)."""
+        text = self._token_texts.get(token)
+        if text is None:
+            text = self._token_texts[token] = self.tokenizer.decode([token])
+        return text
+
+    def _named(self, scored: Scored) -> list[Any]:
+        token, logprob, alternatives = scored
+        named = [[self.token_text(t), lp] for t, lp in alternatives] if logprob is not None else None
+        return [self.token_text(token), logprob, named]
 
     def delta(self, seq: Sequence, finished: bool) -> tuple[int, str] | None:
         """(offset, text) newly settled since the last call, for a streamed sequence.

@@ -55,6 +55,8 @@ ROLES = ("system", "user", "assistant")
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 128
 MAX_SEED = 2**63 - 1
+#: Most alternatives a token's log-probability may come with (OpenAI's top_logprobs limit).
+MAX_LOGPROBS = 20
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ class GenerationRequest:
     seed: int | None = None
     #: Structured output (tasks/structured.py): None for free text.
     response_format: dict[str, Any] | None = None
+    #: Log-probabilities: None for none; k for each generated token's, with its k likeliest alternatives.
+    logprobs: int | None = None
+    #: The prompt's tokens' log-probabilities too (OpenAI's echo; scoring, as lm-eval does). With it,
+    #: max_tokens may be 0: the prompt is scored, nothing is generated.
+    prompt_logprobs: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -121,6 +128,7 @@ class GenerationRequest:
         if not isinstance(body, dict):
             raise MalformedBody("the request body must be a JSON object")
         known = {"prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "response_format"}
+        known |= {"logprobs", "prompt_logprobs"}
         unknown = sorted(set(body) - known - extra_fields)
         if unknown:
             raise InvalidRequest(
@@ -129,14 +137,20 @@ class GenerationRequest:
                 "unknown_field",
             )
         prompt, messages = _prompt_or_messages(body, limits)
-        max_tokens = _integer(body, "max_tokens", limits.default_max_tokens, 1, limits.max_new_tokens)
+        logprobs = None if body.get("logprobs") is None else _integer(body, "logprobs", 0, 0, MAX_LOGPROBS)
+        prompt_logprobs = _boolean(body, "prompt_logprobs")
+        least = 0 if prompt_logprobs else 1
+        max_tokens = _integer(body, "max_tokens", limits.default_max_tokens, least, limits.max_new_tokens)
         temperature = _number(body, "temperature", 0.0, 0.0, 2.0)
         top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
         if top_p == 0:
             raise InvalidRequest("top_p must be greater than 0 and at most 1", "top_p", "out_of_range")
         seed = None if body.get("seed") is None else _integer(body, "seed", 0, 0, MAX_SEED)
         response_format = structured.normalise(body.get("response_format"))
-        return cls(prompt, messages, max_tokens, temperature, top_p, _stop(body), seed, response_format)
+        return cls(
+            prompt, messages, max_tokens, temperature, top_p, _stop(body), seed, response_format, logprobs,
+            prompt_logprobs,
+        )  # fmt: skip
 
 
 def _prompt_or_messages(body: dict[str, Any], limits: Limits) -> tuple[str | None, tuple[Message, ...] | None]:
@@ -202,6 +216,13 @@ def _integer(body: dict[str, Any], field: str, default: int, low: int, high: int
         raise InvalidRequest(f"{field} must be an integer", field, "wrong_type")
     if not low <= value <= high:
         raise InvalidRequest(f"{field} must be between {low} and {high}, got {value}", field, "out_of_range")
+    return value
+
+
+def _boolean(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field, False)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
     return value
 
 

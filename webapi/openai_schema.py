@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from tasks.contract import MAX_SEED, GenerationRequest, Limits
+from tasks.contract import MAX_LOGPROBS, MAX_SEED, GenerationRequest, Limits
 from tasks.errors import InvalidRequest, MalformedBody, NotFound
+from webapi import logprobs
 from webapi.services.submission import cache_mode
 
 Kind = Literal["completion", "chat"]
@@ -22,8 +23,8 @@ _COMMON = {
 }  # fmt: skip
 #: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
 FIELDS: dict[Kind, set[str]] = {
-    "completion": _COMMON | {"prompt", "cache"},
-    "chat": _COMMON | {"messages", "max_completion_tokens", "cache"},
+    "completion": _COMMON | {"prompt", "cache", "logprobs", "echo"},
+    "chat": _COMMON | {"messages", "max_completion_tokens", "cache", "logprobs", "top_logprobs"},
 }
 #: OpenAI fields we do not implement, and the values of each that mean "not used".
 NEUTRAL: dict[str, tuple[Any, ...]] = {
@@ -69,6 +70,7 @@ class OpenAIRequest:
     cache_mode: str
     user: str | None
     n: int = 1
+    echo: bool = False  # completions: the answer's text (and logprobs) start with the prompt's
 
     def generations(self) -> list[GenerationRequest]:
         """One request per choice. A seeded request's choice i uses seed + i: the choices differ,
@@ -94,12 +96,20 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
     ours["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
     if ours["temperature"] is None:
         ours["temperature"] = DEFAULT_TEMPERATURE
+    echo = False
     if kind == "chat":
         ours["messages"] = _messages(body.get("messages"))
+        ours["logprobs"] = _chat_logprobs(body)
     else:
         ours["prompt"] = _prompt(body.get("prompt"))
+        ours["logprobs"] = body.get("logprobs")  # alternatives per token; the contract checks it
+        echo = _flag(body, "echo")
+        ours["prompt_logprobs"] = echo and ours["logprobs"] is not None
     generation = GenerationRequest.from_json(ours, limits)
     stream = _flag(body, "stream")
+    if stream and (generation.logprobs is not None or echo):
+        field = "echo" if echo else "logprobs"
+        raise InvalidRequest(f"{field} is not supported with stream: true", field, "unsupported_parameter")
     options = body.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise InvalidRequest(
@@ -107,7 +117,21 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         )
     include_usage = _flag(options or {}, "include_usage")
     n = _choices(body.get("n", 1), stream)
-    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), n)
+    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), n, echo)
+
+
+def _chat_logprobs(body: dict[str, Any]) -> int | None:
+    """Chat's logprobs (a flag) and top_logprobs (alternatives) as our alternatives per token."""
+    wanted, top = _flag(body, "logprobs"), body.get("top_logprobs")
+    if top is None:
+        return 0 if wanted else None
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_LOGPROBS:
+        raise InvalidRequest(
+            f"top_logprobs must be an integer from 0 to {MAX_LOGPROBS}", "top_logprobs", "invalid_value"
+        )
+    if not wanted:
+        raise InvalidRequest("top_logprobs needs logprobs: true", "top_logprobs", "invalid_value")
+    return top
 
 
 def _choices(value: Any, stream: bool) -> int:
@@ -190,10 +214,11 @@ def _content(value: Any, where: str) -> Any:
     return "\n".join(parts)
 
 
-def response(kind: Kind, jobs: list[dict[str, Any]], model: str) -> dict[str, Any]:
+def response(kind: Kind, jobs: list[dict[str, Any]], model: str, echo: str | None = None) -> dict[str, Any]:
     """The completion or chat.completion object for succeeded jobs, one choice each (the first's id).
 
     `usage` counts the prompt once and every choice's completion tokens, as OpenAI's does.
+    `echo`: the prompt, which a completion's text (and logprobs) then start with.
     """
     choices = []
     for index, job in enumerate(jobs):
@@ -201,9 +226,11 @@ def response(kind: Kind, jobs: list[dict[str, Any]], model: str) -> dict[str, An
         choice: dict[str, Any] = {"index": index}
         if kind == "chat":
             choice["message"] = {"role": "assistant", "content": result["text"]}
+            choice["logprobs"] = logprobs.chat(result)
         else:
-            choice["text"] = result["text"]
-        choice.update(logprobs=None, finish_reason=result["finish_reason"])
+            choice["text"] = (echo or "") + result["text"]
+            choice["logprobs"] = logprobs.completion(result, echo is not None)
+        choice["finish_reason"] = result["finish_reason"]
         choices.append(choice)
     prompt = jobs[0]["result"]["prompt_tokens"]
     completion = sum(job["result"]["completion_tokens"] for job in jobs)

@@ -154,12 +154,12 @@ def test_errors_come_in_openai_shape(client):
         client.chat.completions.create(model="gpt-4", messages=_user("hi"))
     assert unknown.value.body["code"] == "model_not_found" and unknown.value.body["param"] == "model"
     with pytest.raises(openai.BadRequestError) as unsupported:
-        client.chat.completions.create(model=MODEL, messages=_user("hi"), logprobs=True)
+        client.chat.completions.create(model=MODEL, messages=_user("hi"), frequency_penalty=0.5)
     assert unsupported.value.body == {
         "type": "invalid_request_error",
         "code": "unsupported_parameter",
-        "message": "'logprobs' is not supported by this server",
-        "param": "logprobs",
+        "message": "'frequency_penalty' is not supported by this server",
+        "param": "frequency_penalty",
     }
     for stream in (False, True):  # refused by the worker, which counts tokens: still a 400 before any chunk
         with pytest.raises(openai.BadRequestError) as too_long:

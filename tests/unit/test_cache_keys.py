@@ -50,4 +50,6 @@ def test_exact_key_ignores_case_spacing_and_final_punctuation_only():
 def test_only_deterministic_requests_are_cacheable():
     assert keys.cacheable(GenerationRequest(prompt="x"))
     assert keys.cacheable(GenerationRequest(prompt="x", temperature=0.9, seed=3))
+    assert not keys.cacheable(GenerationRequest(prompt="x", logprobs=0))  # they belong to its exact tokens
+    assert not keys.cacheable(GenerationRequest(prompt="x", max_tokens=0, prompt_logprobs=True))
     assert not keys.cacheable(GenerationRequest(prompt="x", temperature=0.9))

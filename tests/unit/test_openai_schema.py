@@ -50,7 +50,11 @@ def test_sampling_is_on_by_default_as_in_openai():
 @pytest.mark.parametrize(
     ("body", "param", "code"),
     [
-        ({"logprobs": True}, "logprobs", "unsupported_parameter"),
+        ({"echo": True}, "echo", "unsupported_parameter"),  # a completions field
+        ({"logprobs": 3}, "logprobs", "wrong_type"),  # chat's is a flag
+        ({"top_logprobs": 2}, "top_logprobs", "invalid_value"),  # without logprobs: true
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs", "invalid_value"),
+        ({"logprobs": True, "stream": True}, "logprobs", "unsupported_parameter"),
         ({"n": 0}, "n", "invalid_value"),
         ({"n": 17}, "n", "invalid_value"),
         ({"n": 2, "stream": True}, "n", "unsupported_parameter"),
@@ -72,6 +76,20 @@ def test_what_cannot_be_honoured_is_refused_by_name(body, param, code):
         _parse("chat", **{"messages": [{"role": "user", "content": "Hi"}], **body})
     assert refused.value.param == param
     assert code is None or refused.value.code == code
+
+
+def test_logprobs_on_chat_are_a_flag_and_on_completions_a_count_with_echo_scoring_the_prompt():
+    chat = _parse("chat", messages=[{"role": "user", "content": "Hi"}], logprobs=True, top_logprobs=3)
+    assert chat.generation.logprobs == 3 and not chat.generation.prompt_logprobs
+    assert _parse("chat", messages=[{"role": "user", "content": "Hi"}], logprobs=True).generation.logprobs == 0
+    assert _parse("chat", messages=[{"role": "user", "content": "Hi"}]).generation.logprobs is None
+    scoring = _parse("completion", prompt="Hi there", logprobs=1, echo=True, max_tokens=0)
+    assert scoring.echo and scoring.generation.prompt_logprobs and scoring.generation.max_tokens == 0
+    echo_only = _parse("completion", prompt="Hi there", echo=True)
+    assert echo_only.echo and not echo_only.generation.prompt_logprobs  # text only: nothing to score
+    with pytest.raises(InvalidRequest) as nothing_to_do:
+        _parse("completion", prompt="Hi there", echo=True, max_tokens=0)
+    assert nothing_to_do.value.param == "max_tokens"
 
 
 def test_a_prompt_list_of_several_is_refused():

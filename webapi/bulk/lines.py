@@ -65,6 +65,8 @@ def parse(raw: bytes, endpoint: str, limits: Limits, model: str) -> Line:
         raise LineError("stream is not supported in a batch", "invalid_request", "body.stream")
     if request.n > 1:
         raise LineError("n > 1 is not supported in a batch; send a line per choice", "unsupported_parameter", "body.n")
+    if request.echo:
+        raise LineError("echo is not supported in a batch", "unsupported_parameter", "body.echo")
     return Line(custom_id, request)
 
 

@@ -17,8 +17,11 @@ from tasks.contract import GenerationRequest
 
 
 def cacheable(request: GenerationRequest) -> bool:
-    """Only deterministic requests have one right answer to reuse: greedy, or seeded sampling."""
-    return request.greedy or request.seed is not None
+    """Only deterministic requests have one right answer to reuse: greedy, or seeded sampling; and
+    never one asking for log-probabilities, which belong to its exact tokens (a similar prompt's
+    would be wrong)."""
+    deterministic = request.greedy or request.seed is not None
+    return deterministic and request.logprobs is None and not request.prompt_logprobs
 
 
 def query_text(request: GenerationRequest) -> str:

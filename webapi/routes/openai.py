@@ -80,7 +80,8 @@ def _complete(kind: Kind) -> Response:
         jobs = [service.reader.wait(job_id, max(deadline - time.monotonic(), 0)) for job_id, _ in submitted]
         for job in jobs:
             _raise_unless_succeeded(job)
-        response = jsonify(openai_schema.response(request.kind, jobs, config.model_name))
+        echo = request.generation.prompt if request.echo else None
+        response = jsonify(openai_schema.response(request.kind, jobs, config.model_name, echo))
     verdicts = {verdict for _, verdict in submitted}
     response.headers["X-Cache"] = verdicts.pop() if len(verdicts) == 1 else "MISS"  # HIT: every choice was
     return response

@@ -140,6 +140,13 @@ SPEC: dict[str, Any] = {
                 "properties": {
                     "prompt": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "minItems": 1, "maxItems": 1}]},
                     **OPENAI_COMMON,
+                    "logprobs": {
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "maximum": 20,
+                        "description": "alternatives",
+                    },
+                    "echo": {"type": "boolean", "description": "start the text (and logprobs) with the prompt"},
                 },
             },
             "text_completion",
@@ -164,6 +171,8 @@ SPEC: dict[str, Any] = {
                     },
                     "max_completion_tokens": PARAMS["max_tokens"],
                     **OPENAI_COMMON,
+                    "logprobs": {"type": "boolean", "default": False},
+                    "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
                 },
             },
             "chat.completion",

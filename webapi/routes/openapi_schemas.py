@@ -18,6 +18,8 @@ PARAMS = {
     "stop": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "maxItems": 4}]},
     "seed": {"type": ["integer", "null"], "minimum": 0},
     "cache": {"enum": ["auto", "bypass", "refresh"], "default": "auto"},
+    "logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "description": "alternatives per token"},
+    "prompt_logprobs": {"type": "boolean", "description": "score the prompt too (max_tokens may then be 0)"},
     "response_format": {
         "description": "structured output: the answer is JSON (json_object), or JSON matching a schema (json_schema)",
         "oneOf": [
