@@ -27,6 +27,7 @@ from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_ce
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY
 from tasks.job_record import JobStore
 from tasks.settings import Settings, SettingsError
+from tasks.shared_tokenizer import publish as publish_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ def _load_model(**_: Any) -> None:
         return Scheduler(engine, lifecycle, inbox, settings.batch_wait_s, settings.bulk_min_share)
 
     generate.make_scheduler = make_scheduler
+    try:  # the API's /tokenize reads it from Redis
+        publish_tokenizer(_redis(), settings.model_name, engine.tokenizer, engine.context_length)
+    except Exception as exc:
+        log.warning("could not share the tokenizer (%s): /tokenize answers 503 until a worker does", exc)
     _info.update(
         model=settings.model_name,
         device=str(engine.device),

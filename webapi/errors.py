@@ -47,7 +47,7 @@ STATUS_BY_ERROR: list[tuple[type[InferenceError], int]] = [
 ]
 
 #: Blueprints serving OpenAI's API.
-OPENAI_BLUEPRINTS = {"openai", "embeddings", "files", "batches"}
+OPENAI_BLUEPRINTS = {"openai", "embeddings", "tokenize", "files", "batches"}
 #: OpenAI's error type by status; statuses not listed are "server_error".
 OPENAI_TYPES = {401: "authentication_error", 429: "rate_limit_error", 503: "service_unavailable_error"}
 #: Where OpenAI has its own code for one of our error types.

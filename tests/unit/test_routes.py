@@ -66,6 +66,8 @@ def test_an_oversized_body_is_413_unread(client):
 def test_a_good_request_without_redis_is_503_with_a_message(client):
     response = client.post("/v1/jobs", json={"prompt": "hi"})
     assert response.status_code == 503 and response.json["error"]["message"]
+    tokenized = client.post("/tokenize", json={"prompt": "hi"})  # the tokenizer is shared through Redis
+    assert tokenized.status_code == 503 and tokenized.json["error"]["type"] == "service_unavailable_error"
 
 
 def test_every_route_but_the_public_ones_needs_a_key(tmp_path):

@@ -24,6 +24,12 @@ from webapi.routes.openapi_schemas import (
 
 bp = Blueprint("openapi", __name__)
 
+#: The tokenizer routes: also 503 until a worker has shared its tokenizer.
+TOKENIZER_ERRORS = {
+    **ERRORS,
+    "404": json_response("Error", "unknown model"),
+    "503": json_response("Error", "Redis is unavailable, or no worker has shared its tokenizer yet"),
+}
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "LLM batch-inference service", "version": "0.1.0"},
@@ -177,6 +183,60 @@ SPEC: dict[str, Any] = {
             },
             "chat.completion",
         ),
+        "/tokenize": {
+            "post": {
+                "summary": "Token ids of a prompt, or of messages through the chat template (vLLM's shape)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "model": MODEL,
+                                    "prompt": {"type": "string"},
+                                    "messages": {"type": "array"},
+                                    "add_special_tokens": {"type": "boolean", "default": True},
+                                    "add_generation_prompt": {"type": "boolean", "default": True},
+                                    "return_token_strs": {"type": "boolean", "default": False},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "count, max_model_len, tokens (and token_strs)"},
+                    **TOKENIZER_ERRORS,
+                },
+            }
+        },
+        "/detokenize": {
+            "post": {
+                "summary": "The text of token ids (vLLM's shape)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["tokens"],
+                                "properties": {
+                                    "model": MODEL,
+                                    "tokens": {"type": "array", "items": {"type": "integer"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": {"description": "prompt"}, **TOKENIZER_ERRORS},
+            }
+        },
+        "/tokenizer_info": {
+            "get": {
+                "summary": "Special tokens, chat template and context length of the served model's tokenizer",
+                "responses": {"200": {"description": "the tokenizer's settings"}, **TOKENIZER_ERRORS},
+            }
+        },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "up"}}}},
         "/readyz": {
             "get": {

@@ -21,6 +21,7 @@ from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.job_record import JobStore
 from tasks.metrics import Recorder
 from tasks.settings import Settings
+from tasks.shared_tokenizer import SharedTokenizer
 from webapi.bulk.batch_store import BatchStore
 from webapi.bulk.driver import BatchDriver
 from webapi.bulk.file_store import FileStore
@@ -51,6 +52,7 @@ class Services:
     driver: BatchDriver
     redelivery: Redelivery
     embedder: Embedder  # the cache's model, also behind /v1/embeddings
+    tokenizer: SharedTokenizer  # the worker's, behind /tokenize
     cache: SemanticCache | None
     learner: Learner | None
     verifier: Verifier | None
@@ -86,7 +88,8 @@ class Services:
         canceller = Canceller(celery, store, reader)
         return cls(
             settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver,
-            Redelivery(celery, redis, store), embedder, cache, learner, verifier,
+            Redelivery(celery, redis, store), embedder, SharedTokenizer(redis, settings.model_name), cache, learner,
+            verifier,
         )  # fmt: skip
 
     def start(self) -> None:

@@ -1,0 +1,89 @@
+"""vLLM's tokenizer routes: /tokenize, /detokenize and /tokenizer_info, on the worker's own tokenizer.
+
+A prompt is tokenized exactly as the worker tokenizes it, and messages through the model's chat
+template as the worker renders them, so `count` is what a request's `prompt_tokens` will be.
+lm-evaluation-harness's `local-completions` finds these routes and uses them as its tokenizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from transformers import PreTrainedTokenizerFast
+
+from tasks.contract import GenerationRequest
+from tasks.errors import InvalidRequest, MalformedBody, NotFound, ServiceUnavailable
+from webapi.routes.helpers import json_body, services, settings
+
+bp = Blueprint("tokenize", __name__)
+TOKENIZE_FIELDS = {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt", "return_token_strs"}
+
+
+@bp.post("/tokenize")
+def tokenize() -> Response:
+    """Token ids (and their count) of a prompt, or of messages rendered with the chat template."""
+    body = _body(TOKENIZE_FIELDS)
+    tokenizer, info = _tokenizer()
+    if body.get("messages") is not None:
+        request = GenerationRequest.from_json({"messages": body["messages"]}, settings().limits)
+        chat = [{"role": m.role, "content": m.content} for m in request.messages or ()]
+        adding = _flag(body, "add_generation_prompt", True)
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=adding, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    else:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise InvalidRequest("give prompt (a string) or messages", "prompt", "wrong_type")
+        ids = tokenizer(prompt, add_special_tokens=_flag(body, "add_special_tokens", True))["input_ids"]
+    answer: dict[str, Any] = {"count": len(ids), "max_model_len": info["max_model_len"], "tokens": ids}
+    if _flag(body, "return_token_strs", False):
+        answer["token_strs"] = tokenizer.convert_ids_to_tokens(ids)
+    return jsonify(answer)
+
+
+@bp.post("/detokenize")
+def detokenize() -> Response:
+    """The text of token ids."""
+    body = _body({"model", "tokens"})
+    tokenizer, _ = _tokenizer()
+    tokens = body.get("tokens")
+    size = len(tokenizer)
+    if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        raise InvalidRequest("tokens must be a list of token ids", "tokens", "wrong_type")
+    if bad := [t for t in tokens if not 0 <= t < size]:
+        raise InvalidRequest(f"token id {bad[0]} is not in the vocabulary (0..{size - 1})", "tokens", "out_of_range")
+    return jsonify({"prompt": tokenizer.decode(tokens)})
+
+
+@bp.get("/tokenizer_info")
+def tokenizer_info() -> Response:
+    """The tokenizer's special tokens, chat template and the model's context length."""
+    _, info = _tokenizer()
+    return jsonify({k: v for k, v in info.items() if k != "version"})
+
+
+def _body(fields: set[str]) -> dict[str, Any]:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise MalformedBody("the request body must be a JSON object")
+    if unknown := sorted(set(body) - fields):
+        raise InvalidRequest(f"unrecognized request argument supplied: {unknown[0]!r}", unknown[0], "unknown_parameter")
+    model = body.get("model")
+    if model is not None and model != settings().model_name:
+        raise NotFound(f"the model {model!r} does not exist; this server serves {settings().model_name!r}", "model")
+    return body
+
+
+def _tokenizer() -> tuple[PreTrainedTokenizerFast, dict[str, Any]]:
+    shared = services().tokenizer.get()
+    if shared is None:
+        raise ServiceUnavailable(f"no worker has shared the tokenizer of {settings().model_name} yet; retry shortly")
+    return shared
+
+
+def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
+    return value
