@@ -433,6 +433,24 @@ def main() -> None:
             "",
         ]
 
+    if evaluation := _load("lm_eval"):
+        out += [
+            "## 15. lm-evaluation-harness against the service (`python -m bench.evaluation`)",
+            "",
+            f"{evaluation['lm_eval']} as its users run it, on two local tasks (bench/data/lm_eval, 20 items each): "
+            "`capitals_mc` scores each choice with echo + logprobs requests (loglikelihood), `arithmetic_gen` "
+            "generates until a newline (its filter takes the first number of the answer). lm-eval tokenizes "
+            "through our /tokenize, which it detects.",
+            "",
+            *_header("lm-eval model", "task", "metric", "value", "run took (s)"),
+        ]
+        for kind, run in evaluation["runs"].items():
+            for task, figures in run["results"].items():
+                for metric, value in figures.items():
+                    if isinstance(value, float) and "stderr" not in metric:
+                        out.append(_row(kind, task, metric, value, run["seconds"]))
+        out.append("")
+
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())
 
