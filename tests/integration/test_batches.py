@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import openai
 import pytest
 import redis as redis_lib
@@ -19,6 +20,7 @@ from tests import stack
 from tests.samples import SERVICE_ENV
 
 MODEL = Settings.from_env({}).model_name
+EMBED_MODEL = Settings.from_env({}).embed_model
 WINDOW = int(SERVICE_ENV["BATCH_WINDOW"])
 ENDED = ("completed", "failed", "cancelled", "expired")
 
@@ -42,9 +44,9 @@ def _client(base: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
-def _start(client: openai.OpenAI, lines: list) -> str:
+def _start(client: openai.OpenAI, lines: list, endpoint: str = "/v1/chat/completions") -> str:
     file = client.files.create(file=("requests.jsonl", _jsonl(lines)), purpose="batch")
-    return client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h").id
+    return client.batches.create(input_file_id=file.id, endpoint=endpoint, completion_window="24h").id
 
 
 def _wait(client: openai.OpenAI, batch_id: str, timeout_s: float = 300, until=lambda b: b.status in ENDED):
@@ -179,6 +181,30 @@ def test_a_worker_killed_and_an_api_restarted_mid_batch_lose_nothing(tmp_path: P
     assert batch.status == "completed" and batch.request_counts.completed == 24
     assert sorted(line["custom_id"] for line in output) == sorted(f"k{i}" for i in range(24))  # each exactly once
     assert all(line["response"]["status_code"] == 200 for line in output)
+
+
+def test_embeddings_lines_are_answered_with_the_embedding_models_vectors(api, embedder):
+    client = _client(api)
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by 4%.", "How do I reset my password?"]
+    body = {"model": EMBED_MODEL, "input": texts[:2]}
+    lines = [
+        {"custom_id": "two", "method": "POST", "url": "/v1/embeddings", "body": body},
+        {
+            "custom_id": "one",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": EMBED_MODEL, "input": texts[2]},
+        },
+        {"custom_id": "bad", "method": "POST", "url": "/v1/embeddings", "body": {"model": EMBED_MODEL, "input": []}},
+    ]
+    refused = _wait(client, _start(client, lines, "/v1/embeddings"))
+    assert refused.status == "failed" and refused.errors.data[0].param == "body.input"
+    batch = _wait(client, _start(client, lines[:2], "/v1/embeddings"))
+    assert batch.status == "completed" and batch.request_counts.completed == 2
+    output = {line["custom_id"]: line["response"]["body"] for line in _lines(client, batch.output_file_id)}
+    vectors = [item["embedding"] for item in output["two"]["data"]] + [output["one"]["data"][0]["embedding"]]
+    assert np.allclose(vectors, embedder.embed(texts), atol=1e-5)  # the cache's embedder's own
+    assert output["one"]["usage"]["prompt_tokens"] > 0 and output["two"]["model"] == EMBED_MODEL
 
 
 def test_the_cli_submits_follows_and_downloads(api, tmp_path: Path):

@@ -29,7 +29,10 @@ from webapi.background import BackgroundLoop, Lease
 from webapi.bulk import lines
 from webapi.bulk.batch_store import BatchStore
 from webapi.bulk.file_store import FileStore
+from webapi.cache.embedder import Embedder
 from webapi.errors import openai_error, openai_status
+from webapi.services import embeddings
+from webapi.services.embeddings import EmbeddingsRequest
 from webapi.services.job_objects import TERMINAL
 from webapi.services.job_reader import JobReader
 from webapi.services.submission import Submitter
@@ -58,10 +61,11 @@ class BatchDriver(BackgroundLoop):
         limits: Limits,
         model: str,
         window: int,
+        embedder: Embedder,
     ) -> None:
         super().__init__()
         self.batches, self.files, self.submitter, self.reader = batches, files, submitter, reader
-        self.limits, self.model, self.window = limits, model, window
+        self.limits, self.model, self.window, self.embedder = limits, model, window, embedder
         self.lease = Lease(batches.redis, LEASE_S)
         self._readers: dict[str, tuple[int, Iterator[tuple[int, bytes]]]] = {}
 
@@ -105,7 +109,7 @@ class BatchDriver(BackgroundLoop):
         if not path.exists():
             count, last, errors = 0, 0, [{"code": "file_not_found", "message": "the input file was deleted"}]
         else:
-            count, last, errors = lines.validate(path, batch["endpoint"], self.limits, self.model)
+            count, last, errors = lines.validate(path, batch["endpoint"], self.limits, self.model, self.embedder)
         if errors:
             self.batches.update(batch["id"], errors=json.dumps(errors))
             self.batches.transition(batch["id"], ("validating",), "failed", "failed_at")
@@ -134,11 +138,14 @@ class BatchDriver(BackgroundLoop):
             reader = lines.read(self.files.path(batch["input_file_id"]), start=cursor)
         submitted = 0
         for number, raw in islice(reader, room):
-            line = lines.parse(raw, batch["endpoint"], self.limits, self.model)
+            line = lines.parse(raw, batch["endpoint"], self.limits, self.model, self.embedder)
             request = line.request
-            job_id, _ = self.submitter.submit(
-                request.generation, request.cache_mode, batch["tenant"], user=request.user, bulk=True
-            )
+            if isinstance(request, EmbeddingsRequest):  # answered here, on the API's embedding model
+                job_id = self.submitter.answered(embeddings.respond(request, self.embedder), batch["tenant"])
+            else:
+                job_id, _ = self.submitter.submit(
+                    request.generation, request.cache_mode, batch["tenant"], user=request.user, bulk=True
+                )
             self.batches.submitted(batch["id"], number, job_id, line.custom_id)
             cursor, submitted = number, submitted + 1
         self._readers[batch["id"]] = (cursor, reader)
@@ -177,7 +184,7 @@ class BatchDriver(BackgroundLoop):
         self.batches.ended(batch_id)
         self._readers.pop(batch_id, None)
 
-    def _results(self, batch_id: str, kind: openai_schema.Kind) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _results(self, batch_id: str, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """("output" | "error", line) for each submitted line that ended, in file order."""
         submitted = self.batches.submitted_lines(batch_id)
         for start in range(0, len(submitted), FINALIZE_CHUNK):
@@ -185,7 +192,7 @@ class BatchDriver(BackgroundLoop):
                 job = self.reader.describe(job_id)
                 entry: dict[str, Any] = {"id": f"batch_req_{job_id}", "custom_id": custom_id, "error": None}
                 if job["status"] == "succeeded":
-                    body = openai_schema.response(kind, [job], self.model)
+                    body = job["result"] if kind == "embeddings" else openai_schema.response(kind, [job], self.model)
                     entry["response"] = {"status_code": 200, "request_id": job_id, "body": body}
                     yield "output", entry
                 elif job["status"] == "failed":

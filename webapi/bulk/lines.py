@@ -11,10 +11,13 @@ from typing import Any
 from tasks.contract import Limits
 from tasks.errors import InferenceError
 from webapi import openai_schema
-from webapi.openai_schema import Kind, OpenAIRequest
+from webapi.cache.embedder import Embedder
+from webapi.openai_schema import OpenAIRequest
+from webapi.services import embeddings
+from webapi.services.embeddings import EmbeddingsRequest
 
 #: Batch endpoints and the request kind each takes.
-ENDPOINTS: dict[str, Kind] = {"/v1/completions": "completion", "/v1/chat/completions": "chat"}
+ENDPOINTS = {"/v1/completions": "completion", "/v1/chat/completions": "chat", "/v1/embeddings": "embeddings"}
 MAX_CUSTOM_ID_CHARS = 512
 
 
@@ -31,10 +34,10 @@ class Line:
     """A valid line: its custom_id and the parsed request."""
 
     custom_id: str
-    request: OpenAIRequest
+    request: OpenAIRequest | EmbeddingsRequest  # embeddings lines are answered in the API process
 
 
-def parse(raw: bytes, endpoint: str, limits: Limits, model: str) -> Line:
+def parse(raw: bytes, endpoint: str, limits: Limits, model: str, embedder: Embedder) -> Line:
     """Validate one line for a batch on `endpoint`; LineError says what is wrong."""
     try:
         item = json.loads(raw)
@@ -57,8 +60,11 @@ def parse(raw: bytes, endpoint: str, limits: Limits, model: str) -> Line:
     body = item.get("body")
     if not isinstance(body, dict):
         raise LineError("body must be a JSON object", "invalid_request", "body")
+    kind = ENDPOINTS[endpoint]
     try:
-        request = openai_schema.parse(ENDPOINTS[endpoint], body, limits, model)
+        if kind == "embeddings":
+            return Line(custom_id, embeddings.parse(body, embedder, limits.max_prompt_chars))
+        request = openai_schema.parse(kind, body, limits, model)  # type: ignore[arg-type]
     except InferenceError as exc:
         raise LineError(exc.message, exc.code or exc.type, f"body.{exc.param}" if exc.param else "body") from None
     if request.stream:
@@ -79,7 +85,7 @@ def read(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
 
 
 def validate(
-    path: Path, endpoint: str, limits: Limits, model: str, max_errors: int = 1000
+    path: Path, endpoint: str, limits: Limits, model: str, embedder: Embedder, max_errors: int = 1000
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """(number of requests, the last one's line number, errors as OpenAI batch error objects)."""
     seen: set[str] = set()
@@ -88,7 +94,7 @@ def validate(
     for number, raw in read(path):
         count += 1
         try:
-            line = parse(raw, endpoint, limits, model)
+            line = parse(raw, endpoint, limits, model, embedder)
             if line.custom_id in seen:
                 raise LineError(f"duplicate custom_id {line.custom_id!r}", "duplicate_custom_id", "custom_id")
             seen.add(line.custom_id)

@@ -72,7 +72,7 @@ class Services:
         reader = JobReader(celery, redis, store)
         files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
         driver = BatchDriver(
-            batches, files, submitter, reader, settings.limits, settings.model_name, settings.batch_window
+            batches, files, submitter, reader, settings.limits, settings.model_name, settings.batch_window, embedder
         )
         learner = verifier = None
         if cache is not None:
