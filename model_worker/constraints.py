@@ -1,6 +1,6 @@
 """Constrained decoding: each structured row gets a grammar matcher that masks its next token.
 
-One llguidance matcher per row (tasks/structured.py compiles the grammar): before sampling, the
+One llguidance matcher per row (tasks/structured.py and tasks/tools.py write the grammars): before sampling, the
 row's logits lose every token the grammar does not allow next; after sampling, the matcher takes
 the chosen token. A row ends when its grammar is complete. The matcher lives on the Sequence, so a
 row that leaves the batch and comes back (preemption) resumes its grammar where it stopped.
@@ -19,7 +19,6 @@ from llguidance import LLMatcher, LLTokenizer
 from llguidance.hf import from_tokenizer
 
 from tasks.errors import InvalidRequest, UnsupportedRequest
-from tasks.structured import grammar
 
 
 class Constraints:
@@ -29,11 +28,12 @@ class Constraints:
         self.tokenizer, self.eos_ids = tokenizer, eos_ids
         self._ll: LLTokenizer | None = None
 
-    def matcher(self, response_format: dict[str, Any]) -> LLMatcher:
-        """A fresh matcher for a normalised response_format; InvalidRequest if it does not compile."""
-        matcher = LLMatcher(self._ll_tokenizer(), grammar(response_format), log_level=0)
+    def matcher(self, grammar: str) -> LLMatcher:
+        """A fresh matcher for a grammar (tasks/structured.py, tasks/tools.py); InvalidRequest if it
+        does not compile."""
+        matcher = LLMatcher(self._ll_tokenizer(), grammar, log_level=0)
         if matcher.is_error():
-            raise InvalidRequest(f"response_format cannot be used: {matcher.get_error()}", "response_format")
+            raise InvalidRequest(f"the output's grammar cannot be used: {matcher.get_error()}", "response_format")
         return matcher
 
     def mask(self, logits: torch.Tensor, rows: list[tuple[int, LLMatcher]]) -> None:

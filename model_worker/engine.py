@@ -26,6 +26,7 @@ from model_worker.attention import Feed, next_boundary
 from model_worker.constraints import Constraints
 from model_worker.prefix_cache import PrefixCache, usable_prefix
 from model_worker.sequence import Completion, Sequence, Texts, sample
+from tasks import chat, structured, tools
 from tasks.contract import GenerationRequest
 from tasks.errors import GenerationFailed, InferenceError, PromptTooLong, UnsupportedRequest
 from tasks.settings import Settings
@@ -98,8 +99,11 @@ class Engine:
     def prepare(self, request: GenerationRequest, key: Any = None, stream: bool = False) -> Sequence:
         """A sequence for `request`; InferenceError if it cannot run (too long, no chat template)."""
         seq = Sequence(key, request, self._encode(request), stream)
-        if request.response_format is not None:
-            seq.matcher = self.constraints.matcher(request.response_format)
+        grammar = structured.grammar(request.response_format) if request.response_format else None
+        if request.tools:
+            grammar = tools.grammar(request.tools, request.tool_choice) or grammar
+        if grammar is not None:
+            seq.matcher = self.constraints.matcher(grammar)
         return seq
 
     def add(self, seq: Sequence) -> None:
@@ -276,9 +280,7 @@ class Engine:
         if request.messages is not None:
             if not self.tokenizer.chat_template:
                 raise UnsupportedRequest(f"{self.name} has no chat template; send 'prompt' instead", "messages")
-            chat = [{"role": m.role, "content": m.content} for m in request.messages]
-            text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = self.tokenizer(chat.render(self.tokenizer, request), add_special_tokens=False)["input_ids"]
         else:
             ids = self.tokenizer(request.prompt)["input_ids"]
         if not ids:

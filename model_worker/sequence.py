@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from tasks import tools
 from tasks.contract import GenerationRequest
 
 _admissions = itertools.count()
@@ -32,10 +33,13 @@ class Completion:
     logprobs: list[list[Any]] | None = None
     #: Asked for (prompt_logprobs): the same per prompt token; the first has no logprob (None).
     prompt_logprobs: list[list[Any]] | None = None
+    #: The calls the answer made (tools offered): OpenAI's tool_calls; `text` is then the rest of it.
+    tool_calls: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The result as stored: log-probabilities only where they were asked for."""
-        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("logprobs", "prompt_logprobs")}
+        optional = ("logprobs", "prompt_logprobs", "tool_calls")
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in optional}
 
 
 #: A token's log-probability: (token id, logprob, its likeliest alternatives as (id, logprob)).
@@ -120,6 +124,10 @@ class Texts:
         text = self.text(seq.generated)
         cut = _cut_at_stop(text, seq.request.stop)
         completion = Completion(text if cut is None else cut, reason, len(seq.prompt), len(seq.generated))
+        if seq.request.tools and seq.request.tool_choice != "none":
+            content, calls = tools.parse_calls(completion.text, seq.request.tools)
+            if calls:
+                completion = replace(completion, text=content or "", finish_reason="tool_calls", tool_calls=calls)
         if seq.request.logprobs is not None:
             scored = seq.scored[:-1] if seq.generated and seq.generated[-1] in self.eos_ids else seq.scored
             completion = replace(completion, logprobs=[self._named(s) for s in scored])

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tasks import structured
+from tasks import structured, tools
 from tasks.errors import InvalidRequest, MalformedBody
 
 TASK_NAME = "llm.generate"
@@ -51,7 +51,8 @@ ACTIVE_BATCHES_KEY = "llm:batches:active"
 HEARTBEAT_S = 5.0
 WORKER_ALIVE_S = 3 * HEARTBEAT_S
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+MESSAGE_FIELDS = {"role", "content", "tool_calls", "tool_call_id"}
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 128
 MAX_SEED = 2**63 - 1
@@ -73,7 +74,10 @@ class Message:
     """One chat turn."""
 
     role: str
-    content: str
+    content: str  # may be empty for an assistant message that made tool calls
+    #: An assistant message's calls: ({"id", "type": "function", "function": {"name", "arguments"}}, ...)
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    tool_call_id: str | None = None  # a tool message: the call it answers
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class GenerationRequest:
     #: The prompt's tokens' log-probabilities too (OpenAI's echo; scoring, as lm-eval does). With it,
     #: max_tokens may be 0: the prompt is scored, nothing is generated.
     prompt_logprobs: bool = False
+    #: Tool calling (tasks/tools.py): functions {"name", "description", "parameters"}, and
+    #: "none" | "auto" | "required" | the name of the function to call.
+    tools: tuple[dict[str, Any], ...] | None = None
+    tool_choice: str = "none"
 
     @property
     def greedy(self) -> bool:
@@ -115,7 +123,11 @@ class GenerationRequest:
         data = asdict(self)
         data["stop"] = list(self.stop)
         if self.messages is not None:
-            data["messages"] = [asdict(m) for m in self.messages]
+            data["messages"] = [{k: v for k, v in asdict(m).items() if v is not None} for m in self.messages]
+        if self.tools is not None:  # in OpenAI's shapes, which from_json takes back
+            data["tools"] = [tools.as_openai(tool) for tool in self.tools]
+        if self.tool_choice not in ("none", "auto", "required"):
+            data["tool_choice"] = {"type": "function", "function": {"name": self.tool_choice}}
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -128,7 +140,7 @@ class GenerationRequest:
         if not isinstance(body, dict):
             raise MalformedBody("the request body must be a JSON object")
         known = {"prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "response_format"}
-        known |= {"logprobs", "prompt_logprobs"}
+        known |= {"logprobs", "prompt_logprobs", "tools", "tool_choice"}
         unknown = sorted(set(body) - known - extra_fields)
         if unknown:
             raise InvalidRequest(
@@ -147,9 +159,15 @@ class GenerationRequest:
             raise InvalidRequest("top_p must be greater than 0 and at most 1", "top_p", "out_of_range")
         seed = None if body.get("seed") is None else _integer(body, "seed", 0, 0, MAX_SEED)
         response_format = structured.normalise(body.get("response_format"))
+        functions = tools.normalise_tools(body.get("tools"))
+        tool_choice = tools.normalise_choice(body.get("tool_choice"), functions)
+        if functions and messages is None:
+            raise InvalidRequest("tools need messages (a chat)", "tools", "invalid_value")
+        if response_format is not None and tool_choice not in ("none", "auto"):
+            raise InvalidRequest("a forced tool call and response_format exclude each other", "tool_choice", "conflict")
         return cls(
             prompt, messages, max_tokens, temperature, top_p, _stop(body), seed, response_format, logprobs,
-            prompt_logprobs,
+            prompt_logprobs, functions, tool_choice,
         )  # fmt: skip
 
 
@@ -166,18 +184,41 @@ def _prompt_or_messages(body: dict[str, Any], limits: Limits) -> tuple[str | Non
     raw = body["messages"]
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("messages must be a non-empty list of {role, content}", "messages", "wrong_type")
-    messages = []
-    for i, item in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(item, dict) or set(item) != {"role", "content"}:
-            raise InvalidRequest(f"{where} must be an object with exactly 'role' and 'content'", where, "wrong_type")
-        if item["role"] not in ROLES:
-            raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role", "invalid_value")
-        messages.append(Message(item["role"], _text(item["content"], f"{where}.content")))
+    messages = [_message(item, f"messages[{i}]") for i, item in enumerate(raw)]
     if messages[-1].role == "assistant":
         raise InvalidRequest("the last message must not be the assistant's", "messages", "invalid_value")
     _check_length(sum(len(m.content) for m in messages), limits, "messages")
     return None, tuple(messages)
+
+
+def _message(item: Any, where: str) -> Message:
+    """One chat turn: role and content, an assistant's tool_calls, a tool's tool_call_id."""
+    if not isinstance(item, dict) or not {"role", "content"} <= set(item) <= MESSAGE_FIELDS:
+        raise InvalidRequest(f"{where} must be an object with 'role' and 'content'", where, "wrong_type")
+    role = item["role"]
+    if role not in ROLES:
+        raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role", "invalid_value")
+    calls = item.get("tool_calls")
+    if calls is not None and role != "assistant":
+        raise InvalidRequest(f"{where}: only an assistant message has tool_calls", f"{where}.tool_calls")
+    if (item.get("tool_call_id") is not None) != (role == "tool"):
+        raise InvalidRequest(f"{where}: a tool message, and only one, has a tool_call_id", f"{where}.tool_call_id")
+    content = "" if calls and not item["content"] else _text(item["content"], f"{where}.content")
+    return Message(role, content, _tool_calls(calls, f"{where}.tool_calls"), item.get("tool_call_id"))
+
+
+def _tool_calls(value: Any, where: str) -> tuple[dict[str, Any], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidRequest(f"{where} must be a non-empty list", where, "wrong_type")
+    for i, call in enumerate(value):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequest(f"{where}[{i}] must be {{id, type: function, function: {{name, arguments}}}}", where)
+        if not isinstance(function.get("arguments", ""), str):
+            raise InvalidRequest(f"{where}[{i}].function.arguments must be a JSON string", f"{where}[{i}]")
+    return tuple(value)
 
 
 def _text(value: Any, field: str) -> str:

@@ -24,7 +24,8 @@ _COMMON = {
 #: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
 FIELDS: dict[Kind, set[str]] = {
     "completion": _COMMON | {"prompt", "cache", "logprobs", "echo"},
-    "chat": _COMMON | {"messages", "max_completion_tokens", "cache", "logprobs", "top_logprobs"},
+    "chat": _COMMON
+    | {"messages", "max_completion_tokens", "cache", "logprobs", "top_logprobs", "tools", "tool_choice"},
 }
 #: OpenAI fields we do not implement, and the values of each that mean "not used".
 NEUTRAL: dict[str, tuple[Any, ...]] = {
@@ -56,7 +57,8 @@ MAX_CHOICES = 16
 #: As in OpenAI's API, sampling is on unless asked otherwise; temperature 0 is greedy and cacheable.
 DEFAULT_TEMPERATURE = 1.0
 #: Chat roles we map onto the model's chat template ("developer" is OpenAI's newer "system").
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
     if kind == "chat":
         ours["messages"] = _messages(body.get("messages"))
         ours["logprobs"] = _chat_logprobs(body)
+        ours["tools"], ours["tool_choice"] = body.get("tools"), body.get("tool_choice")
     else:
         ours["prompt"] = _prompt(body.get("prompt"))
         ours["logprobs"] = body.get("logprobs")  # alternatives per token; the contract checks it
@@ -107,8 +110,8 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         ours["prompt_logprobs"] = echo and ours["logprobs"] is not None
     generation = GenerationRequest.from_json(ours, limits)
     stream = _flag(body, "stream")
-    if stream and (generation.logprobs is not None or echo):
-        field = "echo" if echo else "logprobs"
+    if stream and (generation.logprobs is not None or echo or generation.tool_choice != "none"):
+        field = "echo" if echo else "logprobs" if generation.logprobs is not None else "tools"
         raise InvalidRequest(f"{field} is not supported with stream: true", field, "unsupported_parameter")
     options = body.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
@@ -189,7 +192,7 @@ def _messages(value: Any) -> Any:
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise InvalidRequest(f"{where} must be an object", where, "wrong_type")
-        extra = sorted(k for k, v in message.items() if k not in ("role", "content") and v is not None)
+        extra = sorted(k for k, v in message.items() if k not in MESSAGE_FIELDS and v is not None)
         if extra:
             raise InvalidRequest(
                 f"{where}.{extra[0]} is not supported by this server", f"{where}.{extra[0]}", "unsupported_parameter"
@@ -197,7 +200,12 @@ def _messages(value: Any) -> Any:
         role = message.get("role")
         if role not in ROLES:
             raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role", "invalid_value")
-        out.append({"role": ROLES[role], "content": _content(message.get("content"), f"{where}.content")})
+        turn = {"role": ROLES[role], "content": _content(message.get("content"), f"{where}.content")}
+        if message.get("tool_calls"):  # the SDK sends content null beside calls
+            turn |= {"tool_calls": message["tool_calls"], "content": turn["content"] or ""}
+        if message.get("tool_call_id") is not None:
+            turn["tool_call_id"] = message["tool_call_id"]
+        out.append(turn)
     return out
 
 
@@ -226,6 +234,8 @@ def response(kind: Kind, jobs: list[dict[str, Any]], model: str, echo: str | Non
         choice: dict[str, Any] = {"index": index}
         if kind == "chat":
             choice["message"] = {"role": "assistant", "content": result["text"]}
+            if result.get("tool_calls"):
+                choice["message"] |= {"content": result["text"] or None, "tool_calls": result["tool_calls"]}
             choice["logprobs"] = logprobs.chat(result)
         else:
             choice["text"] = (echo or "") + result["text"]

@@ -53,3 +53,18 @@ def test_only_deterministic_requests_are_cacheable():
     assert not keys.cacheable(GenerationRequest(prompt="x", logprobs=0))  # they belong to its exact tokens
     assert not keys.cacheable(GenerationRequest(prompt="x", max_tokens=0, prompt_logprobs=True))
     assert not keys.cacheable(GenerationRequest(prompt="x", temperature=0.9))
+
+
+def test_tools_and_earlier_calls_split_the_scope():
+    tool = {"name": "get_weather", "description": "", "parameters": {"type": "object"}}
+    ask = Message("user", "Weather in Oslo?")
+    assert _scope(prompt=None, messages=(ask,)) != _scope(
+        prompt=None, messages=(ask,), tools=(tool,), tool_choice="auto"
+    )
+    assert _scope(prompt=None, messages=(ask,), tools=(tool,), tool_choice="auto") != _scope(
+        prompt=None, messages=(ask,), tools=(tool,), tool_choice="required"
+    )
+    call = {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    called = (ask, Message("assistant", "", tool_calls=(call,)), Message("tool", "4 degrees", tool_call_id="c"), ask)
+    plain = (ask, Message("assistant", ""), Message("user", "4 degrees"), ask)
+    assert _scope(prompt=None, messages=called) != _scope(prompt=None, messages=plain)

@@ -47,6 +47,9 @@ def test_sampling_is_on_by_default_as_in_openai():
     assert parsed.generation.temperature == 1.0 and not parsed.stream
 
 
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
 @pytest.mark.parametrize(
     ("body", "param", "code"),
     [
@@ -58,13 +61,21 @@ def test_sampling_is_on_by_default_as_in_openai():
         ({"n": 0}, "n", "invalid_value"),
         ({"n": 17}, "n", "invalid_value"),
         ({"n": 2, "stream": True}, "n", "unsupported_parameter"),
-        ({"tools": [{"type": "function"}]}, "tools", "unsupported_parameter"),
+        ({"tools": [{"type": "function"}]}, "tools[0]", "invalid_value"),
+        (
+            {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+            "tool_choice.function.name",
+            None,
+        ),
+        ({"tool_choice": "required"}, "tool_choice", "invalid_value"),  # no tools to call
+        ({"tools": [TOOL], "stream": True}, "tools", "unsupported_parameter"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "unsupported_parameter"),
         ({"colour": "blue"}, "colour", "unknown_parameter"),
         ({"prompt": "not a chat field"}, "prompt", "unknown_parameter"),
         ({"stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
         ({"stream": "yes"}, "stream", "wrong_type"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "invalid_value"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "invalid_value"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", None),
         ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name", "unsupported_parameter"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0].content[0]", None),
         ({"temperature": 3}, "temperature", "out_of_range"),
@@ -90,6 +101,29 @@ def test_logprobs_on_chat_are_a_flag_and_on_completions_a_count_with_echo_scorin
     with pytest.raises(InvalidRequest) as nothing_to_do:
         _parse("completion", prompt="Hi there", echo=True, max_tokens=0)
     assert nothing_to_do.value.param == "max_tokens"
+
+
+def test_tools_and_a_tool_round_trip_are_a_chat_request():
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    parsed = _parse(
+        "chat",
+        messages=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "4 degrees, snow"},
+        ],
+        tools=[TOOL],
+        tool_choice="auto",
+    )
+    request = parsed.generation
+    assert request.tools == ({"name": "get_weather", "description": "", "parameters": {"type": "object"}},)
+    assert request.tool_choice == "auto" and request.messages[1].tool_calls == (call,)
+    assert request.messages[2].role == "tool" and request.messages[2].tool_call_id == "call_1"
+    again = GenerationRequest.from_json(request.to_json(), LIMITS)  # the worker checks the message again
+    assert again == request
+    named = _parse("chat", messages=[{"role": "user", "content": "x"}], tools=[TOOL], tool_choice=TOOL)
+    assert named.generation.tool_choice == "get_weather"
+    assert GenerationRequest.from_json(named.generation.to_json(), LIMITS) == named.generation
 
 
 def test_a_prompt_list_of_several_is_refused():

@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from typing import Any
 
-from tasks.contract import GenerationRequest
+from tasks.contract import GenerationRequest, Message
 
 
 def cacheable(request: GenerationRequest) -> bool:
@@ -33,7 +34,7 @@ def query_text(request: GenerationRequest) -> str:
 
 def scope(request: GenerationRequest, model: str, tenant: str = "") -> str:
     """A digest of everything besides the query text that shapes the answer."""
-    context = [[m.role, m.content] for m in request.messages[:-1]] if request.messages is not None else None
+    context = [_turn(m) for m in request.messages[:-1]] if request.messages is not None else None
     fields = {
         "model": model,
         "tenant": tenant,
@@ -44,9 +45,19 @@ def scope(request: GenerationRequest, model: str, tenant: str = "") -> str:
         "stop": sorted(request.stop),
         "seed": request.seed if not request.greedy else None,
     }
-    if request.response_format is not None:  # absent for free text, so older entries keep their scope
+    # Absent when unused, so the entries cached before these existed keep their scope.
+    if request.response_format is not None:
         fields["response_format"] = request.response_format
+    if request.tools:
+        fields["tools"], fields["tool_choice"] = list(request.tools), request.tool_choice
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _turn(message: Message) -> list[Any]:
+    turn: list[Any] = [message.role, message.content]
+    if message.tool_calls or message.tool_call_id:
+        turn += [list(message.tool_calls or ()), message.tool_call_id]
+    return turn
 
 
 def normalise(text: str) -> str:

@@ -197,7 +197,8 @@ SPEC: dict[str, Any] = {
                                     "prompt": {"type": "string"},
                                     "messages": {"type": "array"},
                                     "add_special_tokens": {"type": "boolean", "default": True},
-                                    "add_generation_prompt": {"type": "boolean", "default": True},
+                                    "tools": {"type": "array"},
+                                    "tool_choice": {},
                                     "return_token_strs": {"type": "boolean", "default": False},
                                 },
                             }

@@ -12,12 +12,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from transformers import PreTrainedTokenizerFast
 
+from tasks import chat
 from tasks.contract import GenerationRequest
 from tasks.errors import InvalidRequest, MalformedBody, NotFound, ServiceUnavailable
 from webapi.routes.helpers import json_body, services, settings
 
 bp = Blueprint("tokenize", __name__)
-TOKENIZE_FIELDS = {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt", "return_token_strs"}
+TOKENIZE_FIELDS = {"model", "prompt", "messages", "tools", "tool_choice", "add_special_tokens", "return_token_strs"}
 
 
 @bp.post("/tokenize")
@@ -26,11 +27,9 @@ def tokenize() -> Response:
     body = _body(TOKENIZE_FIELDS)
     tokenizer, info = _tokenizer()
     if body.get("messages") is not None:
-        request = GenerationRequest.from_json({"messages": body["messages"]}, settings().limits)
-        chat = [{"role": m.role, "content": m.content} for m in request.messages or ()]
-        adding = _flag(body, "add_generation_prompt", True)
-        text = tokenizer.apply_chat_template(chat, add_generation_prompt=adding, tokenize=False)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        fields = {k: body[k] for k in ("messages", "tools", "tool_choice") if body.get(k) is not None}
+        request = GenerationRequest.from_json(fields, settings().limits)
+        ids = tokenizer(chat.render(tokenizer, request), add_special_tokens=False)["input_ids"]
     else:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
