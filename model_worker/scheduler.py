@@ -8,7 +8,10 @@ It runs on the worker's generation thread, in a loop of: drop the cancelled, adm
   takes the row of a bulk request that has run at least PREEMPT_MIN_STEPS steps; that request is
   parked with its tokens and cache and resumes exactly where it stopped when a row frees up
   (vLLM's preemption by swapping, in host memory). While bulk work waits, BULK_MIN_SHARE of the
-  rows stay open to it, so a Batch API batch moves even under interactive saturation.
+  rows stay open to it, so a Batch API batch moves even under interactive saturation. While
+  interactive requests keep coming (one in the last INTERACTIVE_RECENT_S), bulk work fills at most
+  half the rows: the other half is free for the next arrival at once, and every step stays short.
+  A batch alone gets every row.
 - **Cancellation.** A revoked request (a DELETEd job, a stream whose client left) leaves the batch
   before the next step, and its row is free for the next arrival.
 - **Failures.** A step that raises is retried with each of its rows alone, so only the culprit
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 #: A bulk row runs at least this many decode steps before an interactive request may take its
 #: place: each resume costs a prefill, so a trickle of interactive requests cannot stall it.
 PREEMPT_MIN_STEPS = 8
+#: Bulk work fills at most half the rows while an interactive request came this recently.
+INTERACTIVE_RECENT_S = 10.0
 #: How often the per-step figures (batch sizes, preemptions) are sent to the metrics.
 METRICS_EVERY_S = 1.0
 
@@ -49,6 +54,8 @@ class Scheduler:
         self.engine, self.lifecycle, self.inbox, self.wait_s = engine, lifecycle, inbox, wait_s
         rows = engine.max_rows
         self.bulk_reserve = min(rows, max(1, math.ceil(bulk_min_share * rows))) if bulk_min_share > 0 else 0
+        self.bulk_cap_beside_interactive = max(self.bulk_reserve, rows // 2)
+        self._interactive_at = -math.inf  # when an interactive request last waited or ran
         self.parked: deque[Sequence] = deque()  # out of the batch: preempted bulk rows, rows to run alone
         self._step_sizes: Counter[int] = Counter()
         self._preempted = 0
@@ -92,10 +99,21 @@ class Scheduler:
                 self._add([self.parked.popleft()])
             return
         self._admit_interactive()
-        resumed = [self.parked.popleft() for _ in range(min(engine.free, len(self.parked)))]
+        room = self._bulk_room()
+        resumed = [self.parked.popleft() for _ in range(min(room, len(self.parked)))]
         self._add(resumed)
-        if engine.free:
-            self._add_pending(self.inbox.take(BULK, engine.free), BULK)
+        if room > len(resumed):
+            self._add_pending(self.inbox.take(BULK, room - len(resumed)), BULK)
+
+    def _bulk_room(self) -> int:
+        """Rows bulk work may take now: the free ones, or, beside recent interactive work, up to half."""
+        now = time.monotonic()
+        if self.inbox.waiting(INTERACTIVE) or any(seq.lane == INTERACTIVE for seq in self.engine.rows):
+            self._interactive_at = now
+        if now - self._interactive_at >= INTERACTIVE_RECENT_S:
+            return self.engine.free
+        bulk_rows = sum(seq.lane == BULK for seq in self.engine.rows)
+        return max(0, min(self.engine.free, self.bulk_cap_beside_interactive - bulk_rows))
 
     def _admit_interactive(self) -> None:
         """Interactive arrivals take free rows, then preemptible bulk rows, up to their share."""

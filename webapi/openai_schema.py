@@ -74,6 +74,13 @@ class OpenAIRequest:
     n: int = 1
     echo: bool = False  # completions: the answer's text (and logprobs) start with the prompt's
 
+    @property
+    def streams_whole(self) -> bool:
+        """With stream, the answer is sent in chunks once complete rather than as it is generated:
+        several choices, log-probabilities, or tools (an answer may turn out to be a call)."""
+        generation = self.generation
+        return self.n > 1 or generation.logprobs is not None or self.echo or generation.tool_choice != "none"
+
     def generations(self) -> list[GenerationRequest]:
         """One request per choice. A seeded request's choice i uses seed + i: the choices differ,
         and each is reproducible on its own (and cacheable, as an n=1 request with that seed)."""
@@ -110,16 +117,13 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         ours["prompt_logprobs"] = echo and ours["logprobs"] is not None
     generation = GenerationRequest.from_json(ours, limits)
     stream = _flag(body, "stream")
-    if stream and (generation.logprobs is not None or echo or generation.tool_choice != "none"):
-        field = "echo" if echo else "logprobs" if generation.logprobs is not None else "tools"
-        raise InvalidRequest(f"{field} is not supported with stream: true", field, "unsupported_parameter")
     options = body.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise InvalidRequest(
             "stream_options takes only {include_usage}, and only with stream: true", "stream_options", "invalid_value"
         )
     include_usage = _flag(options or {}, "include_usage")
-    n = _choices(body.get("n", 1), stream)
+    n = _choices(body.get("n", 1))
     return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), n, echo)
 
 
@@ -137,13 +141,11 @@ def _chat_logprobs(body: dict[str, Any]) -> int | None:
     return top
 
 
-def _choices(value: Any, stream: bool) -> int:
+def _choices(value: Any) -> int:
     if value is None:
         return 1
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CHOICES:
         raise InvalidRequest(f"n must be an integer from 1 to {MAX_CHOICES}", "n", "invalid_value")
-    if value > 1 and stream:
-        raise InvalidRequest("n > 1 is not supported with stream: true", "n", "unsupported_parameter")
     return value
 
 
@@ -245,38 +247,10 @@ def response(kind: Kind, jobs: list[dict[str, Any]], model: str, echo: str | Non
     prompt = jobs[0]["result"]["prompt_tokens"]
     completion = sum(job["result"]["completion_tokens"] for job in jobs)
     return {
-        **_envelope(kind, jobs[0]["id"], jobs[0]["created_at"], model, chunk=False),
+        **envelope(kind, jobs[0]["id"], jobs[0]["created_at"], model, chunk=False),
         "choices": choices,
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
-
-
-def chunk(
-    request: OpenAIRequest,
-    job_id: str,
-    created: float,
-    model: str,
-    text: str | None = None,
-    finish_reason: str | None = None,
-    first: bool = False,
-) -> dict[str, Any]:
-    """One streamed chunk: new text, or (text None) the closing chunk with its finish_reason."""
-    choice: dict[str, Any] = {"index": 0}
-    if request.kind == "chat":
-        delta: dict[str, Any] = {"role": "assistant"} if first else {}
-        if text is not None:
-            delta["content"] = text
-        choice["delta"] = delta
-    else:
-        choice["text"] = text or ""
-    choice.update(logprobs=None, finish_reason=finish_reason)
-    return {**_envelope(request.kind, job_id, created, model, chunk=True), "choices": [choice]}
-
-
-def usage_chunk(request: OpenAIRequest, job: dict[str, Any], created: float, model: str) -> dict[str, Any]:
-    """The last chunk when stream_options.include_usage is set: no choices, the usage."""
-    envelope = _envelope(request.kind, job["id"], created, model, chunk=True)
-    return {**envelope, "choices": [], "usage": usage(job["result"])}
 
 
 def usage(result: dict[str, Any]) -> dict[str, int]:
@@ -285,7 +259,7 @@ def usage(result: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _envelope(kind: Kind, job_id: str, created: float, model: str, chunk: bool) -> dict[str, Any]:
+def envelope(kind: Kind, job_id: str, created: float, model: str, chunk: bool) -> dict[str, Any]:
     prefix, obj = ("chatcmpl-", "chat.completion") if kind == "chat" else ("cmpl-", "text_completion")
     return {
         "id": prefix + job_id,

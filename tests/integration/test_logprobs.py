@@ -61,11 +61,15 @@ def test_a_prompt_is_scored_without_generating_and_what_cannot_work_is_refused(a
     scored = requests.post(f"{api}/v1/completions", json=body, timeout=60).json()
     assert scored["choices"][0]["text"] == "One, two, three" and scored["usage"]["completion_tokens"] == 0
     assert all(top is None or len(top) == 1 for top in scored["choices"][0]["logprobs"]["top_logprobs"])
-    refused = [
-        ({**body, "logprobs": None}, "max_tokens"),  # nothing to generate and nothing to score
-        ({**body, "max_tokens": 4, "stream": True}, "echo"),
-        ({**body, "echo": False, "max_tokens": 4, "stream": True}, "logprobs"),
-    ]
-    for bad, param in refused:
-        response = requests.post(f"{api}/v1/completions", json=bad, timeout=60)
-        assert response.status_code == 400 and response.json()["error"]["param"] == param, response.text
+    nothing = requests.post(f"{api}/v1/completions", json={**body, "logprobs": None}, timeout=60)
+    assert nothing.status_code == 400 and nothing.json()["error"]["param"] == "max_tokens"  # nothing to do
+
+
+def test_streamed_logprobs_arrive_with_the_text(client):
+    body = {"messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 8, "temperature": 0}
+    whole = client.chat.completions.create(model=MODEL, logprobs=True, top_logprobs=2, **body).choices[0]
+    chunks = list(client.chat.completions.create(model=MODEL, logprobs=True, top_logprobs=2, stream=True, **body))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    tokens = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert text == whole.message.content and [t.token for t in tokens] == [t.token for t in whole.logprobs.content]
+    assert chunks[-1].choices[0].finish_reason == whole.finish_reason

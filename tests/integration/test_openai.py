@@ -220,3 +220,8 @@ def test_n_choices_each_reproducible_by_its_seed_and_usage_summed(client):
     assert several.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
     greedy = client.completions.create(model=MODEL, prompt="The sky is", max_tokens=8, temperature=0, n=2)
     assert greedy.choices[0].text == greedy.choices[1].text and greedy.usage.completion_tokens % 2 == 0
+    streamed = client.chat.completions.create(**body, n=3, seed=7, stream=True)
+    texts = ["", "", ""]
+    for chunk in streamed:  # each choice's chunks carry its index
+        texts[chunk.choices[0].index] += chunk.choices[0].delta.content or ""
+    assert texts == [c.message.content for c in several.choices]

@@ -67,6 +67,28 @@ def test_a_named_call_calls_that_function(client):
     assert "timezone" in json.loads(choice.message.tool_calls[0].function.arguments)
 
 
+def test_a_streamed_call_arrives_as_openai_streams_it(client):
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "What is the weather like in Oslo?"}],
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        temperature=0,
+        max_tokens=64,
+        stream=True,
+    )
+    calls: dict[int, dict] = {}
+    finish = None
+    for chunk in stream:
+        for delta_call in chunk.choices[0].delta.tool_calls or []:  # as the SDK's own accumulators read them
+            call = calls.setdefault(delta_call.index, {"name": "", "arguments": ""})
+            call["name"] += delta_call.function.name or ""
+            call["arguments"] += delta_call.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls" and [c["name"] for c in calls.values()] == ["get_weather"]
+    assert "city" in json.loads(calls[0]["arguments"])
+
+
 def test_auto_lets_the_model_answer_in_words(client):
     choice = _ask(client, [{"role": "user", "content": "Say hello."}], tool_choice="auto")
     assert choice.finish_reason in ("stop", "length", "tool_calls")

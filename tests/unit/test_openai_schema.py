@@ -57,10 +57,8 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"
         ({"logprobs": 3}, "logprobs", "wrong_type"),  # chat's is a flag
         ({"top_logprobs": 2}, "top_logprobs", "invalid_value"),  # without logprobs: true
         ({"logprobs": True, "top_logprobs": 21}, "top_logprobs", "invalid_value"),
-        ({"logprobs": True, "stream": True}, "logprobs", "unsupported_parameter"),
         ({"n": 0}, "n", "invalid_value"),
         ({"n": 17}, "n", "invalid_value"),
-        ({"n": 2, "stream": True}, "n", "unsupported_parameter"),
         ({"tools": [{"type": "function"}]}, "tools[0]", "invalid_value"),
         (
             {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "nope"}}},
@@ -68,7 +66,6 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"
             None,
         ),
         ({"tool_choice": "required"}, "tool_choice", "invalid_value"),  # no tools to call
-        ({"tools": [TOOL], "stream": True}, "tools", "unsupported_parameter"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "unsupported_parameter"),
         ({"colour": "blue"}, "colour", "unknown_parameter"),
         ({"prompt": "not a chat field"}, "prompt", "unknown_parameter"),
@@ -124,6 +121,14 @@ def test_tools_and_a_tool_round_trip_are_a_chat_request():
     named = _parse("chat", messages=[{"role": "user", "content": "x"}], tools=[TOOL], tool_choice=TOOL)
     assert named.generation.tool_choice == "get_weather"
     assert GenerationRequest.from_json(named.generation.to_json(), LIMITS) == named.generation
+
+
+def test_what_must_be_whole_first_streams_whole():
+    chat = {"messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    assert not _parse("chat", **chat).streams_whole  # plain text streams as it is generated
+    for extra in ({"n": 2}, {"logprobs": True}, {"tools": [TOOL]}):
+        assert _parse("chat", **chat, **extra).streams_whole
+    assert not _parse("chat", **chat, tools=[TOOL], tool_choice="none").streams_whole
 
 
 def test_a_prompt_list_of_several_is_refused():

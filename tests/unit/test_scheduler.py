@@ -163,3 +163,20 @@ def test_after_stop_the_running_rows_finish_and_nothing_new_starts():
     scheduler.run()
     assert lifecycle.finished.keys() == {"a", "b"}
     assert inbox.waiting(INTERACTIVE) == 1  # left unacked, for the broker to hand out again
+
+
+def test_beside_interactive_work_bulk_fills_half_the_rows_and_alone_all_of_them():
+    scheduler, inbox, lifecycle = _scheduler(rows=4)
+    _put(inbox, BULK, *[(f"bulk{i}", 50) for i in range(8)])
+    scheduler.tick()
+    assert scheduler.state()["bulk_rows"] == 4  # a batch alone gets every row
+    scheduler, inbox, lifecycle = _scheduler(rows=4)
+    _put(inbox, INTERACTIVE, ("user", 2))
+    _put(inbox, BULK, *[(f"bulk{i}", 50) for i in range(8)])
+    for _ in range(5):
+        scheduler.tick()
+        assert scheduler.state()["bulk_rows"] <= 2  # the user left; its rows stay free for the next
+    assert "user" in lifecycle.finished
+    _put(inbox, INTERACTIVE, ("next", 2))
+    scheduler.tick()
+    assert "next" in _keys(scheduler) and not scheduler.parked  # a free row at once: nobody preempted

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from tasks import metrics
 from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_from_dict
-from webapi import openai_schema
+from webapi import openai_chunks, openai_schema
 from webapi.errors import openai_error
 from webapi.openai_schema import Kind, OpenAIRequest
 from webapi.routes.helpers import json_body, services, settings
@@ -69,11 +69,12 @@ def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
     request = openai_schema.parse(kind, json_body(), settings().limits, config.model_name)
     created = time.time()
+    streaming = request.stream and not request.streams_whole  # text as it is generated
     submitted = [
-        service.submitter.submit(generation, request.cache_mode, g.tenant, stream=request.stream, user=request.user)
+        service.submitter.submit(generation, request.cache_mode, g.tenant, stream=streaming, user=request.user)
         for generation in request.generations()  # n choices: n rows, batched together by the worker
     ]
-    if request.stream:  # n is 1 (openai_schema)
+    if streaming:  # n is 1
         response = _stream(service, request, submitted[0][0], created, config.max_sync_timeout_s)
     else:
         deadline = time.monotonic() + config.max_sync_timeout_s
@@ -81,7 +82,8 @@ def _complete(kind: Kind) -> Response:
         for job in jobs:
             _raise_unless_succeeded(job)
         echo = request.generation.prompt if request.echo else None
-        response = jsonify(openai_schema.response(request.kind, jobs, config.model_name, echo))
+        answer = openai_schema.response(request.kind, jobs, config.model_name, echo)
+        response = _sse_response(sse(iter(openai_chunks.whole(request, answer)))) if request.stream else jsonify(answer)
     verdicts = {verdict for _, verdict in submitted}
     response.headers["X-Cache"] = verdicts.pop() if len(verdicts) == 1 else "MISS"  # HIT: every choice was
     return response
@@ -96,10 +98,12 @@ def _stream(service: Services, request: OpenAIRequest, job_id: str, created: flo
     else:
         _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()))
     chunks = _chunks(request, job_id, created, settings().model_name, chain([first], events))
+    return _sse_response(_stopped_when_abandoned(service, job_id, sse(chunks)))
+
+
+def _sse_response(body: Iterator[str]) -> Response:
     return Response(
-        _stopped_when_abandoned(service, job_id, sse(chunks)),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
 
 
@@ -135,7 +139,7 @@ def _chunks(
         if event == "":
             yield None
         elif isinstance(event, str):
-            yield openai_schema.chunk(request, job_id, created, model, text=event, first=first)
+            yield openai_chunks.chunk(request, job_id, created, model, text=event, first=first)
             first = False
         else:
             try:
@@ -143,11 +147,11 @@ def _chunks(
             except InferenceError as exc:  # the status line is sent: report it in the stream
                 yield {"error": openai_error(exc)}
                 return
-            yield openai_schema.chunk(
+            yield openai_chunks.chunk(
                 request, job_id, created, model, finish_reason=event["result"]["finish_reason"], first=first
             )
             if request.include_usage:
-                yield openai_schema.usage_chunk(request, event, created, model)
+                yield openai_chunks.usage_chunk(request, event, created, model)
 
 
 def _raise_unless_succeeded(job: dict[str, Any]) -> None:

@@ -141,7 +141,7 @@ OPENAI_COMMON = {
     "top_p": PARAMS["top_p"],
     "stop": PARAMS["stop"],
     "seed": PARAMS["seed"],
-    "n": {"type": "integer", "minimum": 1, "maximum": 16, "default": 1, "description": "choices; 1 with stream"},
+    "n": {"type": "integer", "minimum": 1, "maximum": 16, "default": 1, "description": "choices"},
     "stream": {"type": "boolean", "default": False},
     "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
     "user": {"type": "string"},
