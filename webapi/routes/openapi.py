@@ -20,6 +20,7 @@ from webapi.routes.openapi_schemas import (
     TEXT,
     json_response,
     openai_route,
+    request_body,
 )
 
 bp = Blueprint("openapi", __name__)
@@ -186,25 +187,20 @@ SPEC: dict[str, Any] = {
         "/tokenize": {
             "post": {
                 "summary": "Token ids of a prompt, or of messages through the chat template (vLLM's shape)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "model": MODEL,
-                                    "prompt": {"type": "string"},
-                                    "messages": {"type": "array"},
-                                    "add_special_tokens": {"type": "boolean", "default": True},
-                                    "tools": {"type": "array"},
-                                    "tool_choice": {},
-                                    "return_token_strs": {"type": "boolean", "default": False},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": request_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "model": {"type": "string"},
+                            "prompt": {"type": "string"},
+                            "messages": {"type": "array"},
+                            "tools": {"type": "array"},
+                            "tool_choice": {},
+                            "add_special_tokens": {"type": "boolean", "default": True},
+                            "return_token_strs": {"type": "boolean", "default": False},
+                        },
+                    }
+                ),
                 "responses": {
                     "200": {"description": "count, max_model_len, tokens (and token_strs)"},
                     **TOKENIZER_ERRORS,
@@ -214,21 +210,16 @@ SPEC: dict[str, Any] = {
         "/detokenize": {
             "post": {
                 "summary": "The text of token ids (vLLM's shape)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["tokens"],
-                                "properties": {
-                                    "model": MODEL,
-                                    "tokens": {"type": "array", "items": {"type": "integer"}},
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": request_body(
+                    {
+                        "type": "object",
+                        "required": ["tokens"],
+                        "properties": {
+                            "model": {"type": "string"},
+                            "tokens": {"type": "array", "items": {"type": "integer"}},
+                        },
+                    }
+                ),
                 "responses": {"200": {"description": "prompt"}, **TOKENIZER_ERRORS},
             }
         },

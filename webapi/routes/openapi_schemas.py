@@ -110,6 +110,11 @@ ERROR_DETAIL = {
 }
 
 
+def request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body of this schema."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def json_response(schema: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -165,7 +170,7 @@ def openai_route(summary: str, request: dict[str, Any], obj: str) -> dict[str, A
     return {
         "post": {
             "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "requestBody": request_body(request),
             "responses": {
                 "200": {
                     "description": "the answer, or with stream: Server-Sent Events of chunks ending in [DONE]",
