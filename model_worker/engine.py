@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from model_worker import forwards, loading, precision
+from model_worker import forwards, loading, precision, scoring
 from model_worker.attention import Feed, next_boundary
 from model_worker.constraints import Constraints
 from model_worker.prefix_cache import PrefixCache, usable_prefix
@@ -143,7 +143,7 @@ class Engine:
         for feed, seq in zip(feeds, fed, strict=True):
             count = len(feed.tokens) if feed.every_logit else int(feed.wants_logits)
             if feed.every_logit:  # a prompt to score: the logits after each of its tokens
-                _score_prompt(seq, feed.start, logits[row : row + count])
+                scoring.score_prompt(seq, feed.start, logits[row : row + count])
             seq.computed += len(feed.tokens)
             step.tokens += len(feed.tokens)
             if feed.wants_logits and seq.request.max_tokens == 0:  # scored, nothing to generate
@@ -226,7 +226,7 @@ class Engine:
         if logprobs is not None:
             for i, row in enumerate(scoring):
                 if tokens[row] is not None:
-                    seqs[row].scored.append(_scored(logprobs[i], tokens[row], seqs[row].request.logprobs))
+                    seqs[row].scored.append(scoring.scored(logprobs[i], tokens[row], seqs[row].request.logprobs))
         return tokens
 
     def _sample_rows(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
@@ -292,24 +292,6 @@ class Engine:
                 "messages" if request.messages is not None else "prompt",
             )
         return ids
-
-
-def _score_prompt(seq: Sequence, start: int, logits: torch.Tensor) -> None:
-    """Note the log-probability of each prompt token that follows a position in this chunk."""
-    if not seq.prompt_scored:
-        seq.prompt_scored.append((seq.prompt[0], None, []))  # the first token follows nothing
-    logprobs = torch.log_softmax(logits, dim=-1)
-    for offset in range(logits.shape[0]):
-        target = start + offset + 1
-        if target < len(seq.prompt) and len(seq.prompt_scored) == target:  # once, even if recomputed
-            seq.prompt_scored.append(_scored(logprobs[offset], seq.prompt[target], seq.request.logprobs or 0))
-
-
-def _scored(logprobs: torch.Tensor, token: int, alternatives: int) -> tuple[int, float, list[tuple[int, float]]]:
-    """(token, its logprob, the `alternatives` likeliest tokens and theirs) from one row of logprobs."""
-    top = logprobs.topk(alternatives) if alternatives else None
-    likeliest = list(zip(top.indices.tolist(), top.values.tolist(), strict=True)) if top is not None else []
-    return token, float(logprobs[token]), likeliest
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
