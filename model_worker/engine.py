@@ -195,8 +195,8 @@ class Engine:
                 end = min(next_boundary(start), len(tokens))
                 if end - start > budget and chunked:
                     return feeds, fed
-                scoring = seq.request.prompt_logprobs
-                feeds.append(Feed(seq.slot, start, tokens[start:end], end == len(tokens), scoring))  # type: ignore[arg-type]
+                every_logit = seq.request.prompt_logprobs
+                feeds.append(Feed(seq.slot, start, tokens[start:end], end == len(tokens), every_logit))  # type: ignore[arg-type]
                 fed.append(seq)
                 budget, start, chunked = budget - (end - start), end, True
         return feeds, fed
@@ -218,13 +218,13 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence], step: Step) -> list[int | None]:
         """Next tokens; a row whose sampling fails (NaN scores, say) ends alone with the error."""
-        scoring = [row for row, seq in enumerate(seqs) if seq.request.logprobs is not None]
+        wanted = [row for row, seq in enumerate(seqs) if seq.request.logprobs is not None]
         # The model's own distribution: before temperature, top_p and a grammar's mask (as vLLM's default).
-        logprobs = torch.log_softmax(logits[scoring], dim=-1) if scoring else None
+        logprobs = torch.log_softmax(logits[wanted], dim=-1) if wanted else None
         self.constraints.mask(logits, [(row, seq.matcher) for row, seq in enumerate(seqs) if seq.matcher is not None])
         tokens = self._sample_rows(logits, seqs, step)
         if logprobs is not None:
-            for i, row in enumerate(scoring):
+            for i, row in enumerate(wanted):
                 if tokens[row] is not None:
                     seqs[row].scored.append(scoring.scored(logprobs[i], tokens[row], seqs[row].request.logprobs))
         return tokens
