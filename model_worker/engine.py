@@ -101,7 +101,7 @@ class Engine:
         seq = Sequence(key, request, self._encode(request), stream)
         grammar = structured.grammar(request.response_format) if request.response_format else None
         if request.tools:
-            grammar = tools.grammar(request.tools, request.tool_choice) or grammar
+            grammar = tools.grammar(request.tools, request.tool_choice, tools.tag_terms(self.tokenizer)) or grammar
         if grammar is not None:
             seq.matcher = self.constraints.matcher(grammar)
         return seq

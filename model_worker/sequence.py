@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from model_worker import scoring
+from model_worker.scoring import Scored
 from tasks import tools
 from tasks.contract import GenerationRequest
 
@@ -40,10 +42,6 @@ class Completion:
         """The result as stored: log-probabilities only where they were asked for."""
         optional = ("logprobs", "prompt_logprobs", "tool_calls")
         return {k: v for k, v in asdict(self).items() if v is not None or k not in optional}
-
-
-#: A token's log-probability: (token id, logprob, its likeliest alternatives as (id, logprob)).
-Scored = tuple[int, float | None, list[tuple[int, float]]]
 
 
 @dataclass(eq=False)
@@ -107,7 +105,6 @@ class Texts:
 
     def __init__(self, tokenizer: Any, eos_ids: set[int]) -> None:
         self.tokenizer, self.eos_ids = tokenizer, eos_ids
-        self._token_texts: dict[int, str] = {}
 
     def finish_reason(self, seq: Sequence) -> str | None:
         """Why `seq` ends after its newest token, or None while it goes on."""
@@ -124,28 +121,29 @@ class Texts:
         text = self.text(seq.generated)
         cut = _cut_at_stop(text, seq.request.stop)
         completion = Completion(text if cut is None else cut, reason, len(seq.prompt), len(seq.generated))
-        if seq.request.tools and seq.request.tool_choice != "none":
-            content, calls = tools.parse_calls(completion.text, seq.request.tools)
-            if calls:
-                completion = replace(completion, text=content or "", finish_reason="tool_calls", tool_calls=calls)
         if seq.request.logprobs is not None:
-            scored = seq.scored[:-1] if seq.generated and seq.generated[-1] in self.eos_ids else seq.scored
-            completion = replace(completion, logprobs=[self._named(s) for s in scored])
+            kept = scoring.named(self.tokenizer, seq.generated, seq.scored, len(completion.text))
+            completion = replace(completion, logprobs=kept)
         if seq.request.prompt_logprobs:
-            completion = replace(completion, prompt_logprobs=[self._named(s) for s in seq.prompt_scored])
+            completion = replace(
+                completion, prompt_logprobs=scoring.named(self.tokenizer, seq.prompt, seq.prompt_scored)
+            )
+        if seq.request.tools and seq.request.tool_choice != "none":
+            completion = self._with_calls(seq, completion)
         return completion
 
-    def token_text(self, token: int) -> str:
-        """One token's text (memoised: alternatives repeat)."""
-        text = self._token_texts.get(token)
-        if text is None:
-            text = self._token_texts[token] = self.tokenizer.decode([token])
-        return text
-
-    def _named(self, scored: Scored) -> list[Any]:
-        token, logprob, alternatives = scored
-        named = [[self.token_text(t), lp] for t, lp in alternatives] if logprob is not None else None
-        return [self.token_text(token), logprob, named]
+    def _with_calls(self, seq: Sequence, completion: Completion) -> Completion:
+        """The answer's tool calls, read with special tokens kept (a model's <tool_call> may be one)."""
+        tokens = seq.generated[:-1] if seq.generated and seq.generated[-1] in self.eos_ids else seq.generated
+        raw = self.tokenizer.decode(tokens, skip_special_tokens=False)
+        if self.tokenizer.pad_token:
+            raw = raw.replace(self.tokenizer.pad_token, "")
+        content, calls = tools.parse_calls(raw, seq.request.tools or ())
+        if not calls:
+            return completion
+        # A forced call to a named function ends as "stop" in OpenAI's API; one the model chose, "tool_calls".
+        reason = "tool_calls" if seq.request.tool_choice in ("auto", "required") else "stop"
+        return replace(completion, text=content or "", finish_reason=reason, tool_calls=calls)
 
     def delta(self, seq: Sequence, finished: bool) -> tuple[int, str] | None:
         """(offset, text) newly settled since the last call, for a streamed sequence.

@@ -163,8 +163,8 @@ class GenerationRequest:
         tool_choice = tools.normalise_choice(body.get("tool_choice"), functions)
         if functions and messages is None:
             raise InvalidRequest("tools need messages (a chat)", "tools", "invalid_value")
-        if response_format is not None and tool_choice not in ("none", "auto"):
-            raise InvalidRequest("a forced tool call and response_format exclude each other", "tool_choice", "conflict")
+        if response_format is not None and tool_choice != "none":
+            raise InvalidRequest("tools to call and response_format exclude each other", "tool_choice", "conflict")
         return cls(
             prompt, messages, max_tokens, temperature, top_p, _stop(body), seed, response_format, logprobs,
             prompt_logprobs, functions, tool_choice,
@@ -203,7 +203,8 @@ def _message(item: Any, where: str) -> Message:
         raise InvalidRequest(f"{where}: only an assistant message has tool_calls", f"{where}.tool_calls")
     if (item.get("tool_call_id") is not None) != (role == "tool"):
         raise InvalidRequest(f"{where}: a tool message, and only one, has a tool_call_id", f"{where}.tool_call_id")
-    content = "" if calls and not item["content"] else _text(item["content"], f"{where}.content")
+    empty_allowed = bool(calls) or role == "tool"  # a call's message, or a tool's empty result
+    content = "" if empty_allowed and not item["content"] else _text(item["content"], f"{where}.content")
     return Message(role, content, _tool_calls(calls, f"{where}.tool_calls"), item.get("tool_call_id"))
 
 

@@ -207,7 +207,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'cancelled' or redis.call('HEXISTS', KEYS[1], 'cancel_requested_at') == 1 then
   return 0
 end
-if redis.call('HEXISTS', KEYS[1], 'enqueued_at') == 0 then return -1 end
+if state ~= 'done' and redis.call('HEXISTS', KEYS[1], 'enqueued_at') == 0 then return -1 end
 redis.call('HINCRBY', KEYS[1], 'followers', 1)
 return 1
 """

@@ -97,11 +97,21 @@ def normalise_choice(value: Any, tools: tuple[dict[str, Any], ...] | None) -> st
     return name
 
 
-def grammar(tools: tuple[dict[str, Any], ...], choice: str) -> str | None:
-    """The grammar that forces a call ("required": to one of the tools; a name: to that one)."""
+def grammar(tools: tuple[dict[str, Any], ...], choice: str, tags: tuple[str, str] | None = None) -> str | None:
+    """The grammar that forces a call ("required": to one of the tools; a name: to that one).
+
+    `tags`: how the grammar writes <tool_call> and </tool_call>: `tag_terms(tokenizer)`.
+    """
     if choice in ("none", "auto"):
         return None
-    return _call_grammar([tool for tool in tools if choice == "required" or tool["name"] == choice])
+    return _call_grammar([tool for tool in tools if choice == "required" or tool["name"] == choice], tags)
+
+
+def tag_terms(tokenizer: Any) -> tuple[str, str]:
+    """The call tags as grammar terms: a token of its own where the tokenizer added them (Qwen,
+    Hermes: llguidance matches such a token by id only), else their text."""
+    added = tokenizer.get_added_vocab()
+    return tuple(f"<[{added[tag]}]>" if tag in added else json.dumps(tag) for tag in (OPEN, CLOSE))  # type: ignore[return-value]
 
 
 def system_prompt(tools: tuple[dict[str, Any], ...]) -> str:
@@ -152,7 +162,7 @@ def _usable(parameters: dict[str, Any]) -> bool:
         return False
 
 
-def _call_grammar(tools: list[dict[str, Any]]) -> str:
+def _call_grammar(tools: list[dict[str, Any]], tags: tuple[str, str] | None = None) -> str:
     calls = [
         {
             "type": "object",
@@ -163,4 +173,5 @@ def _call_grammar(tools: list[dict[str, Any]]) -> str:
         for tool in tools
     ]
     schema = {**(calls[0] if len(calls) == 1 else {"anyOf": calls}), "x-guidance": JSON_LAYOUT}
-    return LLMatcher.grammar_from_lark(f'start: "{OPEN}\\n" call "\\n{CLOSE}"\ncall: %json {json.dumps(schema)}')
+    opening, closing = tags or (json.dumps(OPEN), json.dumps(CLOSE))
+    return LLMatcher.grammar_from_lark(f'start: {opening} "\\n" call "\\n" {closing}\ncall: %json {json.dumps(schema)}')

@@ -47,9 +47,10 @@ def whole(request: OpenAIRequest, answer: dict[str, Any]) -> list[dict[str, Any]
         parts: list[dict[str, Any]] = []
         if request.kind == "chat":
             message = choice["message"]
-            parts.append({"delta": {"role": "assistant", "content": ""}, "logprobs": None})
-            if message.get("content"):
-                parts.append({"delta": {"content": message["content"]}, "logprobs": logprobs})
+            text = message.get("content")
+            parts.append({"delta": {"role": "assistant", "content": ""}, "logprobs": None if text else logprobs})
+            if text:
+                parts.append({"delta": {"content": text}, "logprobs": logprobs})
             if message.get("tool_calls"):
                 calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
                 parts.append({"delta": {"tool_calls": calls}, "logprobs": None})

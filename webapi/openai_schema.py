@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from tasks.contract import MAX_LOGPROBS, MAX_SEED, GenerationRequest, Limits
+from tasks.contract import MAX_LOGPROBS, MAX_SEED, MESSAGE_FIELDS, GenerationRequest, Limits
 from tasks.errors import InvalidRequest, MalformedBody, NotFound
 from webapi import logprobs
 from webapi.services.submission import cache_mode
@@ -31,7 +31,6 @@ FIELDS: dict[Kind, set[str]] = {
 NEUTRAL: dict[str, tuple[Any, ...]] = {
     "best_of": (1,),
     "echo": (False,),
-    "logprobs": (False,),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),
     "logit_bias": ({},),
@@ -58,7 +57,6 @@ MAX_CHOICES = 16
 DEFAULT_TEMPERATURE = 1.0
 #: Chat roles we map onto the model's chat template ("developer" is OpenAI's newer "system").
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
-MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_call_id")
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         ours["temperature"] = DEFAULT_TEMPERATURE
     echo = False
     if kind == "chat":
-        ours["messages"] = _messages(body.get("messages"))
+        ours["messages"] = messages(body.get("messages"))
         ours["logprobs"] = _chat_logprobs(body)
         ours["tools"], ours["tool_choice"] = body.get("tools"), body.get("tool_choice")
     else:
@@ -185,7 +183,7 @@ def _prompt(value: Any) -> Any:
     return value
 
 
-def _messages(value: Any) -> Any:
+def messages(value: Any) -> Any:
     """OpenAI messages as our {role, content} list: text content parts joined, other parts refused."""
     if not isinstance(value, list):
         return value  # the contract validator says what is wrong

@@ -52,6 +52,9 @@ def test_only_deterministic_requests_are_cacheable():
     assert keys.cacheable(GenerationRequest(prompt="x", temperature=0.9, seed=3))
     assert not keys.cacheable(GenerationRequest(prompt="x", logprobs=0))  # they belong to its exact tokens
     assert not keys.cacheable(GenerationRequest(prompt="x", max_tokens=0, prompt_logprobs=True))
+    tool = {"name": "f", "description": "", "parameters": {"type": "object"}}
+    assert not keys.cacheable(GenerationRequest(messages=(Message("user", "x"),), tools=(tool,), tool_choice="auto"))
+    assert keys.cacheable(GenerationRequest(messages=(Message("user", "x"),), tools=(tool,), tool_choice="none"))
     assert not keys.cacheable(GenerationRequest(prompt="x", temperature=0.9))
 
 

@@ -44,3 +44,17 @@ def test_required_and_named_choices_have_grammars_and_auto_has_none():
     assert tools.grammar((WEATHER, TIME), "auto") is None and tools.grammar((WEATHER, TIME), "none") is None
     for choice in ("required", "get_time"):
         assert LLMatcher.validate_grammar(tools.grammar((WEATHER, TIME), choice)) == ""
+
+
+def test_tags_that_are_tokens_of_their_own_are_matched_by_id():
+    class AddedTags:
+        def get_added_vocab(self) -> dict[str, int]:
+            return {"<tool_call>": 7, "</tool_call>": 8}
+
+    class PlainText:
+        def get_added_vocab(self) -> dict[str, int]:
+            return {}
+
+    assert tools.tag_terms(AddedTags()) == ("<[7]>", "<[8]>")
+    assert tools.tag_terms(PlainText()) == ('"<tool_call>"', '"</tool_call>"')
+    assert LLMatcher.validate_grammar(tools.grammar((WEATHER,), "required", tools.tag_terms(AddedTags()))) == ""

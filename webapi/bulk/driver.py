@@ -130,6 +130,8 @@ class BatchDriver(BackgroundLoop):
 
     def _fill(self, batch: dict[str, str], room: int) -> int:
         """Submit up to `room` more lines from the cursor on; returns how many."""
+        if lines.ENDPOINTS[batch["endpoint"]] == "embeddings":
+            room = min(room, 1)  # answered on this thread (up to 2 048 inputs): one per pass, between lease renewals
         if room <= 0:
             return 0
         cursor = int(batch["cursor"])
@@ -141,7 +143,8 @@ class BatchDriver(BackgroundLoop):
             line = lines.parse(raw, batch["endpoint"], self.limits, self.model, self.embedder)
             request = line.request
             if isinstance(request, EmbeddingsRequest):  # answered here, on the API's embedding model
-                job_id = self.submitter.answered(embeddings.respond(request, self.embedder), batch["tenant"])
+                answer = embeddings.respond(request, self.embedder)
+                job_id = self.submitter.answered(answer, self.embedder.name, batch["tenant"])
             else:
                 job_id, _ = self.submitter.submit(
                     request.generation, request.cache_mode, batch["tenant"], user=request.user, bulk=True

@@ -19,10 +19,13 @@ from tasks.contract import GenerationRequest, Message
 
 def cacheable(request: GenerationRequest) -> bool:
     """Only deterministic requests have one right answer to reuse: greedy, or seeded sampling; and
-    never one asking for log-probabilities, which belong to its exact tokens (a similar prompt's
-    would be wrong)."""
+    never one asking for log-probabilities (they belong to its exact tokens) or offering tools to
+    call: a similar prompt's would be wrong."""
     deterministic = request.greedy or request.seed is not None
-    return deterministic and request.logprobs is None and not request.prompt_logprobs
+    scored = request.logprobs is not None or request.prompt_logprobs
+    # A call's arguments follow the prompt's details (a city, a date): a similar prompt's call would be wrong.
+    calling = bool(request.tools) and request.tool_choice != "none"
+    return deterministic and not scored and not calling
 
 
 def query_text(request: GenerationRequest) -> str:

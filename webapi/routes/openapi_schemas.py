@@ -5,14 +5,61 @@ from __future__ import annotations
 from typing import Any
 
 TEXT = {"type": "string", "minLength": 1}
+TOOL_CALL = {
+    "type": "object",
+    "required": ["id", "type", "function"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"const": "function"},
+        "function": {"type": "object", "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}}},
+    },
+}
 MESSAGE = {
     "type": "object",
     "required": ["role", "content"],
     "additionalProperties": False,
-    "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": TEXT},
+    "properties": {
+        "role": {"enum": ["system", "user", "assistant", "tool"]},
+        "content": {"type": "string", "description": "empty only beside tool_calls, or for a tool"},
+        "tool_calls": {"type": "array", "items": TOOL_CALL, "description": "an assistant's earlier calls"},
+        "tool_call_id": {"type": "string", "description": "a tool message: the call it answers"},
+    },
+}
+TOOLS = {
+    "tools": {
+        "type": "array",
+        "maxItems": 128,
+        "items": {
+            "type": "object",
+            "required": ["type", "function"],
+            "properties": {
+                "type": {"const": "function"},
+                "function": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        "description": {"type": "string"},
+                        "parameters": {"type": "object", "description": "a JSON Schema"},
+                    },
+                },
+            },
+        },
+    },
+    "tool_choice": {
+        "description": "none | auto (the default with tools) | required | {type: function, function: {name}}",
+        "oneOf": [
+            {"enum": ["none", "auto", "required"]},
+            {"type": "object", "properties": {"type": {"const": "function"}, "function": {"type": "object"}}},
+        ],
+    },
 }
 PARAMS = {
-    "max_tokens": {"type": "integer", "minimum": 1, "description": "1..MAX_NEW_TOKENS_LIMIT (default 512)"},
+    "max_tokens": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "1..MAX_NEW_TOKENS_LIMIT (default 512); 0 only with prompt_logprobs",
+    },
     "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 0},
     "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1},
     "stop": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "maxItems": 4}]},
@@ -20,6 +67,7 @@ PARAMS = {
     "cache": {"enum": ["auto", "bypass", "refresh"], "default": "auto"},
     "logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "description": "alternatives per token"},
     "prompt_logprobs": {"type": "boolean", "description": "score the prompt too (max_tokens may then be 0)"},
+    **TOOLS,
     "response_format": {
         "description": "structured output: the answer is JSON (json_object), or JSON matching a schema (json_schema)",
         "oneOf": [
@@ -68,9 +116,12 @@ JOB = {
                     "required": ["text", "finish_reason", "prompt_tokens", "completion_tokens"],
                     "properties": {
                         "text": {"type": "string"},
-                        "finish_reason": {"enum": ["stop", "length"]},
+                        "finish_reason": {"enum": ["stop", "length", "tool_calls"]},
                         "prompt_tokens": {"type": "integer"},
                         "completion_tokens": {"type": "integer"},
+                        "logprobs": {"type": "array", "description": "[text, logprob, [[text, logprob], ...]]"},
+                        "prompt_logprobs": {"type": "array"},
+                        "tool_calls": {"type": "array", "items": TOOL_CALL},
                     },
                 },
             ]

@@ -14,7 +14,8 @@ from transformers import PreTrainedTokenizerFast
 
 from tasks import chat
 from tasks.contract import GenerationRequest
-from tasks.errors import InvalidRequest, MalformedBody, NotFound, ServiceUnavailable
+from tasks.errors import InvalidRequest, MalformedBody, NotFound, ServiceUnavailable, UnsupportedRequest
+from webapi import openai_schema
 from webapi.routes.helpers import json_body, services, settings
 
 bp = Blueprint("tokenize", __name__)
@@ -27,7 +28,10 @@ def tokenize() -> Response:
     body = _body(TOKENIZE_FIELDS)
     tokenizer, info = _tokenizer()
     if body.get("messages") is not None:
-        fields = {k: body[k] for k in ("messages", "tools", "tool_choice") if body.get(k) is not None}
+        if not tokenizer.chat_template:
+            raise UnsupportedRequest(f"{settings().model_name} has no chat template; send 'prompt' instead", "messages")
+        fields = {k: body[k] for k in ("tools", "tool_choice") if body.get(k) is not None}
+        fields["messages"] = openai_schema.messages(body["messages"])  # as the chat route takes them
         request = GenerationRequest.from_json(fields, settings().limits)
         ids = tokenizer(chat.render(tokenizer, request), add_special_tokens=False)["input_ids"]
     else:

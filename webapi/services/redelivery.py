@@ -30,6 +30,16 @@ from webapi.background import BackgroundLoop, Lease
 
 log = logging.getLogger(__name__)
 
+
+def _task_id(raw: bytes, held: bool = False) -> str | None:
+    """A message's task id (None for a message this service did not send)."""
+    try:
+        message = json.loads(raw)
+        return str((message[0] if held else message)["headers"]["id"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
 #: Seconds between passes.
 PASS_S = 5.0
 LEASE_KEY = "llm:jobs:redelivery:lease"
@@ -64,14 +74,17 @@ class Redelivery(BackgroundLoop):
                 pipe.lrange(queue, 0, -1)
             pipe.hvals(UNACKED_KEY)
             *queued, unacked = pipe.execute()
-        ids = {json.loads(raw)["headers"]["id"] for messages in queued for raw in messages}
-        ids.update(json.loads(raw)[0]["headers"]["id"] for raw in unacked)
+        ids = {_task_id(raw) for messages in queued for raw in messages}
+        ids.update(_task_id(raw, held=True) for raw in unacked)
         return ids
 
     def _send_again(self, job_id: str) -> bool:
         record = self.store.get(job_id)
         if record is None or record.state not in (QUEUED, RUNNING) or record.message is None:
             self.store.forget_unfinished(job_id)  # expired, or ended since the list was read
+            return False
+        if record.cancel_requested_at is not None:  # its worker acked it as revoked: it ends here
+            self.store.mark_done([job_id])
             return False
         message = record.message
         self.celery.send_task(TASK_NAME, kwargs=message["kwargs"], task_id=job_id, queue=message["queue"])

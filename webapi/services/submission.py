@@ -91,11 +91,11 @@ class Submitter:
             rec.add(metrics.CACHE_LOOKUPS, result=lookup)
         return job_id, verdict
 
-    def answered(self, result: dict[str, Any], tenant: str) -> str:
+    def answered(self, result: dict[str, Any], model: str, tenant: str) -> str:
         """Record a job the API process answered itself (a Batch API embeddings line); its id."""
         job_id = str(uuid.uuid4())
         now = time.time()
-        self.store.create(job_id, JobRecord(DONE, self.model, now, tenant, finished_at=now, result=result))
+        self.store.create(job_id, JobRecord(DONE, model, now, tenant, finished_at=now, result=result))
         return job_id
 
     def _submit(
