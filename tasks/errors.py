@@ -87,6 +87,16 @@ class Overloaded(InferenceError):
     type = "overloaded"
 
 
+class RateLimited(Overloaded):
+    """The tenant has used its requests or tokens for this minute (webapi/services/rate_limits.py)."""
+
+    type = "rate_limited"
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message, None, "rate_limit_exceeded")
+        self.headers = headers  # Retry-After and OpenAI's x-ratelimit-*
+
+
 class ServiceUnavailable(InferenceError):
     """A backing service (Redis) cannot be reached; the client may retry."""
 

@@ -66,6 +66,10 @@ class Settings:
     visibility_timeout_s: int = 60
     #: Submissions are refused with 429 while more jobs than this wait in the queue.
     max_queue_depth: int = 10_000
+    #: Per tenant (API key), in every API process together: requests and tokens (the prompt's
+    #: estimate plus max_tokens) per minute; 0 means no limit. Over it: 429 with Retry-After.
+    tenant_requests_per_minute: int = 0
+    tenant_tokens_per_minute: int = 0
     #: API keys as "tenant:key" pairs, comma-separated; API_KEYS_FILE names a file of such lines.
     #: Unset: no authentication.
     api_keys: str = ""
@@ -118,6 +122,8 @@ class Settings:
         _bound("result_ttl_s", self.result_ttl_s, 60, 365 * 86_400)
         _bound("visibility_timeout_s", self.visibility_timeout_s, 20, 7 * 86_400)
         _bound("max_queue_depth", self.max_queue_depth, 1, 100_000_000)
+        _bound("tenant_requests_per_minute", self.tenant_requests_per_minute, 0, 100_000_000)
+        _bound("tenant_tokens_per_minute", self.tenant_tokens_per_minute, 0, 10_000_000_000)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, g
 
 from tasks.settings import Settings
 from webapi import auth, errors, routes
@@ -34,4 +34,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     prometheus.install(app, services)  # before auth: refused requests are counted too
     auth.install(app, auth.load_keys(settings))
     routes.register(app)
+
+    @app.after_request
+    def _rate_limit_headers(response: Response) -> Response:
+        if (usage := g.get("rate_limit")) is not None:
+            response.headers.update({k: v for k, v in usage.headers().items() if k != "Retry-After"})
+        return response
+
     return app

@@ -24,6 +24,7 @@ from tasks.errors import (
     Overloaded,
     PayloadTooLarge,
     PromptTooLong,
+    RateLimited,
     ServiceUnavailable,
     TimedOut,
     Unauthorized,
@@ -67,6 +68,8 @@ def error_response(error: InferenceError) -> tuple[Response, int]:
     response = jsonify({"error": body})
     if isinstance(error, (ServiceUnavailable, Overloaded)):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    if isinstance(error, RateLimited):
+        response.headers.update(error.headers)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="llm"'
     return response, status

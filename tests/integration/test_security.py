@@ -119,3 +119,23 @@ def test_a_pickle_message_is_refused_not_executed(api, redis_url, tmp_path: Path
     assert sender.backend.client.llen(QUEUE) == 0  # and not left to clog the queue
     ok = requests.post(f"{api}/v1/generate", json={"prompt": "hi", "max_tokens": 2, "cache": "bypass"}, timeout=60)
     assert ok.json()["status"] == "succeeded"  # the worker carries on
+
+
+def test_a_tenant_over_its_requests_per_minute_gets_429_and_another_does_not(redis_url, logs_dir):
+    url = redis_url.rsplit("/", 1)[0] + "/9"  # no worker reads it: the jobs just wait
+    env = {**SERVICE_ENV, "API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()), "TENANT_REQUESTS_PER_MINUTE": "2"}
+    proc, base = stack.start_api(url, logs_dir / "limited-api.log", env)
+    try:
+        first = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("alice"), timeout=10)
+        assert first.status_code == 202 and first.headers["x-ratelimit-remaining-requests"] == "1"
+        assert requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("alice"), timeout=10).ok
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=KEYS["alice"], max_retries=0, timeout=10)
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.completions.create(model=Settings.from_env({}).model_name, prompt="hi", max_tokens=2)
+        assert refused.value.body["code"] == "rate_limit_exceeded"
+        assert int(refused.value.response.headers["Retry-After"]) >= 1
+        assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+        other = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("bob"), timeout=10)
+        assert other.status_code == 202  # bob's minute is his own
+    finally:
+        stack.stop(proc)

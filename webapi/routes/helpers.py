@@ -6,8 +6,9 @@ import json
 import math
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 
+from tasks.contract import GenerationRequest
 from tasks.errors import InvalidRequest, MalformedBody
 from tasks.settings import Settings
 from webapi.services import Services
@@ -21,6 +22,12 @@ def services() -> Services:
 def settings() -> Settings:
     """The current app's settings."""
     return current_app.config["SETTINGS"]
+
+
+def rate_limit(requests: list[GenerationRequest]) -> None:
+    """Count requests against the caller's per-minute limits (429 when over); the response then
+    carries OpenAI's x-ratelimit-* headers (added in webapi/__init__.py)."""
+    g.rate_limit = services().limiter.admit(g.tenant, requests)
 
 
 def json_body() -> Any:

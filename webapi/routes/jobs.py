@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, url_for
 
 from tasks.contract import GenerationRequest
-from webapi.routes.helpers import json_body, services, settings, timeout
+from webapi.routes.helpers import json_body, rate_limit, services, settings, timeout
 from webapi.services.job_objects import TERMINAL
 from webapi.services.submission import cache_mode
 
@@ -26,6 +26,7 @@ def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
     body = json_body()
     generation = GenerationRequest.from_json(body, settings().limits, frozenset({"cache"}))
+    rate_limit([generation])
     job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
     return _job_response(services().reader.describe(job_id), verdict)
 
@@ -36,6 +37,7 @@ def generate() -> tuple[Response, int]:
     body = json_body()
     generation = GenerationRequest.from_json(body, settings().limits, frozenset({"timeout", "cache"}))
     wait_s = timeout(body)
+    rate_limit([generation])
     job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
     return _job_response(services().reader.wait(job_id, wait_s), verdict)
 

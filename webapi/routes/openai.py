@@ -20,7 +20,7 @@ from tasks.errors import Conflict, InferenceError, NotFound, TimedOut, error_fro
 from webapi import openai_chunks, openai_schema
 from webapi.errors import openai_error
 from webapi.openai_schema import Kind, OpenAIRequest
-from webapi.routes.helpers import json_body, services, settings
+from webapi.routes.helpers import json_body, rate_limit, services, settings
 from webapi.services import Services
 from webapi.services.text_stream import job_text
 
@@ -69,6 +69,7 @@ def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
     request = openai_schema.parse(kind, json_body(), settings().limits, config.model_name)
     created = time.time()
+    rate_limit(request.generations())
     streaming = request.stream and not request.streams_whole  # text as it is generated
     submitted = [
         service.submitter.submit(generation, request.cache_mode, g.tenant, stream=streaming, user=request.user)

@@ -178,7 +178,7 @@ ERRORS = {
     "401": json_response("Error", "a valid API key is required"),
     "413": json_response("Error", "the body is too large"),
     "422": json_response("Error", "a field breaks the contract; `param` names it"),
-    "429": json_response("Error", "too many jobs are waiting; see Retry-After"),
+    "429": json_response("Error", "too many jobs are waiting, or the tenant's rate limit is reached; see Retry-After"),
     "503": json_response("Error", "Redis is unavailable; see Retry-After"),
 }
 JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]

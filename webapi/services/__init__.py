@@ -32,6 +32,7 @@ from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
 from webapi.services.cancellation import Canceller
 from webapi.services.job_reader import JobReader
+from webapi.services.rate_limits import RateLimiter
 from webapi.services.redelivery import Redelivery
 from webapi.services.submission import Submitter
 
@@ -53,6 +54,7 @@ class Services:
     redelivery: Redelivery
     embedder: Embedder  # the cache's model, also behind /v1/embeddings
     tokenizer: SharedTokenizer  # the worker's, behind /tokenize
+    limiter: RateLimiter  # per-tenant requests and tokens per minute
     cache: SemanticCache | None
     learner: Learner | None
     verifier: Verifier | None
@@ -88,8 +90,9 @@ class Services:
         canceller = Canceller(celery, store, reader)
         return cls(
             settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver,
-            Redelivery(celery, redis, store), embedder, SharedTokenizer(redis, settings.model_name), cache, learner,
-            verifier,
+            Redelivery(celery, redis, store), embedder, SharedTokenizer(redis, settings.model_name),
+            RateLimiter(redis, settings.tenant_requests_per_minute, settings.tenant_tokens_per_minute), cache,
+            learner, verifier,
         )  # fmt: skip
 
     def start(self) -> None:
