@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["services"] = services
     errors.register(app)
     prometheus.install(app, services)  # before auth: refused requests are counted too
-    auth.install(app, auth.load_keys(settings))
+    auth.install(app, auth.KeyRing(settings))
     routes.register(app)
 
     @app.after_request

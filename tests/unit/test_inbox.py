@@ -30,9 +30,9 @@ def test_the_deadline_counts_from_the_first_arrival_not_from_the_wait():
 
 
 def test_a_lone_request_waits_for_company_until_its_deadline_then_goes():
+    started = time.monotonic()  # before the first arrival, whose deadline it is
     inbox = _inbox(Pending("lone"))
     threading.Timer(0.05, lambda: inbox.put(Pending("late"))).start()
-    started = time.monotonic()
     assert inbox.wait_for_work(enough=8, max_wait_s=0.3)
     assert time.monotonic() - started >= 0.29  # it used its window; it did not hold out for a full batch
     assert [p.item for p in inbox.take(INTERACTIVE, 8)] == ["lone", "late"]

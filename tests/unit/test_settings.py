@@ -33,13 +33,53 @@ def test_bad_values_stop_start_up_with_a_clear_message(env, message):
 
 
 def test_api_keys_map_keys_to_tenants_and_refuse_weak_ones(tmp_path):
-    from webapi.auth import load_keys
+    from webapi.auth import KeyRing, digest
 
     key_file = tmp_path / "keys"
-    key_file.write_text("# tenants\ncarol:carol-key-0123456789\n")
-    keys = load_keys(Settings.from_env({"API_KEYS": "alice:alice-key-0123456789", "API_KEYS_FILE": str(key_file)}))
-    assert keys == {"alice-key-0123456789": "alice", "carol-key-0123456789": "carol"}
-    assert load_keys(Settings.from_env({})) == {}
+    key_file.write_text(f"# tenants\ncarol:carol-key-0123456789\ndave:sha256:{digest('dave-key-0123456789')}\n")
+    ring = KeyRing(Settings.from_env({"API_KEYS": "alice:alice-key-0123456789", "API_KEYS_FILE": str(key_file)}))
+    assert [ring.tenant(k) for k in ("alice-key-0123456789", "carol-key-0123456789", "dave-key-0123456789")] == [
+        "alice",
+        "carol",
+        "dave",
+    ]
+    assert ring.tenant("dave") is None and "carol-key-0123456789" not in str(ring.keys)  # kept as digests only
+    assert not KeyRing(Settings.from_env({})).enabled
     for bad in ("alice", "alice:short", ":no-tenant-0123456789"):
         with pytest.raises(SettingsError, match="tenant:key"):
-            load_keys(Settings.from_env({"API_KEYS": bad}))
+            KeyRing(Settings.from_env({"API_KEYS": bad}))
+
+
+def test_a_changed_key_file_is_read_again_and_a_broken_one_keeps_the_old_keys(tmp_path, monkeypatch):
+    import os
+
+    from webapi import auth
+
+    monkeypatch.setattr(auth, "RELOAD_CHECK_S", 0.0)
+    key_file = tmp_path / "keys"
+    key_file.write_text("carol:carol-key-0123456789\n")
+    ring = auth.KeyRing(Settings.from_env({"API_KEYS_FILE": str(key_file)}))
+    key_file.write_text(f"erin:sha256:{auth.digest('erin-key-0123456789')}\n")  # carol revoked, erin added
+    os.utime(key_file, (1, 1))
+    assert ring.tenant("erin-key-0123456789") == "erin" and ring.tenant("carol-key-0123456789") is None
+    key_file.write_text("erin:short\n")
+    os.utime(key_file, (2, 2))
+    assert ring.tenant("erin-key-0123456789") == "erin"  # a broken file never locks everyone out
+
+
+def test_llm_keys_prints_a_new_key_once_and_stores_only_its_digest(tmp_path):
+    import subprocess
+    import sys
+
+    from webapi.auth import KeyRing
+
+    key_file = tmp_path / "keys"
+    made = subprocess.run(
+        [sys.executable, "-c", "from webapi.auth import main; main()", "new", "frank", "--file", str(key_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = made.stdout.splitlines()[-1]
+    assert key.startswith("sk-") and key not in key_file.read_text()
+    assert KeyRing(Settings.from_env({"API_KEYS_FILE": str(key_file)})).tenant(key) == "frank"
