@@ -23,6 +23,7 @@ from model_worker.inbox import Inbox
 from model_worker.lifecycle import Lifecycle
 from model_worker.scheduler import Scheduler
 from model_worker.stream_writer import StreamPublisher
+from tasks import redis_connect
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
 from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY
 from tasks.job_record import JobStore
@@ -51,7 +52,7 @@ def generate(self: BatchTask, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _redis() -> Redis:
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10)
+    return redis_connect.client(settings, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10)
 
 
 @signals.worker_init.connect

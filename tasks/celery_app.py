@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from tasks import redis_connect
 from tasks.contract import QUEUE
 from tasks.settings import Settings
 
@@ -18,7 +19,8 @@ REDIS_SOCKET_TIMEOUT_S = 10.0
 
 def make_celery(settings: Settings) -> Celery:
     """Create the Celery app both the API (to publish) and the worker (to consume) use."""
-    app = Celery("llm", broker=settings.redis_url, backend=settings.redis_url)
+    url, sentinel_options = redis_connect.celery_urls(settings)
+    app = Celery("llm", broker=url, backend=url)
     redis_timeouts = {
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
         "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
@@ -40,7 +42,9 @@ def make_celery(settings: Settings) -> Celery:
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
             **redis_timeouts,
+            **sentinel_options,
         },
+        result_backend_transport_options=sentinel_options,
         redis_socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         redis_socket_timeout=REDIS_SOCKET_TIMEOUT_S,
         redis_backend_health_check_interval=10,

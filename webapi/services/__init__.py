@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery, states
 from redis import Redis
 
+from tasks import redis_connect
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.job_record import JobStore
 from tasks.metrics import Recorder
@@ -63,11 +64,11 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         """Every service for `settings`, unstarted; nothing connects until it is used."""
         # Fail fast when Redis is away (503 in about REDIS_CONNECT_TIMEOUT_S, no retry storm).
-        redis = Redis.from_url(
-            settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
+        redis = redis_connect.client(
+            settings, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=10, retry=None
         )
         celery = make_celery(settings)
-        store = JobStore(redis, settings.result_ttl_s)
+        store = JobStore(redis, settings.result_ttl_s, settings.redis_replicas_ack)
         embedder = Embedder(settings.embed_model)
         cache = _semantic_cache(settings, redis, embedder) if settings.cache_enabled else None
         submitter = Submitter(celery, redis, store, settings.model_name, cache, settings.max_queue_depth)
