@@ -451,6 +451,34 @@ def main() -> None:
                         out.append(_row(kind, task, metric, value, run["seconds"]))
         out.append("")
 
+    if soak := _load("soak"):
+        out += [
+            "## 16. Soak under faults (`python -m bench.soak --minutes N`)",
+            "",
+            f"{soak['minutes']} minutes of mixed load (4 interactive clients with repeated prompts, a streaming chat "
+            f"client, a {soak['batch_request_counts']['total']}-line batch) while these faults came one every "
+            f"45–90 s: {', '.join(soak['faults'])} (worker SIGKILLed, Redis restarted with its append-only file, "
+            "an API process SIGKILLed).",
+            "",
+            *_header("accepted", "finished", "lost", "run twice", "5xx (outside fault windows)", "batch"),
+            _row(
+                soak["accepted"],
+                soak["finished"],
+                soak["lost"],
+                soak["run_twice"],
+                f"{soak['errors_5xx']} ({soak['errors_5xx_outside_fault_windows']})",
+                f"{soak['batch_request_counts']['completed']}/{soak['batch_request_counts']['total']}",
+            ),  # fmt: skip
+            "",
+            "RSS growth over the last two thirds, per process that lived through them: "
+            + ", ".join(f"{k} {v:+.1%}" for k, v in soak["rss_growth_last_two_thirds"].items())
+            + f". Redis held {soak['redis_keys_at_end']} keys at the end; those without a TTL, by prefix (each "
+            "bounded by its owner: metrics series, queues' bindings, batch and file records, the cache's indexes): "
+            + ", ".join(f"{k} {v}" for k, v in soak["redis_keys_without_ttl"].items())
+            + ".",
+            "",
+        ]
+
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())
 
