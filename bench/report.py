@@ -468,7 +468,7 @@ def main() -> None:
                 soak["run_twice"],
                 f"{soak['errors_5xx']} ({soak['errors_5xx_outside_fault_windows']})",
                 f"{soak['batch_request_counts']['completed']}/{soak['batch_request_counts']['total']}",
-            ),  # fmt: skip
+            ),
             "",
             "RSS growth over the last two thirds, per process that lived through them: "
             + ", ".join(f"{k} {v:+.1%}" for k, v in soak["rss_growth_last_two_thirds"].items())
