@@ -7,7 +7,7 @@ test:          ## set up and run the linter and the test suite
 	scripts/test.sh
 
 worker:        ## run one model worker against $$REDIS_URL
-	.venv/bin/celery -A model_worker.worker worker --pool solo -Q llm.generate,llm.generate.bulk
+	.venv/bin/celery -A model_worker.worker worker --pool solo
 
 api:           ## run the API under gunicorn against $$REDIS_URL
 	.venv/bin/gunicorn -c webapi/gunicorn_conf.py "webapi.wsgi:app"

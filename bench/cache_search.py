@@ -76,7 +76,7 @@ def measure(embedder: Embedder, vectors: np.ndarray, size: int, queries: np.ndar
                 pipe.hset(f"{ENTRY}{key}", mapping=fields)
                 pipe.zadd(LRU, {key: key})
             pipe.execute()
-        cache = SemanticCache(store, embedder, "model", threshold=0.8)
+        cache = SemanticCache(store, embedder, threshold=0.8)
         started = time.perf_counter()
         cache.start()
         cache.ready.wait(600)

@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
-Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference and
-structured (bench/structured.py); memory is read after each run. The race against llama-server is
-bench/peers.py, int8 against float32 bench/precision.py. Each prints a table and writes bench/results/<scenario>.json;
-bench/report.py turns them into bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
+Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference,
+structured (bench/structured.py) and two_models (bench/two_models.py); memory is read after each
+run. The race against llama-server is bench/peers.py, int8 against float32 bench/precision.py. Each
+prints a table and writes bench/results/<scenario>.json; bench/report.py turns them into
+bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from bench import load
 from bench.structured import structured
+from bench.two_models import two_models
 from tasks.settings import Settings
 from tests import stack
 
@@ -474,6 +476,7 @@ SCENARIOS = {
     "streaming": streaming,
     "bulk_interference": bulk_interference,
     "structured": structured,
+    "two_models": two_models,
 }
 
 

@@ -26,7 +26,7 @@ from celery.worker.state import task_ready, task_reserved
 from kombu.asynchronous import Hub
 
 from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
-from tasks.contract import BULK_QUEUE
+from tasks.contract import is_bulk_queue
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ _generations: list[Generation] = []
 
 def lane_of(request: Any) -> int:
     """BULK for a request from the bulk (Batch API) queue, else INTERACTIVE."""
-    return BULK if request.delivery_info.get("routing_key") == BULK_QUEUE else INTERACTIVE
+    return BULK if is_bulk_queue(request.delivery_info.get("routing_key") or "") else INTERACTIVE
 
 
 def requeue(request: Any) -> None:

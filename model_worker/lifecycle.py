@@ -41,10 +41,11 @@ class Lifecycle:
         streams: StreamPublisher,
         loop: LoopCalls,
         requeue: Callable[[Any], None],
+        model: str,
     ) -> None:
         self.engine, self.jobs, self.limits, self.streams, self.loop = engine, jobs, limits, streams, loop
         self.requeue = requeue
-        self.metrics = metrics.Recorder(jobs.redis)
+        self.metrics = metrics.Recorder(jobs.redis, model=model)  # every figure broken down by model
         #: job id -> (submitted, started: time.time(); started: time.monotonic()) of running requests
         self._started: dict[str, tuple[float | None, float, float]] = {}
 

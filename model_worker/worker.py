@@ -1,6 +1,8 @@
-"""Worker entry point: `celery -A model_worker.worker worker --pool solo -Q llm.generate,llm.generate.bulk`.
+"""Worker entry point: `celery -A model_worker.worker worker --pool solo`.
 
-One process per GPU (or one on CPU). The model is loaded once, when the solo pool starts.
+One process per GPU (or one on CPU), serving one model (MODEL_NAME, known to clients as
+SERVED_MODEL_NAME): it consumes that model's two queues, and announces the model with every
+heartbeat so the API routes requests for it here. The model is loaded once, when the solo pool starts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from typing import Any
 
 from celery import bootsteps, signals
+from kombu import Exchange, Queue
 from redis import Redis
 
 from model_worker import kombu_fixes
@@ -25,7 +28,7 @@ from model_worker.scheduler import Scheduler
 from model_worker.stream_writer import StreamPublisher
 from tasks import redis_connect
 from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, UNACKED_INDEX_KEY, make_celery
-from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY
+from tasks.contract import HEARTBEAT_S, TASK_NAME, WORKER_INFO_KEY, WORKERS_KEY, model_queues
 from tasks.job_record import JobStore
 from tasks.settings import Settings, SettingsError
 from tasks.shared_tokenizer import publish as publish_tokenizer
@@ -43,6 +46,8 @@ app = make_celery(settings)
 app.conf.update(
     result_backend_always_retry=True, result_backend_max_retries=20, result_backend_max_sleep_between_retries_ms=5000
 )
+# Consume this model's queues (and only those: a worker never takes another model's request).
+app.conf.task_queues = [Queue(name, Exchange(name), name) for name in model_queues(settings.served_model)]
 
 
 @app.task(name=TASK_NAME, base=BatchTask, bind=True)
@@ -61,8 +66,9 @@ def _require_solo_pool(sender: Any, **_: Any) -> None:
         sys.exit("the model worker runs one model per process: start it with --pool solo")
 
 
-#: What this worker serves and how, published with its heartbeat (read by the dashboard).
-_info: dict[str, Any] = {}
+#: What this worker serves and how, published with its heartbeat (read by the API's model
+#: registry, /v1/models and the dashboard).
+_info: dict[str, Any] = {"model": settings.served_model}
 
 
 def _load_engine() -> Engine:
@@ -92,17 +98,18 @@ def _load_model(**_: Any) -> None:
     def make_scheduler(inbox: Inbox, loop: LoopCalls, requeue: Any) -> Scheduler:
         redis = _redis()
         lifecycle = Lifecycle(
-            engine, JobStore(redis, settings.result_ttl_s), limits, StreamPublisher(redis), loop, requeue
-        )
+            engine, JobStore(redis, settings.result_ttl_s), limits, StreamPublisher(redis), loop, requeue,
+            settings.served_model,
+        )  # fmt: skip
         return Scheduler(engine, lifecycle, inbox, settings.batch_wait_s, settings.bulk_min_share)
 
     generate.make_scheduler = make_scheduler
     try:  # the API's /tokenize reads it from Redis
-        publish_tokenizer(_redis(), settings.model_name, engine.tokenizer, engine.context_length)
+        publish_tokenizer(_redis(), settings.served_model, engine.tokenizer, engine.context_length)
     except Exception as exc:
         log.warning("could not share the tokenizer (%s): /tokenize answers 503 until a worker does", exc)
     _info.update(
-        model=settings.model_name,
+        source=settings.model_name,
         device=str(engine.device),
         dtype=engine.dtype,
         max_batch_size=settings.max_batch_size,

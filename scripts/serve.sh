@@ -20,7 +20,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-$bin/celery -A model_worker.worker worker --pool solo -Q llm.generate,llm.generate.bulk --loglevel "${LOG_LEVEL:-INFO}" & pids+=($!)
+$bin/celery -A model_worker.worker worker --pool solo --loglevel "${LOG_LEVEL:-INFO}" & pids+=($!)
 $bin/gunicorn -c webapi/gunicorn_conf.py "webapi.wsgi:app" & pids+=($!)
 $bin/celery -A tasks.monitor_app flower --port="${FLOWER_PORT:-5555}" --address=127.0.0.1 \
   --basic-auth="$FLOWER_BASIC_AUTH" & pids+=($!)

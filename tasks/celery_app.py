@@ -5,7 +5,6 @@ from __future__ import annotations
 from celery import Celery
 
 from tasks import redis_connect
-from tasks.contract import QUEUE
 from tasks.settings import Settings
 
 #: kombu's Redis transport keeps delivered-but-unacked messages here: delivery tag -> time, and
@@ -31,7 +30,6 @@ def make_celery(settings: Settings) -> Celery:
         result_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
-        task_default_queue=QUEUE,
         # Ack only after a request's result is stored; a worker that dies mid-batch leaves its
         # messages unacked, and Redis hands them out again after the visibility timeout.
         task_acks_late=True,

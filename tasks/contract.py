@@ -9,16 +9,16 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tasks import structured, tools
 from tasks.errors import InvalidRequest, MalformedBody
 
 TASK_NAME = "llm.generate"
-QUEUE = "llm.generate"
-#: Batch API work: same task, its own queue, batched only after interactive requests.
-BULK_QUEUE = "llm.generate.bulk"
-QUEUES = (QUEUE, BULK_QUEUE)
+#: Each served model has two queues, named after it, and every worker of the model consumes both:
+#: interactive requests, and Batch API work (same task, batched only after interactive requests).
+INTERACTIVE_QUEUE_PREFIX = "llm.generate@"
+BULK_QUEUE_PREFIX = "llm.generate.bulk@"
 #: Redis key prefixes owned by this service (Celery's own keys keep Celery's names).
 JOB_KEY_PREFIX = "llm:job:"
 #: Sorted set of enqueued jobs that have not ended (id -> when enqueued): each one's message must be
@@ -26,7 +26,8 @@ JOB_KEY_PREFIX = "llm:job:"
 #: (webapi/services/redelivery.py).
 UNFINISHED_KEY = "llm:jobs:unfinished"
 WORKERS_KEY = "llm:workers"
-#: Hostname -> JSON of what each worker serves (model, device, batch settings).
+#: Hostname -> JSON of what each worker serves (model, device, batch settings): the API routes a
+#: request to a model's queues only while a live worker announces that model here.
 WORKER_INFO_KEY = "llm:workers:info"
 #: The semantic cache's keys (entries, exact index, LRU order, change log, in-flight markers).
 CACHE_KEY_PREFIX = "llm:cache:"
@@ -58,6 +59,23 @@ MAX_STOP_CHARS = 128
 MAX_SEED = 2**63 - 1
 #: Most alternatives a token's log-probability may come with (OpenAI's top_logprobs limit).
 MAX_LOGPROBS = 20
+
+
+class ModelQueues(NamedTuple):
+    """One model's queues."""
+
+    interactive: str
+    bulk: str
+
+
+def model_queues(model: str) -> ModelQueues:
+    """The queues of the model served as `model` (its id in the API)."""
+    return ModelQueues(INTERACTIVE_QUEUE_PREFIX + model, BULK_QUEUE_PREFIX + model)
+
+
+def is_bulk_queue(queue: str) -> bool:
+    """Whether `queue` holds Batch API work."""
+    return queue.startswith(BULK_QUEUE_PREFIX)
 
 
 @dataclass(frozen=True)

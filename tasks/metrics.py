@@ -58,26 +58,36 @@ CACHE_VERIFICATIONS = Metric(
 BATCH_SIZE = Metric(
     "llm_batch_size",
     "Rows in the running batch, observed at every forward step",
-    (),
+    ("model",),
     (1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 QUEUE_TIME = Metric(
-    "llm_request_queue_time_seconds", "Submission to the start of generation", ("lane",), LATENCY_BUCKETS
+    "llm_request_queue_time_seconds", "Submission to the start of generation", ("model", "lane"), LATENCY_BUCKETS
 )
 INFERENCE_TIME = Metric(
-    "llm_request_inference_time_seconds", "From joining the running batch to the result", ("lane",), LATENCY_BUCKETS
+    "llm_request_inference_time_seconds",
+    "From joining the running batch to the result",
+    ("model", "lane"),
+    LATENCY_BUCKETS,
 )
 E2E_LATENCY = Metric(
-    "llm_e2e_request_latency_seconds", "Submission to a stored result (generated requests)", ("lane",), LATENCY_BUCKETS
+    "llm_e2e_request_latency_seconds",
+    "Submission to a stored result (generated requests)",
+    ("model", "lane"),
+    LATENCY_BUCKETS,
 )
 TIME_PER_OUTPUT_TOKEN = Metric(
-    "llm_time_per_output_token_seconds", "Inference time per generated token", ("lane",), TOKEN_TIME_BUCKETS
+    "llm_time_per_output_token_seconds", "Inference time per generated token", ("model", "lane"), TOKEN_TIME_BUCKETS
 )
-TIME_TO_FIRST_TOKEN = Metric("llm_time_to_first_token_seconds", "Request to first streamed text", (), LATENCY_BUCKETS)
-GENERATION_TOKENS = Metric("llm_generation_tokens_total", "Tokens generated", ("lane",))
-PROMPT_TOKENS = Metric("llm_prompt_tokens_total", "Prompt tokens processed", ("lane",))
-PREEMPTIONS = Metric("llm_preemptions_total", "Bulk requests paused for interactive ones")
-REQUEST_OUTCOMES = Metric("llm_request_success_total", "Generated requests by finish reason", ("finished_reason",))
+TIME_TO_FIRST_TOKEN = Metric(
+    "llm_time_to_first_token_seconds", "Request to first streamed text", ("model",), LATENCY_BUCKETS
+)
+GENERATION_TOKENS = Metric("llm_generation_tokens_total", "Tokens generated", ("model", "lane"))
+PROMPT_TOKENS = Metric("llm_prompt_tokens_total", "Prompt tokens processed", ("model", "lane"))
+PREEMPTIONS = Metric("llm_preemptions_total", "Bulk requests paused for interactive ones", ("model",))
+REQUEST_OUTCOMES = Metric(
+    "llm_request_success_total", "Generated requests by finish reason", ("model", "finished_reason")
+)
 MESSAGES_SENT_AGAIN = Metric("llm_messages_sent_again_total", "Jobs sent again after the broker lost their message")
 
 ALL = (
@@ -100,37 +110,42 @@ ALL = (
 
 
 class Recording:
-    """Adds to metrics through one pipeline (see Recorder.batch)."""
+    """Adds to metrics through one pipeline (see Recorder.pipeline)."""
 
-    def __init__(self, pipe: Pipeline) -> None:
-        self.pipe = pipe
+    def __init__(self, pipe: Pipeline, fixed: dict[str, str]) -> None:
+        self.pipe, self.fixed = pipe, fixed
 
     def add(self, metric: Metric, amount: float = 1, **labels: str) -> None:
         """Add to a counter."""
-        self.pipe.hincrbyfloat(metric.key, _field(metric, labels), amount)
+        self.pipe.hincrbyfloat(metric.key, self._field(metric, labels), amount)
 
     def observe(self, metric: Metric, value: float, count: int = 1, **labels: str) -> None:
         """Record a value (`count` times) in a histogram."""
-        label = _field(metric, labels)
+        label = self._field(metric, labels)
         bucket = next((b for b in metric.buckets if value <= b), math.inf)
         self.pipe.hincrby(metric.key, f"{label}|{bucket}", count)
         self.pipe.hincrbyfloat(metric.key, f"{label}|sum", value * count)
         self.pipe.hincrby(metric.key, f"{label}|count", count)
+
+    def _field(self, metric: Metric, labels: dict[str, str]) -> str:
+        fixed = {name: value for name, value in self.fixed.items() if name in metric.labels}
+        return _field(metric, fixed | labels)
 
 
 class Recorder:
     """Records and reads metrics. A recording that fails (Redis away) is logged, never raised:
     no request or batch fails for its metrics."""
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self, redis: Redis, **fixed: str) -> None:
+        """`fixed`: labels every recording gets where its metric has them (a worker's model)."""
+        self.redis, self.fixed = redis, fixed
 
     @contextmanager
     def pipeline(self) -> Iterator[Recording]:
         """Collect several additions, sent in one round trip on leaving the block."""
         try:
             with self.redis.pipeline(transaction=False) as pipe:
-                yield Recording(pipe)
+                yield Recording(pipe, self.fixed)
                 pipe.execute()
         except Exception as exc:
             log.warning("metrics not recorded: %s", exc)

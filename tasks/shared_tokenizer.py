@@ -40,26 +40,27 @@ def publish(redis: Redis, model: str, tokenizer: PreTrainedTokenizerBase, contex
     return True
 
 
-class SharedTokenizer:
-    """The published tokenizer of one model, loaded on first use and again when a worker publishes
-    another version."""
+class SharedTokenizers:
+    """The published tokenizer of each model, loaded on first use and again when a worker
+    publishes another version."""
 
-    def __init__(self, redis: Redis, model: str) -> None:
-        self.redis, self.model = redis, model
-        self._loaded: tuple[str, PreTrainedTokenizerFast, dict[str, Any]] | None = None
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._loaded: dict[str, tuple[str, PreTrainedTokenizerFast, dict[str, Any]]] = {}
 
-    def get(self) -> tuple[PreTrainedTokenizerFast, dict[str, Any]] | None:
-        """(tokenizer, info), or None while no worker has published one."""
-        raw = self.redis.hget(_key(self.model), "info")
+    def get(self, model: str) -> tuple[PreTrainedTokenizerFast, dict[str, Any]] | None:
+        """(tokenizer, info) of `model`, or None while none of its workers has published one."""
+        raw = self.redis.hget(_key(model), "info")
         if raw is None:
             return None
         info = json.loads(raw)
-        if self._loaded is None or self._loaded[0] != info["version"]:
-            document = self.redis.hget(_key(self.model), "tokenizer")
+        loaded = self._loaded.get(model)
+        if loaded is None or loaded[0] != info["version"]:
+            document = self.redis.hget(_key(model), "tokenizer")
             if document is None:
                 return None
             special = {name: info[name] for name in SPECIAL_TOKENS if info.get(name) is not None}
             tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(document.decode()), **special)
             tokenizer.chat_template = info["chat_template"]
-            self._loaded = (info["version"], tokenizer, info)
-        return self._loaded[1], self._loaded[2]
+            loaded = self._loaded[model] = (info["version"], tokenizer, info)
+        return loaded[1], loaded[2]

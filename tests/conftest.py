@@ -12,7 +12,7 @@ import pytest
 import redis as redis_lib
 import torch  # noqa: F401  (first: see below)
 
-from tasks.settings import Settings
+from tasks.settings import DEFAULT_MODEL, Settings
 from tests import stack
 from tests.samples import SERVICE_ENV
 
@@ -75,8 +75,9 @@ def api(redis_url: str, worker: None, logs_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def idle_api(redis_url: str, logs_dir: Path) -> Iterator[tuple[str, redis_lib.Redis]]:
-    """An API on its own Redis database that no worker consumes: queued jobs stay queued."""
+    """An API on its own Redis database whose worker (announced, never consuming) is busy: queued jobs stay queued."""
     url = redis_url.rsplit("/", 1)[0] + "/1"
-    proc, base = stack.start_api(url, logs_dir / "idle-api.log", SERVICE_ENV)
-    yield base, redis_lib.Redis.from_url(url)
-    stack.stop(proc)
+    with stack.announced_worker(url, DEFAULT_MODEL):
+        proc, base = stack.start_api(url, logs_dir / "idle-api.log", SERVICE_ENV)
+        yield base, redis_lib.Redis.from_url(url)
+        stack.stop(proc)

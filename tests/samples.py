@@ -1,8 +1,11 @@
 """Sample data several test tiers share: limits and bad request bodies with the field each names."""
 
-from tasks.contract import Limits
+from tasks.contract import Limits, model_queues
 from tasks.errors import InvalidRequest, MalformedBody
+from tasks.settings import DEFAULT_MODEL
 
+#: The default model's queues (every test service serves the default model).
+QUEUES = model_queues(DEFAULT_MODEL)
 LIMITS = Limits(max_new_tokens=512, default_max_tokens=64, max_prompt_chars=100)
 TOO_LONG = "x" * (LIMITS.max_prompt_chars + 1)
 

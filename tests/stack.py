@@ -6,6 +6,7 @@ keeps its data in a temporary directory, so nothing touches a user's Redis.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import redis
 import requests
+
+from tasks.contract import HEARTBEAT_S, WORKER_INFO_KEY, WORKERS_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -110,8 +114,6 @@ def start_worker(redis_url: str, log_path: Path, overrides: Mapping[str, str] | 
             "worker",
             "--pool",
             "solo",
-            "-Q",
-            "llm.generate,llm.generate.bulk",
             "--loglevel",
             "INFO",
             "--hostname",
@@ -147,12 +149,22 @@ def start_api(
     return proc, base
 
 
+@contextmanager
+def running_api(redis_url: str, log_path: Path, overrides: Mapping[str, str] | None = None) -> Iterator[str]:
+    """start_api for a `with` block: its base URL, and the API stopped at the end."""
+    proc, base = start_api(redis_url, log_path, overrides)
+    try:
+        yield base
+    finally:
+        stop(proc)
+
+
 def wait_idle(redis_url: str, timeout_s: float = 120) -> None:
     """Wait until no job waits in a queue or runs: what an earlier test left behind is done."""
     client = redis.Redis.from_url(redis_url)
 
     def idle() -> bool:
-        if client.llen("llm.generate") or client.llen("llm.generate.bulk"):
+        if any(client.llen(queue) for queue in client.scan_iter(match="llm.generate*@*")):
             return False
         return all(client.hget(key, "state") != b"running" for key in client.scan_iter("llm:job:*", count=1000))
 
@@ -169,3 +181,29 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 6
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+@contextmanager
+def announced_worker(redis_url: str, model: str) -> Iterator[None]:
+    """A worker's heartbeat for `model` from a worker that consumes nothing (a busy one, as the
+    API sees it): the API accepts the model's jobs, and they stay queued."""
+    client = redis.Redis.from_url(redis_url)
+    hostname = f"announced-{free_port()}@test"
+    stop_beating = threading.Event()
+
+    def beat() -> None:
+        while True:
+            client.zadd(WORKERS_KEY, {hostname: time.time()})
+            client.hset(WORKER_INFO_KEY, hostname, json.dumps({"model": model, "device": "none"}))
+            if stop_beating.wait(HEARTBEAT_S):
+                return
+
+    beat_thread = threading.Thread(target=beat, daemon=True)
+    beat_thread.start()
+    try:
+        yield
+    finally:
+        stop_beating.set()
+        beat_thread.join()
+        client.zrem(WORKERS_KEY, hostname)
+        client.hdel(WORKER_INFO_KEY, hostname)

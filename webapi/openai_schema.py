@@ -7,11 +7,12 @@ presence_penalty=0, ...): a client must never get an answer that silently ignore
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from tasks.contract import MAX_LOGPROBS, MAX_SEED, MESSAGE_FIELDS, GenerationRequest, Limits
-from tasks.errors import InvalidRequest, MalformedBody, NotFound
+from tasks.errors import InvalidRequest, MalformedBody
 from webapi import logprobs
 from webapi.services.submission import cache_mode
 
@@ -69,6 +70,7 @@ class OpenAIRequest:
     include_usage: bool
     cache_mode: str
     user: str | None
+    model: str  # the id of the model it is routed to (webapi/services/models.py)
     n: int = 1
     echo: bool = False  # completions: the answer's text (and logprobs) start with the prompt's
 
@@ -88,17 +90,15 @@ class OpenAIRequest:
         return [replace(self.generation, seed=(seed + i) % (MAX_SEED + 1)) for i in range(self.n)]
 
 
-def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
-    """Validate an OpenAI request body; InvalidRequest names the field at fault."""
+def parse(kind: Kind, body: Any, limits: Limits, resolve_model: Callable[[Any], str]) -> OpenAIRequest:
+    """Validate an OpenAI request body; InvalidRequest names the field at fault. `resolve_model`
+    turns the body's `model` into a served model's id, or raises NotFound."""
     if not isinstance(body, dict):
         raise MalformedBody("the request body must be a JSON object")
     _check_fields(kind, body)
     if body.get("model") is None:
         raise InvalidRequest("you must provide a model parameter", "model", "missing")
-    if body["model"] != model:
-        raise NotFound(
-            f"the model {body['model']!r} does not exist; this server serves {model!r}", "model", "model_not_found"
-        )
+    model = resolve_model(body["model"])
     ours: dict[str, Any] = {k: body.get(k) for k in ("temperature", "top_p", "stop", "seed", "response_format")}
     ours["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
     if ours["temperature"] is None:
@@ -122,7 +122,7 @@ def parse(kind: Kind, body: Any, limits: Limits, model: str) -> OpenAIRequest:
         )
     include_usage = _flag(options or {}, "include_usage")
     n = _choices(body.get("n", 1))
-    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), n, echo)
+    return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), model, n, echo)
 
 
 def _chat_logprobs(body: dict[str, Any]) -> int | None:

@@ -14,10 +14,10 @@ import pytest
 import redis as redis_lib
 import requests
 
-from tasks.contract import BATCH_KEY_PREFIX, BULK_QUEUE, GenerationRequest, Message
+from tasks.contract import BATCH_KEY_PREFIX, GenerationRequest, Message
 from tasks.settings import Settings
 from tests import stack
-from tests.samples import SERVICE_ENV
+from tests.samples import QUEUES, SERVICE_ENV
 
 MODEL = Settings.from_env({}).model_name
 EMBED_MODEL = Settings.from_env({}).embed_model
@@ -73,7 +73,7 @@ def test_a_batch_runs_to_completion_in_a_bounded_window(api, redis_url, engine):
     def watch() -> None:  # the batch never has more than BATCH_WINDOW requests queued or running
         nonlocal most_open
         while not done.is_set():
-            most_open = max(most_open, redis.scard(f"{BATCH_KEY_PREFIX}{batch_id}:open"), redis.llen(BULK_QUEUE))
+            most_open = max(most_open, redis.scard(f"{BATCH_KEY_PREFIX}{batch_id}:open"), redis.llen(QUEUES.bulk))
             time.sleep(0.02)
 
     watcher = threading.Thread(target=watch)

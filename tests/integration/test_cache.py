@@ -8,10 +8,12 @@ import redis as redis_lib
 import requests
 
 from tasks import metrics
-from tasks.contract import GenerationRequest
+from tasks.contract import GenerationRequest, model_queues
+from tests import stack
 from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
+from webapi.services.models import ModelRegistry
 
 MODEL = "test-model"
 
@@ -24,7 +26,7 @@ def caches(redis_url, embedder):
     made = []
 
     def make(ttl_s=60, max_entries=100) -> SemanticCache:
-        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, MODEL, threshold=0.8)
+        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, threshold=0.8)
         cache.start()
         assert cache.ready.wait(10)
         made.append(cache)
@@ -37,7 +39,7 @@ def caches(redis_url, embedder):
 
 
 def _remember(cache: SemanticCache, prompt: str, answer: str, **params) -> None:
-    probe = cache.probe(GenerationRequest(prompt=prompt, **params), read=False)
+    probe = cache.probe(GenerationRequest(prompt=prompt, **params), MODEL, read=False)
     cache.store_result(probe, {"text": answer}, source_id=f"job-{answer}")
 
 
@@ -52,12 +54,12 @@ def test_exact_then_semantic_hits(caches):
     cache = caches()
     _remember(cache, "What is the capital of France?", "Paris")
     _wait_indexed(cache, 1)
-    exact = cache.probe(GenerationRequest(prompt="  what is the capital of france "))
+    exact = cache.probe(GenerationRequest(prompt="  what is the capital of france "), MODEL)
     assert (exact.hit.kind, exact.hit.result, exact.hit.source_id) == ("exact", {"text": "Paris"}, "job-Paris")
-    semantic = cache.probe(GenerationRequest(prompt="Tell me the capital city of France."))
+    semantic = cache.probe(GenerationRequest(prompt="Tell me the capital city of France."), MODEL)
     assert semantic.hit.kind == "semantic" and semantic.hit.similarity >= 0.8
     assert semantic.hit.result == {"text": "Paris"}
-    assert cache.probe(GenerationRequest(prompt="How do I bake bread?")).hit is None
+    assert cache.probe(GenerationRequest(prompt="How do I bake bread?"), MODEL).hit is None
 
 
 @pytest.mark.parametrize(
@@ -89,7 +91,7 @@ def test_each_near_miss_category_is_refused_by_the_guard(caches, stored, asked, 
     cache = caches()
     _remember(cache, stored, "stored answer")
     _wait_indexed(cache, 1)
-    probe = cache.probe(GenerationRequest(prompt=asked))
+    probe = cache.probe(GenerationRequest(prompt=asked), MODEL)
     assert probe.hit is None
     assert probe.refused == [rule]  # it was over the threshold: only the guard stood between
 
@@ -98,10 +100,12 @@ def test_scope_isolation(caches):
     cache = caches()
     _remember(cache, "What is the capital of France?", "Paris", max_tokens=16)
     _wait_indexed(cache, 1)
-    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16)).hit
-    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=17)).hit is None
-    other_model = SemanticCache(cache.store, cache.embedder, "another-model", 0.8)
-    assert other_model.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16)).hit is None
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16), MODEL).hit
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=17), MODEL).hit is None
+    assert (
+        cache.probe(GenerationRequest(prompt="What is the capital of France?", max_tokens=16), "another-model").hit
+        is None
+    )
 
 
 def test_entries_expire_after_the_ttl(caches):
@@ -109,20 +113,20 @@ def test_entries_expire_after_the_ttl(caches):
     _remember(cache, "What is the capital of France?", "Paris")
     _wait_indexed(cache, 1)
     time.sleep(1.5)
-    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit is None
-    assert cache.probe(GenerationRequest(prompt="Tell me the capital city of France.")).hit is None
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?"), MODEL).hit is None
+    assert cache.probe(GenerationRequest(prompt="Tell me the capital city of France."), MODEL).hit is None
 
 
 def test_least_recently_used_entries_are_evicted_past_the_bound(caches):
     cache = caches(max_entries=2)
     _remember(cache, "What is the capital of France?", "Paris")
     _remember(cache, "How do I bake bread?", "Flour")
-    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit  # now most recent
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?"), MODEL).hit  # now most recent
     _remember(cache, "Who wrote Hamlet?", "Shakespeare")
     _wait_indexed(cache, 2)
-    assert cache.probe(GenerationRequest(prompt="How do I bake bread?")).hit is None  # evicted
-    assert cache.probe(GenerationRequest(prompt="What is the capital of France?")).hit
-    assert cache.probe(GenerationRequest(prompt="Who wrote Hamlet?")).hit
+    assert cache.probe(GenerationRequest(prompt="How do I bake bread?"), MODEL).hit is None  # evicted
+    assert cache.probe(GenerationRequest(prompt="What is the capital of France?"), MODEL).hit
+    assert cache.probe(GenerationRequest(prompt="Who wrote Hamlet?"), MODEL).hit
 
 
 def test_a_second_process_sees_what_the_first_stores_and_forgets_what_it_evicts(caches):
@@ -132,11 +136,11 @@ def test_a_second_process_sees_what_the_first_stores_and_forgets_what_it_evicts(
     assert len(second.index) == 1
     _remember(first, "How do I bake bread?", "Flour")  # arrives through the change log
     _wait_indexed(second, 2)
-    hit = second.probe(GenerationRequest(prompt="Please explain how to bake bread"))
+    hit = second.probe(GenerationRequest(prompt="Please explain how to bake bread"), MODEL)
     assert hit.hit is not None and hit.hit.result == {"text": "Flour"}
     _remember(first, "Who wrote Hamlet?", "Shakespeare")  # evicts Paris (least recently used)
     _wait_indexed(second, 2)
-    assert second.probe(GenerationRequest(prompt="Tell me the capital city of France.")).hit is None
+    assert second.probe(GenerationRequest(prompt="Tell me the capital city of France."), MODEL).hit is None
 
 
 # Through the API, with the worker generating the misses.
@@ -200,7 +204,6 @@ def test_single_flight_two_identical_misses_generate_once(api, celery_app):
 
 def test_a_leader_whose_api_died_before_publishing_it_is_not_followed(caches, redis_url):
     from tasks.celery_app import make_celery
-    from tasks.contract import QUEUE
     from tasks.job_record import QUEUED, CacheKeys, JobRecord, JobStore
     from tasks.settings import Settings
     from webapi.services.submission import Submitter
@@ -211,15 +214,17 @@ def test_a_leader_whose_api_died_before_publishing_it_is_not_followed(caches, re
     jobs = JobStore(redis, ttl_s=60)
     request = GenerationRequest(prompt="Name three rivers in Africa.", max_tokens=8)
     # What an API process left when it died between recording its job and publishing it.
-    probe = cache.probe(request, "", read=True)
+    probe = cache.probe(request, MODEL, "", read=True)
     keys = CacheKeys(probe.scope, probe.exact, probe.text, "auto")
     jobs.create("orphan", JobRecord(QUEUED, MODEL, time.time(), cache=keys))
     assert cache.store.start_flight(probe.exact, "orphan") is None
 
-    job_id, verdict = Submitter(celery, redis, jobs, MODEL, cache, 100).submit(request)
+    with stack.announced_worker(redis_url.rsplit("/", 1)[0] + "/4", MODEL):
+        submitter = Submitter(celery, redis, jobs, ModelRegistry(redis, (MODEL,)), cache, 100)
+        job_id, verdict = submitter.submit(request, MODEL)
     record = jobs.get(job_id)
     assert verdict == "MISS" and record.follows is None  # generated, not waiting on the orphan forever
-    assert record.enqueued_at is not None and redis.llen(QUEUE) == 1
+    assert record.enqueued_at is not None and redis.llen(model_queues(MODEL).interactive) == 1
     celery.close()
 
 
@@ -238,7 +243,7 @@ class _Jobs:
     def __init__(self, answer: str) -> None:
         self.answer, self.submitted = answer, []
 
-    def submit(self, request: GenerationRequest, tenant: str) -> str:
+    def submit(self, request: GenerationRequest, model: str, tenant: str) -> str:
         self.submitted.append(request)
         return f"verify-{len(self.submitted)}"
 
@@ -255,7 +260,7 @@ def _semantic_hit(cache: SemanticCache) -> tuple[GenerationRequest, Probe]:
     _remember(cache, "What is the capital of France?", "The capital of France is Paris.")
     _wait_indexed(cache, 1)
     asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
-    return asked, cache.probe(asked)
+    return asked, cache.probe(asked, MODEL)
 
 
 def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(caches):
@@ -264,12 +269,12 @@ def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(
     assert probe.hit is not None and probe.hit.kind == "semantic"
     jobs = _Jobs("Sourdough bread needs a starter, flour, water and salt.")  # a wrong hit, as the model says
     verifier = _verifier(cache, jobs)
-    assert verifier.consider(asked, "", probe, probe.hit) == "verify-1"
+    assert verifier.consider(asked, MODEL, "", probe, probe.hit) == "verify-1"
     assert jobs.submitted == [asked]
     assert verifier.settle() == 1 and verifier.settle() == 0  # settled once
     _wait_indexed(cache, 1)  # the old entry evicted, the fresh answer cached for the asking prompt
-    assert cache.probe(asked).hit.result == {"text": jobs.answer}
-    stored = cache.probe(GenerationRequest(prompt="What is the capital of France?"), read=False)
+    assert cache.probe(asked, MODEL).hit.result == {"text": jobs.answer}
+    stored = cache.probe(GenerationRequest(prompt="What is the capital of France?"), MODEL, read=False)
     assert cache.store.exact(stored.exact) is None
     _remember(cache, "What is the capital of France?", "Paris again")  # learned again later: it starts strict
     entry = cache.store.exact(stored.exact)
@@ -282,9 +287,9 @@ def test_a_verification_that_agrees_keeps_the_entry(caches):
     cache = caches()
     asked, probe = _semantic_hit(cache)
     verifier = _verifier(cache, _Jobs("The capital of France is Paris."))
-    verifier.consider(asked, "", probe, probe.hit)
+    verifier.consider(asked, MODEL, "", probe, probe.hit)
     assert verifier.settle() == 1
-    assert cache.probe(asked).hit.kind == "semantic"
+    assert cache.probe(asked, MODEL).hit.kind == "semantic"
     assert metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS) == {("passed",): 1.0}
 
 
@@ -293,9 +298,9 @@ def test_verification_samples_semantic_hits_only_at_its_rate(caches):
     _remember(cache, "What is the capital of France?", "Paris")
     _wait_indexed(cache, 1)
     jobs = _Jobs("Paris")
-    exact = cache.probe(GenerationRequest(prompt="What is the capital of France?"))
-    assert _verifier(cache, jobs).consider(GenerationRequest(prompt="x"), "", exact, exact.hit) is None  # exact
+    exact = cache.probe(GenerationRequest(prompt="What is the capital of France?"), MODEL)
+    assert _verifier(cache, jobs).consider(GenerationRequest(prompt="x"), MODEL, "", exact, exact.hit) is None  # exact
     asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
-    semantic = cache.probe(asked)
-    started = [_verifier(cache, jobs, rate=0.25).consider(asked, "", semantic, semantic.hit) for _ in range(400)]
+    semantic = cache.probe(asked, MODEL)
+    started = [_verifier(cache, jobs, rate=0.25).consider(asked, MODEL, "", semantic, semantic.hit) for _ in range(400)]
     assert 60 <= sum(s is not None for s in started) <= 100  # MAX_PENDING caps it at 100

@@ -18,6 +18,7 @@ import requests
 from tasks.contract import GenerationRequest
 from tasks.settings import Settings
 from tests import stack
+from tests.samples import QUEUES
 
 FAST_RECOVERY = {"VISIBILITY_TIMEOUT_S": "20", "BATCH_WAIT_MS": "50", "MAX_BATCH_SIZE": "8"}
 
@@ -78,7 +79,7 @@ def test_sigterm_finishes_the_running_batch_and_returns_the_rest(private):
     assert all(after_stop[job_id] == "succeeded" for job_id in running)  # the running batch was stored
     waiting = [job_id for job_id, status in after_stop.items() if status != "succeeded"]
     assert waiting and all(after_stop[j] == "queued" for j in waiting)  # none started, none lost
-    assert redis_lib.Redis.from_url(url).llen("llm.generate") == len(waiting)  # all back on the queue at once
+    assert redis_lib.Redis.from_url(url).llen(QUEUES.interactive) == len(waiting)  # all back on the queue at once
     replacement = stack.start_worker(url, logs / "worker2.log", FAST_RECOVERY)
     try:
         _wait_for(lambda: all(j["status"] == "succeeded" for j in _jobs(base, ids)), 120, "jobs were lost")

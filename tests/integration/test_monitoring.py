@@ -11,6 +11,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import stack
+from tests.samples import QUEUES
 
 FLOWER_AUTH = ("operator", "flower-test-password")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -104,7 +105,7 @@ def test_metrics_count_what_the_api_and_the_worker_did(api):
         delta("llm_time_per_output_token_seconds", "llm_time_per_output_token_seconds_count", lane="interactive") == 4
     )
     assert _value(after["llm_workers_alive"], "llm_workers_alive") >= 1
-    assert {s.labels["queue"] for s in after["llm_queue_depth"]} == {"llm.generate", "llm.generate.bulk"}
+    assert {s.labels["queue"] for s in after["llm_queue_depth"]} == set(QUEUES)
 
 
 def test_the_dashboard_charts_live_load_in_chromium(api, redis_url):

@@ -12,11 +12,13 @@ import pytest
 import requests
 
 from tasks.celery_app import make_celery
-from tasks.contract import QUEUE, TASK_NAME
+from tasks.contract import TASK_NAME
 from tasks.job_record import QUEUED, JobRecord, JobStore
-from tasks.settings import Settings
+from tasks.settings import DEFAULT_MODEL, Settings
 from tests import stack
-from tests.samples import SERVICE_ENV
+from tests.samples import QUEUES, SERVICE_ENV
+
+QUEUE = QUEUES.interactive
 
 KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789abc"}
 
@@ -68,9 +70,12 @@ def test_tenants_never_share_cached_answers_or_jobs(keyed_api):
 
 
 def test_backpressure_answers_429_with_retry_after(redis_url, logs_dir):
-    url = redis_url.rsplit("/", 1)[0] + "/7"  # a queue no worker consumes
-    proc, base = stack.start_api(url, logs_dir / "backpressure-api.log", {**SERVICE_ENV, "MAX_QUEUE_DEPTH": "3"})
-    try:
+    url = redis_url.rsplit("/", 1)[0] + "/7"  # a queue whose worker is busy (announced, never consuming)
+    env = {**SERVICE_ENV, "MAX_QUEUE_DEPTH": "3"}
+    with (
+        stack.announced_worker(url, DEFAULT_MODEL),
+        stack.running_api(url, logs_dir / "backpressure-api.log", env) as base,
+    ):
         body = {"prompt": "hi", "cache": "bypass"}
         codes = [requests.post(f"{base}/v1/jobs", json=body, timeout=10).status_code for _ in range(3)]
         refused = requests.post(f"{base}/v1/jobs", json=body, timeout=10)
@@ -81,8 +86,6 @@ def test_backpressure_answers_429_with_retry_after(redis_url, logs_dir):
         with pytest.raises(openai.RateLimitError) as limited:
             client.completions.create(model=Settings.from_env({}).model_name, prompt="hi")
         assert limited.value.body["code"] == "overloaded"
-    finally:
-        stack.stop(proc)
 
 
 def test_an_oversized_body_is_413(idle_api):
@@ -122,10 +125,9 @@ def test_a_pickle_message_is_refused_not_executed(api, redis_url, tmp_path: Path
 
 
 def test_a_tenant_over_its_requests_per_minute_gets_429_and_another_does_not(redis_url, logs_dir):
-    url = redis_url.rsplit("/", 1)[0] + "/9"  # no worker reads it: the jobs just wait
+    url = redis_url.rsplit("/", 1)[0] + "/9"  # its worker never consumes: the jobs just wait
     env = {**SERVICE_ENV, "API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()), "TENANT_REQUESTS_PER_MINUTE": "2"}
-    proc, base = stack.start_api(url, logs_dir / "limited-api.log", env)
-    try:
+    with stack.announced_worker(url, DEFAULT_MODEL), stack.running_api(url, logs_dir / "limited-api.log", env) as base:
         first = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("alice"), timeout=10)
         assert first.status_code == 202 and first.headers["x-ratelimit-remaining-requests"] == "1"
         assert requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("alice"), timeout=10).ok
@@ -137,5 +139,3 @@ def test_a_tenant_over_its_requests_per_minute_gets_429_and_another_does_not(red
         assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
         other = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("bob"), timeout=10)
         assert other.status_code == 202  # bob's minute is his own
-    finally:
-        stack.stop(proc)

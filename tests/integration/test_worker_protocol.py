@@ -10,9 +10,12 @@ import pytest
 import requests
 
 from tasks.celery_app import make_celery
-from tasks.contract import QUEUE, TASK_NAME
+from tasks.contract import TASK_NAME
 from tasks.job_record import QUEUED, JobRecord, JobStore
 from tasks.settings import Settings
+from tests.samples import QUEUES
+
+QUEUE = QUEUES.interactive
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def parts(redis_client):
     url = redis_client.get_connection_kwargs()
     celery = make_celery(Settings.from_env({"REDIS_URL": f"redis://{url['host']}:{url['port']}/{url['db']}"}))
     jobs = JobStore(redis_client, ttl_s=60)
-    cache = SemanticCache(CacheStore(redis_client, 60, 100, 60), Embedder(), "m", 0.8)
+    cache = SemanticCache(CacheStore(redis_client, 60, 100, 60), Embedder(), 0.8)
 
     def result_of(job_id: str) -> dict | None:
         meta = celery.backend.get_task_meta(job_id)

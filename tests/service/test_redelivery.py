@@ -8,10 +8,14 @@ import time
 import pytest
 
 from tasks.celery_app import UNACKED_KEY, make_celery
-from tasks.contract import BULK_QUEUE, QUEUE, UNFINISHED_KEY
+from tasks.contract import UNFINISHED_KEY
 from tasks.job_record import QUEUED, JobRecord, JobStore
-from tasks.settings import Settings
+from tasks.settings import DEFAULT_MODEL, Settings
+from tests.samples import QUEUES
+from webapi.services.models import ModelRegistry
 from webapi.services.redelivery import Redelivery
+
+QUEUE, BULK_QUEUE = QUEUES
 
 KWARGS = {"request": {"prompt": "Say hi."}, "stream": False}
 
@@ -21,7 +25,11 @@ def parts(redis_client):
     url = redis_client.get_connection_kwargs()
     celery = make_celery(Settings.from_env({"REDIS_URL": f"redis://{url['host']}:{url['port']}/{url['db']}"}))
     jobs = JobStore(redis_client, ttl_s=60)
-    yield jobs, celery, Redelivery(celery, redis_client, jobs, min_age_s=0)
+    yield (
+        jobs,
+        celery,
+        Redelivery(celery, redis_client, jobs, ModelRegistry(redis_client, (DEFAULT_MODEL,)), min_age_s=0),
+    )
     celery.close()
 
 

@@ -14,7 +14,9 @@ def _job(job_id: str, **result) -> dict:
 
 def _request(n: int = 1) -> OpenAIRequest:
     generation = GenerationRequest(messages=(Message("user", "hi"),))
-    return OpenAIRequest("chat", generation, stream=True, include_usage=True, cache_mode="auto", user=None, n=n)
+    return OpenAIRequest(
+        "chat", generation, stream=True, include_usage=True, cache_mode="auto", user=None, model="m", n=n
+    )
 
 
 def test_each_choice_streams_its_role_text_and_end_then_usage_comes_last():

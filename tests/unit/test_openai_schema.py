@@ -10,8 +10,15 @@ MODEL = "org/model"
 LIMITS = Limits()
 
 
+def _resolve(model):
+    """What the API's model registry does for a server that serves MODEL alone."""
+    if model != MODEL:
+        raise NotFound(f"the model {model!r} does not exist", "model", "model_not_found")
+    return model
+
+
 def _parse(kind, **body):
-    return openai_schema.parse(kind, {"model": MODEL, **body}, LIMITS, MODEL)
+    return openai_schema.parse(kind, {"model": MODEL, **body}, LIMITS, _resolve)
 
 
 def test_a_chat_request_becomes_a_generation_request():
@@ -141,7 +148,7 @@ def test_an_unknown_model_is_not_found_and_a_missing_one_is_invalid():
         _parse("completion", prompt="x", model="gpt-4")
     assert unknown.value.code == "model_not_found"
     with pytest.raises(InvalidRequest, match="model"):
-        openai_schema.parse("completion", {"prompt": "x"}, LIMITS, MODEL)
+        openai_schema.parse("completion", {"prompt": "x"}, LIMITS, _resolve)
 
 
 def test_n_choices_are_n_requests_and_a_seed_makes_each_reproducible():

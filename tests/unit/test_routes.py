@@ -116,9 +116,3 @@ def test_embedding_requests_are_checked_before_the_model_loads(client, body, par
     response = client.post("/v1/embeddings", json=body)
     assert response.status_code == status, response.text
     assert response.json["error"]["param"] == param and response.json["error"]["type"] == "invalid_request_error"
-
-
-def test_the_model_list_names_the_generation_and_the_embedding_model(client):
-    ids = [m["id"] for m in client.get("/v1/models").json["data"]]
-    assert ids == [client.application.config["SETTINGS"].model_name, EMBED_MODEL]
-    assert client.get(f"/v1/models/{EMBED_MODEL}").json["id"] == EMBED_MODEL

@@ -23,7 +23,7 @@ from itertools import islice
 from typing import Any
 
 from tasks.contract import Limits
-from tasks.errors import NotFound, error_from_dict
+from tasks.errors import NotFound, ServiceUnavailable, error_from_dict
 from webapi import openai_schema
 from webapi.background import BackgroundLoop, Lease
 from webapi.bulk import lines
@@ -35,6 +35,7 @@ from webapi.services import embeddings
 from webapi.services.embeddings import EmbeddingsRequest
 from webapi.services.job_objects import TERMINAL
 from webapi.services.job_reader import JobReader
+from webapi.services.models import ModelRegistry
 from webapi.services.submission import Submitter
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,13 @@ class BatchDriver(BackgroundLoop):
         submitter: Submitter,
         reader: JobReader,
         limits: Limits,
-        model: str,
+        models: ModelRegistry,
         window: int,
         embedder: Embedder,
     ) -> None:
         super().__init__()
         self.batches, self.files, self.submitter, self.reader = batches, files, submitter, reader
-        self.limits, self.model, self.window, self.embedder = limits, model, window, embedder
+        self.limits, self.models, self.window, self.embedder = limits, models, window, embedder
         self.lease = Lease(batches.redis, LEASE_S)
         self._readers: dict[str, tuple[int, Iterator[tuple[int, bytes]]]] = {}
 
@@ -109,7 +110,9 @@ class BatchDriver(BackgroundLoop):
         if not path.exists():
             count, last, errors = 0, 0, [{"code": "file_not_found", "message": "the input file was deleted"}]
         else:
-            count, last, errors = lines.validate(path, batch["endpoint"], self.limits, self.model, self.embedder)
+            count, last, errors = lines.validate(
+                path, batch["endpoint"], self.limits, self.models.resolve, self.embedder
+            )
         if errors:
             self.batches.update(batch["id"], errors=json.dumps(errors))
             self.batches.transition(batch["id"], ("validating",), "failed", "failed_at")
@@ -140,15 +143,20 @@ class BatchDriver(BackgroundLoop):
             reader = lines.read(self.files.path(batch["input_file_id"]), start=cursor)
         submitted = 0
         for number, raw in islice(reader, room):
-            line = lines.parse(raw, batch["endpoint"], self.limits, self.model, self.embedder)
+            line = lines.parse(raw, batch["endpoint"], self.limits, self.models.resolve, self.embedder)
             request = line.request
             if isinstance(request, EmbeddingsRequest):  # answered here, on the API's embedding model
                 answer = embeddings.respond(request, self.embedder)
                 job_id = self.submitter.answered(answer, self.embedder.name, batch["tenant"])
             else:
-                job_id, _ = self.submitter.submit(
-                    request.generation, request.cache_mode, batch["tenant"], user=request.user, bulk=True
-                )
+                try:
+                    job_id, _ = self.submitter.submit(
+                        request.generation, request.model, request.cache_mode, batch["tenant"], user=request.user,
+                        bulk=True,
+                    )  # fmt: skip
+                except ServiceUnavailable:  # no worker serves its model now: this line waits for one
+                    self._readers.pop(batch["id"], None)  # the reader has read past it
+                    return submitted
             self.batches.submitted(batch["id"], number, job_id, line.custom_id)
             cursor, submitted = number, submitted + 1
         self._readers[batch["id"]] = (cursor, reader)
@@ -195,7 +203,7 @@ class BatchDriver(BackgroundLoop):
                 job = self.reader.describe(job_id)
                 entry: dict[str, Any] = {"id": f"batch_req_{job_id}", "custom_id": custom_id, "error": None}
                 if job["status"] == "succeeded":
-                    body = job["result"] if kind == "embeddings" else openai_schema.response(kind, [job], self.model)
+                    body = job["result"] if kind == "embeddings" else openai_schema.response(kind, [job], job["model"])
                     entry["response"] = {"status_code": 200, "request_id": job_id, "body": body}
                     yield "output", entry
                 elif job["status"] == "failed":

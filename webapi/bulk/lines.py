@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class Line:
     request: OpenAIRequest | EmbeddingsRequest  # embeddings lines are answered in the API process
 
 
-def parse(raw: bytes, endpoint: str, limits: Limits, model: str, embedder: Embedder) -> Line:
+def parse(raw: bytes, endpoint: str, limits: Limits, resolve_model: Callable[[Any], str], embedder: Embedder) -> Line:
     """Validate one line for a batch on `endpoint`; LineError says what is wrong."""
     try:
         item = json.loads(raw)
@@ -64,7 +64,7 @@ def parse(raw: bytes, endpoint: str, limits: Limits, model: str, embedder: Embed
     try:
         if kind == "embeddings":
             return Line(custom_id, embeddings.parse(body, embedder, limits.max_prompt_chars))
-        request = openai_schema.parse(kind, body, limits, model)  # type: ignore[arg-type]
+        request = openai_schema.parse(kind, body, limits, resolve_model)  # type: ignore[arg-type]
     except InferenceError as exc:
         raise LineError(exc.message, exc.code or exc.type, f"body.{exc.param}" if exc.param else "body") from None
     if request.stream:
@@ -85,7 +85,12 @@ def read(path: Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
 
 
 def validate(
-    path: Path, endpoint: str, limits: Limits, model: str, embedder: Embedder, max_errors: int = 1000
+    path: Path,
+    endpoint: str,
+    limits: Limits,
+    resolve_model: Callable[[Any], str],
+    embedder: Embedder,
+    max_errors: int = 1000,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """(number of requests, the last one's line number, errors as OpenAI batch error objects)."""
     seen: set[str] = set()
@@ -94,7 +99,7 @@ def validate(
     for number, raw in read(path):
         count += 1
         try:
-            line = parse(raw, endpoint, limits, model, embedder)
+            line = parse(raw, endpoint, limits, resolve_model, embedder)
             if line.custom_id in seen:
                 raise LineError(f"duplicate custom_id {line.custom_id!r}", "duplicate_custom_id", "custom_id")
             seen.add(line.custom_id)

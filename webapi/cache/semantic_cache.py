@@ -1,6 +1,6 @@
 """The two-tier semantic cache: exact match first, then the nearest earlier prompt in scope.
 
-    probe = cache.probe(request, tenant)       # exact tier, then semantic tier + near-miss guard
+    probe = cache.probe(request, model, tenant)       # exact tier, then semantic tier + near-miss guard
     if probe.hit: answer now
     else: generate, then cache.store(probe, result, job_id) once the result is known
 
@@ -65,15 +65,16 @@ class SemanticCache(BackgroundLoop):
 
     thread_name = "cache-index"
 
-    def __init__(self, store: CacheStore, embedder: Embedder, model: str, threshold: float) -> None:
+    def __init__(self, store: CacheStore, embedder: Embedder, threshold: float) -> None:
         super().__init__()
-        self.store, self.embedder, self.model, self.threshold = store, embedder, model, threshold
+        self.store, self.embedder, self.threshold = store, embedder, threshold
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
         self.ready = threading.Event()  # the index holds everything stored before start()
 
-    def probe(self, request: GenerationRequest, tenant: str = "", read: bool = True) -> Probe:
-        """Keys and embedding for `request`; with `read`, look for a cached answer."""
-        scope = keys.scope(request, self.model, tenant)
+    def probe(self, request: GenerationRequest, model: str, tenant: str = "", read: bool = True) -> Probe:
+        """Keys and embedding for `request` to `model`; with `read`, look for a cached answer (an
+        answer is only ever found in the scope of the same model, tenant and parameters)."""
+        scope = keys.scope(request, model, tenant)
         text = keys.query_text(request)
         probe = Probe(scope, keys.exact_key(scope, text), text)
         if read and (entry := self.store.exact(probe.exact)) is not None:

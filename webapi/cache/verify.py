@@ -56,23 +56,23 @@ class Verifier(BackgroundLoop):
         redis: Redis,
         cache: SemanticCache,
         rate: float,
-        submit: Callable[[GenerationRequest, str], str],
+        submit: Callable[[GenerationRequest, str, str], str],
         describe: Callable[[str], dict[str, Any]],
     ) -> None:
-        """`submit(request, tenant)` enqueues a bulk job with the cache bypassed and returns its id;
+        """`submit(request, model, tenant)` enqueues a bulk job with the cache bypassed and returns its id;
         `describe(job_id)` returns its job object (status, result)."""
         super().__init__()
         self.redis, self.cache, self.rate = redis, cache, rate
         self.submit, self.describe = submit, describe
         self.recorder = metrics.Recorder(redis)
 
-    def consider(self, request: GenerationRequest, tenant: str, probe: Probe, hit: Hit) -> str | None:
+    def consider(self, request: GenerationRequest, model: str, tenant: str, probe: Probe, hit: Hit) -> str | None:
         """Verify this semantic hit with probability `rate`; returns the verification job's id."""
         if hit.kind != "semantic" or hit.entry is None or random.random() >= self.rate:
             return None
         if self.redis.hlen(PENDING) >= MAX_PENDING:
             return None
-        job_id = self.submit(request, tenant)
+        job_id = self.submit(request, model, tenant)
         pending = {
             "entry": hit.entry.id,
             "entry_exact": hit.entry.exact,

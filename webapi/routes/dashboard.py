@@ -6,14 +6,12 @@ it every few seconds and charts the differences (rates, percentiles over the las
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from tasks import metrics
-from tasks.contract import QUEUES, WORKER_ALIVE_S, WORKER_INFO_KEY, WORKERS_KEY
 from webapi.routes.helpers import services, settings
 
 bp = Blueprint("dashboard", __name__)
@@ -28,19 +26,31 @@ def page() -> Response:
 @bp.get("/dashboard/data")
 def data() -> Response:
     """Cumulative counters and histogram buckets, gauges and settings, as of now."""
-    redis, recorder = services().redis, services().metrics
+    recorder = services().metrics
     cache = {labels[0]: value for labels, value in recorder.counter(metrics.CACHE_LOOKUPS).items()}
     generated = sum(recorder.counter(metrics.REQUEST_OUTCOMES).values())
+    depths, live = services().models.queue_depths(), services().models.live()
+    tokens: dict[str, float] = {}
+    for (model, _), count in recorder.counter(metrics.GENERATION_TOKENS).items():
+        tokens[model] = tokens.get(model, 0) + count
     return jsonify(
         {
             "time": time.time(),
-            "settings": _settings(redis),
+            "settings": _settings(),
             "requests": generated + cache.get("exact_hit", 0) + cache.get("semantic_hit", 0),
             "tokens": sum(recorder.counter(metrics.GENERATION_TOKENS).values()),
             "cache": cache,
             "latency": _buckets(metrics.E2E_LATENCY, recorder),
             "batch_size": _buckets(metrics.BATCH_SIZE, recorder),
-            "queues": {queue: redis.llen(queue) for queue in QUEUES},
+            "queues": {lane: sum(getattr(q, lane) for q in depths.values()) for lane in ("interactive", "bulk")},
+            "models": {
+                model: {
+                    "workers": len(live.get(model, [])),
+                    "tokens": tokens.get(model, 0),
+                    "queued": queues.interactive + queues.bulk,
+                }
+                for model, queues in depths.items()
+            },
         }
     )
 
@@ -53,14 +63,13 @@ def _buckets(metric: metrics.Metric, recorder: metrics.Recorder) -> dict[str, li
     return {"bounds": [*metric.buckets, None], "counts": counts}
 
 
-def _settings(redis: Any) -> dict[str, Any]:
-    config = settings()
-    alive = {h.decode() for h in redis.zrangebyscore(WORKERS_KEY, time.time() - WORKER_ALIVE_S, "+inf")}
-    infos = [json.loads(v) for h, v in redis.hgetall(WORKER_INFO_KEY).items() if h.decode() in alive]
+def _settings() -> dict[str, Any]:
+    config, live = settings(), services().models.live()
+    infos = [info for workers in live.values() for info in workers]
     return {
-        "model": config.model_name,
+        "model": ", ".join(sorted(live)) or services().models.default,
         "devices": sorted({i.get("device", "?") for i in infos}),
-        "workers": len(alive),
+        "workers": len(infos),
         "max_batch_size": sorted({i.get("max_batch_size") for i in infos if i}) or [config.max_batch_size],
         "batch_wait_ms": sorted({i.get("batch_wait_ms") for i in infos if i}) or [config.batch_wait_ms],
         "cache_threshold": config.cache_threshold if config.cache_enabled else None,

@@ -25,9 +25,10 @@ def _job_response(job: dict[str, Any], verdict: str) -> tuple[Response, int]:
 def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"cache"}))
+    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"cache", "model"}))
+    model = services().models.resolve(body.get("model"))
     rate_limit([generation])
-    job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
+    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant)
     return _job_response(services().reader.describe(job_id), verdict)
 
 
@@ -35,10 +36,11 @@ def create_job() -> tuple[Response, int]:
 def generate() -> tuple[Response, int]:
     """Enqueue and wait up to `timeout` seconds: 200 with the finished job, else 202 to poll."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"timeout", "cache"}))
+    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"timeout", "cache", "model"}))
+    model = services().models.resolve(body.get("model"))
     wait_s = timeout(body)
     rate_limit([generation])
-    job_id, verdict = services().submitter.submit(generation, cache_mode(body), g.tenant)
+    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant)
     return _job_response(services().reader.wait(job_id, wait_s), verdict)
 
 

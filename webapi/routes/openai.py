@@ -31,26 +31,40 @@ OWNER = "llm-batch-inference"
 _STARTED = int(time.time())
 
 
-def _model_ids() -> list[str]:
-    return [settings().model_name, settings().embed_model]
-
-
-def _model_object(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": OWNER}
+def _models() -> dict[str, dict[str, Any]]:
+    """The generation models live workers serve (the default first), then the embedding model."""
+    live = services().models.live()
+    default = services().models.default
+    objects = {
+        model: {
+            "id": model,
+            "object": "model",
+            "created": _STARTED,
+            "owned_by": OWNER,
+            "default": model == default,
+            "workers": [{k: v for k, v in info.items() if k != "model"} for info in workers],
+        }
+        for model, workers in sorted(live.items(), key=lambda item: item[0] != default)
+    }
+    embed = settings().embed_model
+    objects[embed] = {"id": embed, "object": "model", "created": _STARTED, "owned_by": OWNER, "embedding": True}
+    return objects
 
 
 @bp.get("/v1/models")
 def list_models() -> Response:
-    """The served models: the generation model, then the embedding model (/v1/embeddings)."""
-    return jsonify({"object": "list", "data": [_model_object(m) for m in _model_ids()]})
+    """The served models: each generation model a live worker serves, with its workers (device,
+    batch settings), then the embedding model (/v1/embeddings)."""
+    return jsonify({"object": "list", "data": list(_models().values())})
 
 
 @bp.get("/v1/models/<path:model_id>")
 def get_model(model_id: str) -> Response:
     """A served model, by its id."""
-    if model_id not in _model_ids():
-        raise NotFound(f"the model {model_id!r} does not exist", "model", "model_not_found")
-    return jsonify(_model_object(model_id))
+    found = _models().get(model_id)
+    if found is None:
+        raise NotFound(f"no worker serves a model {model_id!r}", "model", "model_not_found")
+    return jsonify(found)
 
 
 @bp.post("/v1/completions")
@@ -67,12 +81,14 @@ def chat_completions() -> Response:
 
 def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
-    request = openai_schema.parse(kind, json_body(), settings().limits, config.model_name)
+    request = openai_schema.parse(kind, json_body(), config.limits, service.models.resolve)
     created = time.time()
     rate_limit(request.generations())
     streaming = request.stream and not request.streams_whole  # text as it is generated
     submitted = [
-        service.submitter.submit(generation, request.cache_mode, g.tenant, stream=streaming, user=request.user)
+        service.submitter.submit(
+            generation, request.model, request.cache_mode, g.tenant, stream=streaming, user=request.user
+        )
         for generation in request.generations()  # n choices: n rows, batched together by the worker
     ]
     if streaming:  # n is 1
@@ -83,7 +99,7 @@ def _complete(kind: Kind) -> Response:
         for job in jobs:
             _raise_unless_succeeded(job)
         echo = request.generation.prompt if request.echo else None
-        answer = openai_schema.response(request.kind, jobs, config.model_name, echo)
+        answer = openai_schema.response(request.kind, jobs, request.model, echo)
         response = _sse_response(sse(iter(openai_chunks.whole(request, answer)))) if request.stream else jsonify(answer)
     verdicts = {verdict for _, verdict in submitted}
     response.headers["X-Cache"] = verdicts.pop() if len(verdicts) == 1 else "MISS"  # HIT: every choice was
@@ -97,8 +113,8 @@ def _stream(service: Services, request: OpenAIRequest, job_id: str, created: flo
     if isinstance(first, dict):
         _raise_unless_succeeded(first)
     else:
-        _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()))
-    chunks = _chunks(request, job_id, created, settings().model_name, chain([first], events))
+        _observe_first_token(time.monotonic() - g.get("request_started", time.monotonic()), request.model)
+    chunks = _chunks(request, job_id, created, request.model, chain([first], events))
     return _sse_response(_stopped_when_abandoned(service, job_id, sse(chunks)))
 
 
@@ -126,9 +142,9 @@ def _stopped_when_abandoned(service: Services, job_id: str, body: Iterator[str])
                 log.warning("could not stop abandoned job %s", job_id, exc_info=True)
 
 
-def _observe_first_token(seconds: float) -> None:
+def _observe_first_token(seconds: float, model: str) -> None:
     with services().metrics.pipeline() as rec:
-        rec.observe(metrics.TIME_TO_FIRST_TOKEN, seconds)
+        rec.observe(metrics.TIME_TO_FIRST_TOKEN, seconds, model=model)
 
 
 def _chunks(

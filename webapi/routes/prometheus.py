@@ -17,7 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from tasks import metrics
-from tasks.contract import ACTIVE_BATCHES_KEY, QUEUES
+from tasks.contract import ACTIVE_BATCHES_KEY, model_queues
 from webapi.services import Services
 
 bp = Blueprint("metrics", __name__)
@@ -34,9 +34,10 @@ class RedisCollector(Collector):
             yield (
                 _histogram(metric, self.services.metrics) if metric.buckets else _counter(metric, self.services.metrics)
             )
-        depth = GaugeMetricFamily("llm_queue_depth", "Messages waiting in each queue", labels=["queue"])
-        for queue in QUEUES:
-            depth.add_metric([queue], self.services.redis.llen(queue))
+        depth = GaugeMetricFamily("llm_queue_depth", "Messages waiting in each queue", labels=["model", "queue"])
+        for model, queues in self.services.models.queue_depths().items():
+            for queue, waiting in zip(model_queues(model), queues, strict=True):
+                depth.add_metric([model, queue], waiting)
         yield depth
         yield GaugeMetricFamily(
             "llm_workers_alive", "Workers with a recent heartbeat", value=self.services.reader.workers_alive()

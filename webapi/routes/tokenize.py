@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from transformers import PreTrainedTokenizerFast
 
 from tasks import chat
 from tasks.contract import GenerationRequest
-from tasks.errors import InvalidRequest, MalformedBody, NotFound, ServiceUnavailable, UnsupportedRequest
+from tasks.errors import InvalidRequest, MalformedBody, ServiceUnavailable, UnsupportedRequest
 from webapi import openai_schema
 from webapi.routes.helpers import json_body, services, settings
 
@@ -26,14 +26,15 @@ TOKENIZE_FIELDS = {"model", "prompt", "messages", "tools", "tool_choice", "add_s
 def tokenize() -> Response:
     """Token ids (and their count) of a prompt, or of messages rendered with the chat template."""
     body = _body(TOKENIZE_FIELDS)
-    tokenizer, info = _tokenizer()
+    model = services().models.resolve(body.get("model"))
+    tokenizer, info = _tokenizer(model)
     if body.get("messages") is not None:
         if not tokenizer.chat_template:
-            raise UnsupportedRequest(f"{settings().model_name} has no chat template; send 'prompt' instead", "messages")
+            raise UnsupportedRequest(f"{model} has no chat template; send 'prompt' instead", "messages")
         fields = {k: body[k] for k in ("tools", "tool_choice") if body.get(k) is not None}
         fields["messages"] = openai_schema.messages(body["messages"])  # as the chat route takes them
-        request = GenerationRequest.from_json(fields, settings().limits)
-        ids = tokenizer(chat.render(tokenizer, request), add_special_tokens=False)["input_ids"]
+        generation = GenerationRequest.from_json(fields, settings().limits)
+        ids = tokenizer(chat.render(tokenizer, generation), add_special_tokens=False)["input_ids"]
     else:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
@@ -49,7 +50,7 @@ def tokenize() -> Response:
 def detokenize() -> Response:
     """The text of token ids."""
     body = _body({"model", "tokens"})
-    tokenizer, _ = _tokenizer()
+    tokenizer, _ = _tokenizer(services().models.resolve(body.get("model")))
     tokens = body.get("tokens")
     size = len(tokenizer)
     if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
@@ -61,8 +62,9 @@ def detokenize() -> Response:
 
 @bp.get("/tokenizer_info")
 def tokenizer_info() -> Response:
-    """The tokenizer's special tokens, chat template and the model's context length."""
-    _, info = _tokenizer()
+    """The tokenizer's special tokens, chat template and the model's context length (`?model=`: of
+    that model, else the default)."""
+    _, info = _tokenizer(services().models.resolve(request.args.get("model")))
     return jsonify({k: v for k, v in info.items() if k != "version"})
 
 
@@ -72,16 +74,13 @@ def _body(fields: set[str]) -> dict[str, Any]:
         raise MalformedBody("the request body must be a JSON object")
     if unknown := sorted(set(body) - fields):
         raise InvalidRequest(f"unrecognized request argument supplied: {unknown[0]!r}", unknown[0], "unknown_parameter")
-    model = body.get("model")
-    if model is not None and model != settings().model_name:
-        raise NotFound(f"the model {model!r} does not exist; this server serves {settings().model_name!r}", "model")
     return body
 
 
-def _tokenizer() -> tuple[PreTrainedTokenizerFast, dict[str, Any]]:
-    shared = services().tokenizer.get()
+def _tokenizer(model: str) -> tuple[PreTrainedTokenizerFast, dict[str, Any]]:
+    shared = services().tokenizers.get(model)
     if shared is None:
-        raise ServiceUnavailable(f"no worker has shared the tokenizer of {settings().model_name} yet; retry shortly")
+        raise ServiceUnavailable(f"no worker has shared the tokenizer of {model} yet; retry shortly")
     return shared
 
 

@@ -22,7 +22,7 @@ from tasks.celery_app import REDIS_CONNECT_TIMEOUT_S, make_celery
 from tasks.job_record import JobStore
 from tasks.metrics import Recorder
 from tasks.settings import Settings
-from tasks.shared_tokenizer import SharedTokenizer
+from tasks.shared_tokenizer import SharedTokenizers
 from webapi.bulk.batch_store import BatchStore
 from webapi.bulk.driver import BatchDriver
 from webapi.bulk.file_store import FileStore
@@ -33,6 +33,7 @@ from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
 from webapi.services.cancellation import Canceller
 from webapi.services.job_reader import JobReader
+from webapi.services.models import ModelRegistry
 from webapi.services.rate_limits import RateLimiter
 from webapi.services.redelivery import Redelivery
 from webapi.services.submission import Submitter
@@ -46,6 +47,7 @@ class Services:
     redis: Redis
     celery: Celery
     metrics: Recorder
+    models: ModelRegistry  # the default model, the known ones, and the live workers of each
     submitter: Submitter
     reader: JobReader
     canceller: Canceller
@@ -54,7 +56,7 @@ class Services:
     driver: BatchDriver
     redelivery: Redelivery
     embedder: Embedder  # the cache's model, also behind /v1/embeddings
-    tokenizer: SharedTokenizer  # the worker's, behind /tokenize
+    tokenizers: SharedTokenizers  # each model's worker's, behind /tokenize
     limiter: RateLimiter  # per-tenant requests and tokens per minute
     cache: SemanticCache | None
     learner: Learner | None
@@ -71,11 +73,12 @@ class Services:
         store = JobStore(redis, settings.result_ttl_s, settings.redis_replicas_ack)
         embedder = Embedder(settings.embed_model)
         cache = _semantic_cache(settings, redis, embedder) if settings.cache_enabled else None
-        submitter = Submitter(celery, redis, store, settings.model_name, cache, settings.max_queue_depth)
+        models = ModelRegistry(redis, settings.known_models)
+        submitter = Submitter(celery, redis, store, models, cache, settings.max_queue_depth)
         reader = JobReader(celery, redis, store)
         files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
         driver = BatchDriver(
-            batches, files, submitter, reader, settings.limits, settings.model_name, settings.batch_window, embedder
+            batches, files, submitter, reader, settings.limits, models, settings.batch_window, embedder
         )
         learner = verifier = None
         if cache is not None:
@@ -84,14 +87,14 @@ class Services:
                 redis,
                 cache,
                 settings.cache_verify_rate,
-                submit=lambda request, tenant: submitter.submit(request, "bypass", tenant, bulk=True)[0],
+                submit=lambda request, model, tenant: submitter.submit(request, model, "bypass", tenant, bulk=True)[0],
                 describe=reader.describe,
             )
             submitter.verifier = verifier
         canceller = Canceller(celery, store, reader)
         return cls(
-            settings, redis, celery, Recorder(redis), submitter, reader, canceller, files, batches, driver,
-            Redelivery(celery, redis, store), embedder, SharedTokenizer(redis, settings.model_name),
+            settings, redis, celery, Recorder(redis), models, submitter, reader, canceller, files, batches, driver,
+            Redelivery(celery, redis, store, models), embedder, SharedTokenizers(redis),
             RateLimiter(redis, settings.tenant_requests_per_minute, settings.tenant_tokens_per_minute), cache,
             learner, verifier,
         )  # fmt: skip
@@ -114,7 +117,7 @@ class Services:
 
 def _semantic_cache(settings: Settings, redis: Redis, embedder: Embedder) -> SemanticCache:
     store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
-    return SemanticCache(store, embedder, settings.model_name, settings.cache_threshold)
+    return SemanticCache(store, embedder, settings.cache_threshold)
 
 
 def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:

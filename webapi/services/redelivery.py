@@ -24,9 +24,10 @@ from redis import Redis
 
 from tasks import metrics
 from tasks.celery_app import UNACKED_KEY
-from tasks.contract import QUEUES, TASK_NAME
+from tasks.contract import TASK_NAME, model_queues
 from tasks.job_record import QUEUED, RUNNING, JobStore
 from webapi.background import BackgroundLoop, Lease
+from webapi.services.models import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,11 @@ class Redelivery(BackgroundLoop):
 
     thread_name, pause_s = "redelivery", PASS_S
 
-    def __init__(self, celery: Celery, redis: Redis, store: JobStore, min_age_s: float = PASS_S) -> None:
+    def __init__(
+        self, celery: Celery, redis: Redis, store: JobStore, models: ModelRegistry, min_age_s: float = PASS_S
+    ) -> None:
         super().__init__()
-        self.celery, self.redis, self.store, self.min_age_s = celery, redis, store, min_age_s
+        self.celery, self.redis, self.store, self.models, self.min_age_s = celery, redis, store, models, min_age_s
         self.lease = Lease(redis, 3 * PASS_S)
         self.metrics = metrics.Recorder(redis)
         self._missing: set[str] = set()  # jobs whose messages were nowhere on the last pass
@@ -63,14 +66,19 @@ class Redelivery(BackgroundLoop):
             self._missing.clear()
             return []
         unfinished = self.store.unfinished(enqueued_before=time.time() - self.min_age_s)
-        missing = set(unfinished) - self._message_ids() if unfinished else set()
+        if not unfinished:
+            self._missing.clear()
+            return []
+        # The queues of every model listed or served; a job on another model's queue is not judged.
+        queues = {queue for model in {*self.models.known, *self.models.live()} for queue in model_queues(model)}
+        missing = set(unfinished) - self._message_ids(queues)
         lost, self._missing = missing & self._missing, missing - self._missing
-        return [job_id for job_id in sorted(lost) if self._send_again(job_id)]
+        return [job_id for job_id in sorted(lost) if self._send_again(job_id, queues)]
 
-    def _message_ids(self) -> set[str]:
-        """Task ids of every message on a queue or held unacked."""
+    def _message_ids(self, queues: set[str]) -> set[str]:
+        """Task ids of every message on `queues` or held unacked."""
         with self.redis.pipeline(transaction=False) as pipe:
-            for queue in QUEUES:
+            for queue in sorted(queues):
                 pipe.lrange(queue, 0, -1)
             pipe.hvals(UNACKED_KEY)
             *queued, unacked = pipe.execute()
@@ -78,10 +86,12 @@ class Redelivery(BackgroundLoop):
         ids.update(_task_id(raw, held=True) for raw in unacked)
         return ids
 
-    def _send_again(self, job_id: str) -> bool:
+    def _send_again(self, job_id: str, watched: set[str]) -> bool:
         record = self.store.get(job_id)
         if record is None or record.state not in (QUEUED, RUNNING) or record.message is None:
             self.store.forget_unfinished(job_id)  # expired, or ended since the list was read
+            return False
+        if record.message["queue"] not in watched:
             return False
         if record.cancel_requested_at is not None:  # its worker acked it as revoked: it ends here
             self.store.mark_done([job_id])

@@ -20,12 +20,13 @@ from celery import Celery
 from redis import Redis
 
 from tasks import metrics
-from tasks.contract import BULK_QUEUE, QUEUE, TASK_NAME, GenerationRequest
+from tasks.contract import TASK_NAME, GenerationRequest, model_queues
 from tasks.errors import InvalidRequest, Overloaded
 from tasks.job_record import DONE, QUEUED, CacheHit, CacheKeys, JobRecord, JobStore
 from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.verify import Verifier
+from webapi.services.models import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ PUBLISH_WAIT_S = 2.0
 class Route(NamedTuple):
     """Where a job's message goes and whether the worker streams its text."""
 
+    model: str
     stream: bool
     queue: str
+    interactive: bool
 
 
 def cache_mode(body: dict[str, Any]) -> str:
@@ -58,11 +61,11 @@ class Submitter:
         celery: Celery,
         redis: Redis,
         store: JobStore,
-        model: str,
+        models: ModelRegistry,
         cache: SemanticCache | None,
         max_queue_depth: int,
     ) -> None:
-        self.celery, self.redis, self.store, self.model, self.cache = celery, redis, store, model, cache
+        self.celery, self.redis, self.store, self.models, self.cache = celery, redis, store, models, cache
         self.max_queue_depth = max_queue_depth
         self.metrics = metrics.Recorder(redis)
         self.verifier: Verifier | None = None  # checks a sample of semantic hits (cache/verify.py)
@@ -70,6 +73,7 @@ class Submitter:
     def submit(
         self,
         request: GenerationRequest,
+        model: str,
         cache_mode: str = "auto",
         tenant: str = "",
         *,
@@ -77,15 +81,16 @@ class Submitter:
         user: str | None = None,
         bulk: bool = False,
     ) -> tuple[str, str]:
-        """Answer from the cache or enqueue; returns the job id and the X-Cache verdict.
+        """Answer from the cache or enqueue on `model`'s queues; returns the job id and the X-Cache verdict.
 
         `stream`: the worker publishes the text as it generates it (services/text_stream.py).
         `user`: the caller's end-user id (OpenAI's `user`), kept on the job record for audits.
         `bulk`: Batch API work, on the bulk queue; its driver bounds how much it queues, so the
         MAX_QUEUE_DEPTH backpressure is for interactive requests only.
         """
-        route = Route(stream, BULK_QUEUE if bulk else QUEUE)
-        record = JobRecord(QUEUED, self.model, time.time(), tenant, user)
+        queues = model_queues(model)
+        route = Route(model, stream, queues.bulk if bulk else queues.interactive, not bulk)
+        record = JobRecord(QUEUED, model, time.time(), tenant, user)
         job_id, verdict, lookup = self._submit(request, cache_mode, record, route)
         with self.metrics.pipeline() as rec:
             rec.add(metrics.CACHE_LOOKUPS, result=lookup)
@@ -105,12 +110,12 @@ class Submitter:
         job_id = str(uuid.uuid4())
         if self.cache is None or cache_mode == "bypass" or not keys.cacheable(request):
             return self._enqueue(request, job_id, record, route), "BYPASS", "bypass"
-        probe = self.cache.probe(request, record.tenant, read=cache_mode == "auto")
+        probe = self.cache.probe(request, route.model, record.tenant, read=cache_mode == "auto")
         if probe.hit is not None:
             hit = CacheHit(probe.hit.kind, probe.hit.source_id, probe.hit.similarity)
             answered = replace(record, state=DONE, finished_at=time.time(), hit=hit, result=probe.hit.result)
             self.store.create(job_id, answered)
-            self._verify(request, record.tenant, probe)
+            self._verify(request, route.model, record.tenant, probe)
             return job_id, "HIT", f"{probe.hit.kind}_hit"
         vector = probe.vector.tobytes() if probe.vector is not None else None
         pending = replace(record, cache=CacheKeys(probe.scope, probe.exact, probe.text, cache_mode, vector))
@@ -140,18 +145,20 @@ class Submitter:
             time.sleep(0.002)
         return bool(followed)
 
-    def _verify(self, request: GenerationRequest, tenant: str, probe: Probe) -> None:
+    def _verify(self, request: GenerationRequest, model: str, tenant: str, probe: Probe) -> None:
         """Maybe start a verification of this hit; the hit is served whatever happens here."""
         if self.verifier is None or probe.hit is None:
             return
         try:
-            self.verifier.consider(request, tenant, probe, probe.hit)
+            self.verifier.consider(request, model, tenant, probe, probe.hit)
         except Exception as exc:
             log.warning("could not start a cache verification (%s)", exc)
 
     def _admit(self, route: Route) -> None:
-        """Refuse (Overloaded) once MAX_QUEUE_DEPTH interactive jobs are waiting."""
-        depth = self.redis.llen(QUEUE) if route.queue == QUEUE else 0
+        """Refuse a job no live worker would take (ServiceUnavailable), and an interactive one once
+        MAX_QUEUE_DEPTH of its model's interactive jobs are waiting (Overloaded)."""
+        self.models.require_worker(route.model)
+        depth = self.redis.llen(route.queue) if route.interactive else 0
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
 

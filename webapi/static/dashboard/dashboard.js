@@ -88,7 +88,7 @@ function update(now) {
   if (history.length > BATCH_WINDOW + 1) history.shift();
   showSettings(now.settings);
   const label = new Date(now.time * 1000).toLocaleTimeString();
-  push(charts.queues, label, [now.queues["llm.generate"], now.queues["llm.generate.bulk"]]);
+  push(charts.queues, label, [now.queues.interactive, now.queues.bulk]);
   const oldest = history[0];
   const batches = minus(now.batch_size.counts, oldest === now ? null : oldest.batch_size.counts);
   charts.batches.data.labels = now.batch_size.bounds.map((b) => (b === null ? "more" : String(b)));
