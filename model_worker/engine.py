@@ -78,7 +78,7 @@ class Engine:
         device = loading.pick_device(settings.device)
         dtype = precision.resolve(settings.model_dtype, device)
         model, tokenizer = loading.load(
-            settings.model_name, settings.model_cache_dir, device, precision.load_dtype(dtype)
+            settings.model_name, settings.model_cache_dir, device, precision.load_dtype(dtype), settings.adapter_path
         )
         return cls(
             model,

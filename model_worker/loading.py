@@ -64,16 +64,40 @@ def pick_device(requested: str) -> torch.device:
 
 
 def load(
-    model_name: str, cache_dir: str, device: torch.device, dtype: torch.dtype | None = None
+    model_name: str, cache_dir: str, device: torch.device, dtype: torch.dtype | None = None, adapter: str = ""
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load model and tokenizer onto `device` in `dtype` (default: float16 on CUDA, float32 on CPU)."""
+    """Load model and tokenizer onto `device` in `dtype` (default: float16 on CUDA, float32 on CPU),
+    with the PEFT LoRA adapter in directory `adapter` merged in, if one is given."""
     source = resolve(model_name)
     location = _converted(source, Path(cache_dir)) if source.gguf_file else source.location
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(location)
-    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device).eval()
-    log.info("loaded %s from %s on %s (%s)", model_name, location, device, dtype)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+    if adapter:
+        model = merged_adapter(model, adapter)
+    model = model.to(device).eval()
+    log.info("loaded %s%s from %s on %s (%s)", model_name, f" + {adapter}" if adapter else "", location, device, dtype)
     return model, tokenizer
+
+
+def merged_adapter(model: PreTrainedModel, adapter: str) -> PreTrainedModel:
+    """`model` with a PEFT LoRA adapter merged into its weights.
+
+    Merged, because the engine fuses and quantizes each Linear layer (model_worker/llama.py): an
+    adapter cannot ride beside those as a side path per row, so an adapted model is a model of its
+    own, on workers of its own.
+    """
+    from peft import PeftModel  # only a worker that serves an adapter needs it
+
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise RuntimeError(f"ADAPTER_PATH={adapter} is not a PEFT adapter directory (no adapter_config.json)")
+    base = model.name_or_path
+    merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    # What is cached under the model's name (SmoothQuant scales) must tell the adapted weights apart.
+    weights = b"".join(f.read_bytes() for f in sorted(path.glob("adapter_model.*")))
+    merged.name_or_path = f"{base}+lora-{hashlib.sha256(weights).hexdigest()[:16]}"
+    return merged
 
 
 def _converted(source: ModelSource, cache_dir: Path) -> str:

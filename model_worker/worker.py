@@ -110,6 +110,7 @@ def _load_model(**_: Any) -> None:
         log.warning("could not share the tokenizer (%s): /tokenize answers 503 until a worker does", exc)
     _info.update(
         source=settings.model_name,
+        adapter=settings.adapter_path or None,
         device=str(engine.device),
         dtype=engine.dtype,
         max_batch_size=settings.max_batch_size,

@@ -43,6 +43,9 @@ class Settings:
     #: MODEL_NAME itself. The API's own MODEL_NAME/SERVED_MODEL_NAME is the default model, the one a
     #: request that names none gets.
     served_model_name: str = ""
+    #: Worker: a PEFT LoRA adapter directory for MODEL_NAME, merged into its weights at load; the
+    #: worker then serves the adapted model, by default under the adapter directory's name.
+    adapter_path: str = ""
     #: API: ids of further models it routes to (comma-separated), each served by workers started
     #: with that model. A model a live worker announces is routed to even when not listed; a listed
     #: one with no live worker is answered 503, an id neither listed nor announced 404.
@@ -167,7 +170,9 @@ class Settings:
     @property
     def served_model(self) -> str:
         """This process's model id: what a worker serves, the API's default."""
-        return self.served_model_name or self.model_name
+        if self.served_model_name:
+            return self.served_model_name
+        return Path(self.adapter_path).name if self.adapter_path else self.model_name
 
     @property
     def known_models(self) -> tuple[str, ...]:

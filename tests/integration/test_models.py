@@ -2,7 +2,7 @@
 
 The second model is built here: a small random Llama with the default model's tokenizer, served
 as "tiny-test". Its answers are gibberish, but greedy and its own, so each answer shows which
-model made it.
+model made it. A LoRA adapter of it, built here too, is served as a third model, "tiny-lora".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tasks.settings import DEFAULT_MODEL, Settings
 from tests import stack
 from tests.samples import SERVICE_ENV
 
-TINY = "tiny-test"
+TINY, LORA = "tiny-test", "tiny-lora"
 PROMPTS = [
     "The capital of France is",
     "Once upon a time",
@@ -75,6 +75,18 @@ def two_models(api: str, redis_url: str, logs_dir: Path, tiny_model: Path) -> st
     stack.wait_until(lambda: TINY in _model_ids(api), 10, "the tiny model in /v1/models", proc)
     yield api
     stack.stop(proc)
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """A random (not zero-initialised) LoRA adapter of the tiny model, as PEFT saves one."""
+    from peft import LoraConfig, get_peft_model
+
+    directory = tmp_path_factory.mktemp("tiny-lora")
+    torch.manual_seed(1)
+    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    get_peft_model(LlamaForCausalLM.from_pretrained(tiny_model), config).save_pretrained(directory)
+    return directory
 
 
 def _model_ids(base: str) -> list[str]:
@@ -141,6 +153,29 @@ def test_the_tokenizer_routes_take_the_model(two_models, tiny_engine):
     assert tokens["tokens"] == tiny_engine.tokenizer(text)["input_ids"]
     info = requests.get(f"{two_models}/tokenizer_info", params={"model": TINY}, timeout=10).json()
     assert info["max_model_len"] == 2048
+
+
+def test_a_lora_adapter_is_served_as_a_model_of_its_own(two_models, redis_url, logs_dir, tiny_model, tiny_adapter):
+    from model_worker.engine import Engine
+
+    env = {**SERVICE_ENV, "MODEL_NAME": str(tiny_model), "ADAPTER_PATH": str(tiny_adapter), "SERVED_MODEL_NAME": LORA}
+    adapted = Engine.from_settings(Settings.from_env(env))
+    proc = stack.start_worker(redis_url, logs_dir / "lora-worker.log", env)
+    try:
+        stack.wait_until(lambda: LORA in _model_ids(two_models), 10, "the adapter in /v1/models", proc)
+        listed = {m["id"]: m for m in _models(two_models)}[LORA]
+        assert listed["parent"] == str(tiny_model) and listed["root"] == str(tiny_adapter)
+        for prompt in PROMPTS[:4]:
+            expected = adapted.generate([GenerationRequest(prompt=prompt, max_tokens=8)])[0].text
+            body = {"prompt": prompt, "max_tokens": 8, "temperature": 0}  # cacheable: no hit may cross models
+            base = requests.post(f"{two_models}/v1/completions", json={**body, "model": TINY}, timeout=120)
+            lora = requests.post(f"{two_models}/v1/completions", json={**body, "model": LORA}, timeout=120)
+            assert lora.headers["X-Cache"] == "MISS" and lora.json()["choices"][0]["text"] == expected
+            assert base.json()["choices"][0]["text"] != expected  # the adapter changes the answers
+            again = requests.post(f"{two_models}/v1/completions", json={**body, "model": LORA}, timeout=120)
+            assert again.headers["X-Cache"] == "HIT" and again.json()["choices"][0]["text"] == expected
+    finally:
+        stack.stop(proc)
 
 
 def test_a_known_model_with_no_live_worker_is_503_never_queued(redis_url, logs_dir):

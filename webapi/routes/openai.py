@@ -42,6 +42,9 @@ def _models() -> dict[str, dict[str, Any]]:
             "created": _STARTED,
             "owned_by": OWNER,
             "default": model == default,
+            # vLLM's fields: the weights it runs, and for an adapter the base model it adapts.
+            "root": workers[0].get("adapter") or workers[0].get("source", model),
+            "parent": workers[0].get("source") if workers[0].get("adapter") else None,
             "workers": [{k: v for k, v in info.items() if k != "model"} for info in workers],
         }
         for model, workers in sorted(live.items(), key=lambda item: item[0] != default)
