@@ -479,6 +479,51 @@ def main() -> None:
             "",
         ]
 
+    if two := _load("two_models"):
+        out += [
+            "## 17. Two models on one machine (`python -m bench.run two_models`)",
+            "",
+            f"Model A (the default) with {two['clients_per_model']} closed-loop clients (chat, max_tokens "
+            f"{two['max_tokens']}), alone and then beside a second worker serving model B (the same weights under "
+            "another id) to as many clients of its own; CPU seconds of each worker from /proc. The bar: A keeps at "
+            "least the share of the CPU that B's worker leaves it. The machine has 2 cores.",
+            "",
+            *_header(
+                "worker threads",
+                "A alone tok/s",
+                "A beside B",
+                "B",
+                "A kept",
+                "B's CPU share",
+                "(A+B)/A alone",
+                "bar met",
+            ),
+        ]
+        for threads, label in (("default", "default (2 each)"), ("1", "OMP_NUM_THREADS=1 each")):
+            row = two[f"threads_{threads}"]
+            a, b = row["together"].values()
+            out.append(
+                _row(
+                    label,
+                    row["alone"][next(iter(row["alone"]))]["tokens_per_s"],
+                    a["tokens_per_s"],
+                    b["tokens_per_s"],
+                    f"{row['a_kept']:.0%}",
+                    f"{row['b_cpu_share']:.0%}",
+                    row["combined_vs_a_alone"],
+                    _verdict(row["met"]),
+                )
+            )
+        out += [
+            "",
+            "Two workers with torch's default thread count (one per core) run four spinning OpenMP threads on two "
+            "cores and crawl; one thread each, they share the machine: A keeps 95% and the machine gives 1.9x the "
+            "tokens of one worker. So on a CPU host, give each worker its share of the cores (README: Several "
+            "models). This session's machine ran about 3x slower than the one that measured sections 2–3 (the "
+            "bare engine in-process, 259 tokens/s against 854 there): compare ratios, not figures, across sections.",
+            "",
+        ]
+
     (HERE / "RESULTS.md").write_text("\n".join(out))
     print((HERE / "RESULTS.md").read_text())
 
