@@ -60,7 +60,11 @@ function push(chart, label, values) {
   chart.update();
 }
 
-function showSettings(s) {
+function showSettings(s, models) {
+  const perModel = Object.entries(models).map(([id, m]) => [
+    id,
+    `${m.workers} worker${m.workers === 1 ? "" : "s"}, ${m.queued} queued, ${Math.round(m.tokens)} tokens`,
+  ]);
   const items = {
     model: s.model,
     device: s.devices.join(", ") || "no worker",
@@ -68,6 +72,7 @@ function showSettings(s) {
     "batch size": s.max_batch_size.join(", "),
     "batch wait": s.batch_wait_ms.map((ms) => `${ms} ms`).join(", "),
     "cache threshold": s.cache_threshold === null ? "off" : s.cache_threshold,
+    ...Object.fromEntries(perModel),
   };
   document.getElementById("settings").replaceChildren(
     ...Object.entries(items).map(([k, v]) => {
@@ -86,7 +91,7 @@ function update(now) {
   const before = history[history.length - 1];
   history.push(now);
   if (history.length > BATCH_WINDOW + 1) history.shift();
-  showSettings(now.settings);
+  showSettings(now.settings, now.models);
   const label = new Date(now.time * 1000).toLocaleTimeString();
   push(charts.queues, label, [now.queues.interactive, now.queues.bulk]);
   const oldest = history[0];
