@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.run [SCENARIO ...] [--quick]
 
 Scenarios: all_cache, batching, sweep, mixed, cold_start, streaming, bulk_interference,
-structured (bench/structured.py) and two_models (bench/two_models.py); memory is read after each
-run. The race against llama-server is bench/peers.py, int8 against float32 bench/precision.py. Each
-prints a table and writes bench/results/<scenario>.json; bench/report.py turns them into
-bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
+structured (bench/structured.py), two_models and fairness (bench/two_models.py, bench/fairness.py);
+memory is read after each run. The race against llama-server is bench/peers.py, int8 against
+float32 bench/precision.py. Each prints a table and writes bench/results/<scenario>.json;
+bench/report.py turns them into bench/RESULTS.md. --quick shrinks every scenario to a smoke run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import requests
 import torch
 
 from bench import load
+from bench.fairness import fairness
 from bench.structured import structured
 from bench.two_models import two_models
 from tasks.settings import Settings
@@ -477,6 +478,7 @@ SCENARIOS = {
     "bulk_interference": bulk_interference,
     "structured": structured,
     "two_models": two_models,
+    "fairness": fairness,
 }
 
 

@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.soak [--minutes 30]      # writes bench/results/soak.json
 
 Load (loopback only, bounded): interactive jobs, streamed chat completions, repeated prompts (cache
-hits), and a Batch API batch. Faults, one every 45–90 s in turn: the worker SIGKILLed (a new one
-started), Redis restarted (append-only file: the data survives), an API process SIGKILLed
-(gunicorn starts another). At the end every accepted job (answered 2xx) is followed to its end.
+hits), and a Batch API batch, served by two workers (one thread each: the machine's two cores).
+Faults, one every 45–90 s in turn: one worker SIGKILLed (a new one started; the other lives
+through the whole run, so its memory over the run is measured), Redis restarted (append-only
+file: the data survives), an API process SIGKILLed (gunicorn starts another). At the end every
+accepted job (answered 2xx) is followed to its end.
 Reported: accepted vs finished jobs, jobs run twice, 5xx outside fault windows (a fault's window
 is the 30 s after it), each process's RSS over the run, and Redis's key count.
 """
@@ -32,6 +34,8 @@ from tests.samples import SERVICE_ENV
 
 FAULT_WINDOW_S = 30.0
 ENV = {**SERVICE_ENV, "VISIBILITY_TIMEOUT_S": "20", "MAX_BATCH_SIZE": "8"}
+#: Two workers share two cores: one OpenMP thread each (see RESULTS.md, two models on one machine).
+WORKER_ENV = {**ENV, "OMP_NUM_THREADS": "1"}
 
 
 class Redis:
@@ -60,7 +64,8 @@ class Soak:
         self.folder = folder
         self.redis = Redis(folder / "redis")
         self.api, self.base = stack.start_api(self.redis.url, folder / "api.log", ENV)
-        self.worker = stack.start_worker(self.redis.url, folder / "worker.log", ENV)
+        self.steady = stack.start_worker(self.redis.url, folder / "steady-worker.log", WORKER_ENV)  # never killed
+        self.worker = stack.start_worker(self.redis.url, folder / "worker.log", WORKER_ENV)
         self.accepted: list[str] = []
         self.errors: list[tuple[float, int, str]] = []  # (time, status, route)
         self.faults: list[tuple[float, str]] = []
@@ -133,7 +138,7 @@ class Soak:
             if kind == "worker":
                 self.worker.send_signal(signal.SIGKILL)
                 self.worker.wait(10)
-                self.worker = stack.start_worker(self.redis.url, self.folder / "worker.log", ENV)
+                self.worker = stack.start_worker(self.redis.url, self.folder / "worker.log", WORKER_ENV)
             elif kind == "redis":
                 self.redis.restart()
             else:
@@ -147,6 +152,7 @@ class Soak:
             sample: dict[str, float | None] = {
                 "t": time.monotonic(),
                 f"worker-{self.worker.pid}": _rss(self.worker.pid),
+                f"steady-worker-{self.steady.pid}": _rss(self.steady.pid),
             }
             for pid in _children(self.api.pid):
                 sample[f"api-{pid}"] = _rss(pid)
@@ -217,6 +223,7 @@ class Soak:
 
     def close(self) -> None:
         stack.stop(self.worker)
+        stack.stop(self.steady)
         stack.stop(self.api)
         stack.stop(self.redis.proc)
 

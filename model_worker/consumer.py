@@ -113,7 +113,16 @@ class Generation:
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
-        self.inbox.put(Pending(request, lane=lane_of(request)))
+        kwargs = request.kwargs if isinstance(request.kwargs, dict) else {}
+        urgency = kwargs.get("priority", 0)
+        self.inbox.put(
+            Pending(
+                request,
+                lane=lane_of(request),
+                tenant=str(kwargs.get("tenant", "")),
+                priority=urgency if isinstance(urgency, int) and not isinstance(urgency, bool) else 0,
+            )
+        )
 
     def held_tags(self) -> list[str]:
         """Delivery tags of the messages held unacked (call on the loop thread)."""

@@ -3,6 +3,10 @@
 Thread-safe: the Celery event loop puts, the generation thread takes. Interactive requests go
 first; bulk (Batch API) requests fill the rows interactive work leaves (the scheduler decides how
 many; see model_worker/scheduler.py). Testable without a worker, after LitServe's collate_requests.
+
+Within a lane, a request's `priority` goes first, and tenants take turns: the next request is
+the oldest one of the tenant served least recently, so one tenant's burst in the inbox delays
+another tenant's request by at most one of the burst's, not by all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 #: Priority lanes: interactive requests first; bulk (Batch API) work fills the time they leave.
 INTERACTIVE, BULK = 0, 1
 LANE_NAMES = ("interactive", "bulk")
+#: Tenants whose last turn is remembered; past that, those with nothing waiting are forgotten.
+MAX_REMEMBERED_TENANTS = 1024
 
 
 @dataclass
@@ -26,6 +32,8 @@ class Pending:
     item: Any
     arrived: float = field(default_factory=time.monotonic)
     lane: int = INTERACTIVE
+    tenant: str = ""
+    priority: int = 0
 
 
 class Inbox:
@@ -33,6 +41,8 @@ class Inbox:
 
     def __init__(self) -> None:
         self._lanes: tuple[deque[Pending], ...] = (deque(), deque())
+        self._turns = 0  # requests taken so far
+        self._last_turn: dict[str, int] = {}  # tenant -> the turn its last request was taken at
         self._changed = threading.Condition()
         self._stopped = False
 
@@ -48,10 +58,26 @@ class Inbox:
             return len(self._lanes[lane])
 
     def take(self, lane: int, count: int) -> list[Pending]:
-        """Up to `count` of `lane`'s requests, oldest first, without waiting."""
+        """Up to `count` of `lane`'s requests without waiting: highest priority first, then the
+        oldest request of the tenant whose turn it is."""
         with self._changed:
             queue = self._lanes[lane]
-            return [queue.popleft() for _ in range(min(count, len(queue)))]
+            return [self._next(queue) for _ in range(min(count, len(queue)))]
+
+    def _next(self, queue: deque[Pending]) -> Pending:
+        """Take the request whose turn it is (queue is oldest first)."""
+        urgent = max(p.priority for p in queue)
+        chosen = min(
+            (p for p in queue if p.priority == urgent),
+            key=lambda p: self._last_turn.get(p.tenant, -1),  # min() keeps the oldest among equals
+        )
+        queue.remove(chosen)
+        self._turns += 1
+        self._last_turn[chosen.tenant] = self._turns
+        if len(self._last_turn) > MAX_REMEMBERED_TENANTS:  # forget tenants with nothing waiting
+            waiting = {p.tenant for lane in self._lanes for p in lane} | {chosen.tenant}
+            self._last_turn = {t: turn for t, turn in self._last_turn.items() if t in waiting}
+        return chosen
 
     @property
     def stopped(self) -> bool:

@@ -90,6 +90,12 @@ class Settings:
     #: estimate plus max_tokens) per minute; 0 means no limit. Over it: 429 with Retry-After.
     tenant_requests_per_minute: int = 0
     tenant_tokens_per_minute: int = 0
+    #: Interactive jobs one tenant (API key) may have queued or running at once (0: no limit);
+    #: more are answered 429, so one tenant's burst cannot queue in front of everyone.
+    tenant_max_jobs: int = 0
+    #: The highest `priority` a request may ask for (0: the field is accepted only as 0); the
+    #: worker draws higher priorities first, and tenants round-robin within a priority.
+    tenant_max_priority: int = 0
     #: API keys as "tenant:key" pairs, comma-separated; API_KEYS_FILE names a file of such lines.
     #: Unset: no authentication.
     api_keys: str = ""
@@ -145,6 +151,8 @@ class Settings:
         _bound("redis_replicas_ack", self.redis_replicas_ack, 0, 16)
         _bound("tenant_requests_per_minute", self.tenant_requests_per_minute, 0, 100_000_000)
         _bound("tenant_tokens_per_minute", self.tenant_tokens_per_minute, 0, 10_000_000_000)
+        _bound("tenant_max_jobs", self.tenant_max_jobs, 0, 100_000_000)
+        _bound("tenant_max_priority", self.tenant_max_priority, 0, 9)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)

@@ -22,11 +22,12 @@ _COMMON = {
     "model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user",
     "response_format",
 }  # fmt: skip
-#: What each route accepts; `cache` is our extension (auto | bypass | refresh), e.g. via extra_body.
+#: What each route accepts; `cache` (auto | bypass | refresh) and `priority` (the worker's draw
+#: order) are our extensions, e.g. via extra_body.
 FIELDS: dict[Kind, set[str]] = {
-    "completion": _COMMON | {"prompt", "cache", "logprobs", "echo"},
+    "completion": _COMMON | {"prompt", "cache", "priority", "logprobs", "echo"},
     "chat": _COMMON
-    | {"messages", "max_completion_tokens", "cache", "logprobs", "top_logprobs", "tools", "tool_choice"},
+    | {"messages", "max_completion_tokens", "cache", "priority", "logprobs", "top_logprobs", "tools", "tool_choice"},
 }
 #: OpenAI fields we do not implement, and the values of each that mean "not used".
 NEUTRAL: dict[str, tuple[Any, ...]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import time
 import uuid
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import openai
 import pytest
+import redis as redis_lib
 import requests
 
 from tasks.celery_app import make_celery
@@ -139,3 +142,29 @@ def test_a_tenant_over_its_requests_per_minute_gets_429_and_another_does_not(red
         assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
         other = requests.post(f"{base}/v1/jobs", json={"prompt": "hi"}, headers=_as("bob"), timeout=10)
         assert other.status_code == 202  # bob's minute is his own
+
+
+def test_a_tenant_at_its_job_limit_gets_429_and_another_does_not(redis_url, logs_dir):
+    url = redis_url.rsplit("/", 1)[0] + "/10"  # its worker never consumes: the jobs stay queued
+    env = {
+        **SERVICE_ENV,
+        "API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
+        "TENANT_MAX_JOBS": "2",
+        "TENANT_MAX_PRIORITY": "3",
+    }
+    with stack.announced_worker(url, DEFAULT_MODEL), stack.running_api(url, logs_dir / "jobs-api.log", env) as base:
+        body = {"prompt": "hi", "cache": "bypass"}
+        first, _ = [requests.post(f"{base}/v1/jobs", json=body, headers=_as("alice"), timeout=10) for _ in range(2)]
+        refused = requests.post(f"{base}/v1/jobs", json=body, headers=_as("alice"), timeout=10)
+        assert refused.status_code == 429 and refused.headers["x-ratelimit-limit-jobs"] == "2"
+        assert refused.headers["Retry-After"] == "1" and refused.json()["error"]["code"] == "rate_limit_exceeded"
+        urgent = requests.post(f"{base}/v1/jobs", json={**body, "priority": 3}, headers=_as("bob"), timeout=10)
+        assert urgent.status_code == 202  # bob is not held back by alice's jobs
+        too_urgent = requests.post(f"{base}/v1/jobs", json={**body, "priority": 4}, headers=_as("bob"), timeout=10)
+        assert too_urgent.status_code == 422 and too_urgent.json()["error"]["param"] == "priority"
+        requests.delete(f"{base}/v1/jobs/{first.json()['id']}", headers=_as("alice"), timeout=10)
+        assert requests.post(f"{base}/v1/jobs", json=body, headers=_as("alice"), timeout=10).status_code == 202
+        client = redis_lib.Redis.from_url(url)
+        messages = [json.loads(m) for m in client.lrange(QUEUE, 0, -1)]
+        sent = {m["headers"]["id"]: json.loads(base64.b64decode(m["body"]))[1] for m in messages}
+        assert sent[urgent.json()["id"]]["tenant"] == "bob" and sent[urgent.json()["id"]]["priority"] == 3

@@ -53,3 +53,27 @@ def test_lanes_are_taken_apart_oldest_first():
     assert [p.item for p in inbox.take(BULK, 2)] == ["bulk0", "bulk1"]
     assert [p.item for p in inbox.take(INTERACTIVE, 5)] == ["user"]
     assert inbox.take(INTERACTIVE, 5) == [] and inbox.waiting(BULK) == 1
+
+
+def test_tenants_take_turns_so_a_burst_delays_another_tenant_by_one_request():
+    now = time.monotonic()
+    burst = [Pending(f"a{i}", now - 1, tenant="a") for i in range(6)]
+    inbox = _inbox(
+        *burst, Pending("b0", now, tenant="b"), Pending("b1", now, tenant="b"), Pending("c0", now, tenant="c")
+    )
+    assert [p.item for p in inbox.take(INTERACTIVE, 5)] == ["a0", "b0", "c0", "a1", "b1"]
+    assert [p.item for p in inbox.take(INTERACTIVE, 1)] == ["a2"]  # each tenant's own requests oldest first
+    inbox.put(Pending("c1", now, tenant="c"))  # c was served longest ago of those waiting
+    assert [p.item for p in inbox.take(INTERACTIVE, 2)] == ["c1", "a3"]
+
+
+def test_a_higher_priority_goes_first_and_tenants_take_turns_within_it():
+    now = time.monotonic()
+    inbox = _inbox(
+        Pending("a-low", now - 2, tenant="a"),
+        Pending("b-low", now - 2, tenant="b"),
+        Pending("a-high", now, tenant="a", priority=2),
+        Pending("a-high2", now, tenant="a", priority=2),
+        Pending("b-high", now, tenant="b", priority=2),
+    )
+    assert [p.item for p in inbox.take(INTERACTIVE, 5)] == ["a-high", "b-high", "a-high2", "b-low", "a-low"]

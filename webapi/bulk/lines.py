@@ -69,6 +69,10 @@ def parse(raw: bytes, endpoint: str, limits: Limits, resolve_model: Callable[[An
         raise LineError(exc.message, exc.code or exc.type, f"body.{exc.param}" if exc.param else "body") from None
     if request.stream:
         raise LineError("stream is not supported in a batch", "invalid_request", "body.stream")
+    if "priority" in body:
+        raise LineError(
+            "priority is not supported in a batch (its lines are bulk work)", "unsupported_parameter", "body.priority"
+        )
     if request.n > 1:
         raise LineError("n > 1 is not supported in a batch; send a line per choice", "unsupported_parameter", "body.n")
     if request.echo:

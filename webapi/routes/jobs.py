@@ -9,9 +9,11 @@ from flask import Blueprint, Response, g, jsonify, url_for
 from tasks.contract import GenerationRequest
 from webapi.routes.helpers import json_body, rate_limit, services, settings, timeout
 from webapi.services.job_objects import TERMINAL
-from webapi.services.submission import cache_mode
+from webapi.services.submission import cache_mode, priority
 
 bp = Blueprint("jobs", __name__)
+#: Fields of a jobs request beside the generation's own: which model, the cache, the draw order.
+ROUTING_FIELDS = frozenset({"model", "cache", "priority"})
 
 
 def _job_response(job: dict[str, Any], verdict: str) -> tuple[Response, int]:
@@ -25,10 +27,10 @@ def _job_response(job: dict[str, Any], verdict: str) -> tuple[Response, int]:
 def create_job() -> tuple[Response, int]:
     """Enqueue a generation request: 202 with the job to poll (200 with the answer on a cache hit)."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"cache", "model"}))
-    model = services().models.resolve(body.get("model"))
+    generation = GenerationRequest.from_json(body, settings().limits, ROUTING_FIELDS)
+    model, urgency = services().models.resolve(body.get("model")), priority(body, settings().tenant_max_priority)
     rate_limit([generation])
-    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant)
+    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant, priority=urgency)
     return _job_response(services().reader.describe(job_id), verdict)
 
 
@@ -36,11 +38,11 @@ def create_job() -> tuple[Response, int]:
 def generate() -> tuple[Response, int]:
     """Enqueue and wait up to `timeout` seconds: 200 with the finished job, else 202 to poll."""
     body = json_body()
-    generation = GenerationRequest.from_json(body, settings().limits, frozenset({"timeout", "cache", "model"}))
-    model = services().models.resolve(body.get("model"))
+    generation = GenerationRequest.from_json(body, settings().limits, ROUTING_FIELDS | {"timeout"})
+    model, urgency = services().models.resolve(body.get("model")), priority(body, settings().tenant_max_priority)
     wait_s = timeout(body)
     rate_limit([generation])
-    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant)
+    job_id, verdict = services().submitter.submit(generation, model, cache_mode(body), g.tenant, priority=urgency)
     return _job_response(services().reader.wait(job_id, wait_s), verdict)
 
 

@@ -22,6 +22,7 @@ from webapi.errors import openai_error
 from webapi.openai_schema import Kind, OpenAIRequest
 from webapi.routes.helpers import json_body, rate_limit, services, settings
 from webapi.services import Services
+from webapi.services.submission import priority
 from webapi.services.text_stream import job_text
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,21 @@ def chat_completions() -> Response:
 
 def _complete(kind: Kind) -> Response:
     config, service = settings(), services()
-    request = openai_schema.parse(kind, json_body(), config.limits, service.models.resolve)
+    body = json_body()
+    request = openai_schema.parse(kind, body, config.limits, service.models.resolve)
+    urgency = priority(body, config.tenant_max_priority)
     created = time.time()
     rate_limit(request.generations())
     streaming = request.stream and not request.streams_whole  # text as it is generated
     submitted = [
         service.submitter.submit(
-            generation, request.model, request.cache_mode, g.tenant, stream=streaming, user=request.user
+            generation,
+            request.model,
+            request.cache_mode,
+            g.tenant,
+            stream=streaming,
+            user=request.user,
+            priority=urgency,
         )
         for generation in request.generations()  # n choices: n rows, batched together by the worker
     ]

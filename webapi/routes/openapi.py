@@ -91,8 +91,8 @@ SPEC: dict[str, Any] = {
                 "parameters": JOB_ID,
                 "responses": {
                     "200": json_response("Job", "the job"),
-                    "404": json_response("Error", "no such job"),
                     **ERRORS,
+                    "404": json_response("Error", "no such job"),
                 },
             },
             "delete": {
@@ -100,9 +100,9 @@ SPEC: dict[str, Any] = {
                 "parameters": JOB_ID,
                 "responses": {
                     "200": json_response("Job", "cancelled"),
+                    **ERRORS,
                     "404": json_response("Error", "no such job"),
                     "409": json_response("Error", "already started or finished"),
-                    **ERRORS,
                 },
             },
         },
@@ -135,8 +135,8 @@ SPEC: dict[str, Any] = {
                 "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {
                     "200": {"description": "the model", "content": {"application/json": {"schema": MODEL}}},
-                    "404": json_response("Error", "unknown model"),
                     **ERRORS,
+                    "404": json_response("Error", "unknown model"),
                 },
             }
         },

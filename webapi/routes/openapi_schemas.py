@@ -65,6 +65,14 @@ PARAMS = {
     "stop": {"oneOf": [TEXT, {"type": "array", "items": TEXT, "maxItems": 4}]},
     "seed": {"type": ["integer", "null"], "minimum": 0},
     "cache": {"enum": ["auto", "bypass", "refresh"], "default": "auto"},
+    "model": {"type": "string", "description": "a served model's id (GET /v1/models); default: the API's default"},
+    "priority": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9,
+        "default": 0,
+        "description": "the worker draws higher priorities first; at most TENANT_MAX_PRIORITY",
+    },
     "logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "description": "alternatives per token"},
     "prompt_logprobs": {"type": "boolean", "description": "score the prompt too (max_tokens may then be 0)"},
     **TOOLS,
@@ -177,9 +185,12 @@ ERRORS = {
     "400": json_response("Error", "the body is not a JSON object"),
     "401": json_response("Error", "a valid API key is required"),
     "413": json_response("Error", "the body is too large"),
+    "404": json_response("Error", "model_not_found: no such model is served"),
     "422": json_response("Error", "a field breaks the contract; `param` names it"),
-    "429": json_response("Error", "too many jobs are waiting, or the tenant's rate limit is reached; see Retry-After"),
-    "503": json_response("Error", "Redis is unavailable; see Retry-After"),
+    "429": json_response(
+        "Error", "too many jobs are waiting, or the tenant's rate limit or job limit is reached; see Retry-After"
+    ),
+    "503": json_response("Error", "Redis is unavailable, or no live worker serves the model; see Retry-After"),
 }
 JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 SUBMIT = {
@@ -202,6 +213,7 @@ OPENAI_COMMON = {
     "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
     "user": {"type": "string"},
     "cache": PARAMS["cache"],
+    "priority": PARAMS["priority"],
     "response_format": PARAMS["response_format"],
 }
 CHOICES = {"type": "array", "items": {"type": "object", "required": ["index", "finish_reason"]}}

@@ -37,6 +37,7 @@ from webapi.services.models import ModelRegistry
 from webapi.services.rate_limits import RateLimiter
 from webapi.services.redelivery import Redelivery
 from webapi.services.submission import Submitter
+from webapi.services.tenant_jobs import TenantJobs
 
 
 @dataclass
@@ -74,7 +75,8 @@ class Services:
         embedder = Embedder(settings.embed_model)
         cache = _semantic_cache(settings, redis, embedder) if settings.cache_enabled else None
         models = ModelRegistry(redis, settings.known_models)
-        submitter = Submitter(celery, redis, store, models, cache, settings.max_queue_depth)
+        tenant_jobs = TenantJobs(redis, settings.tenant_max_jobs)
+        submitter = Submitter(celery, redis, store, models, cache, settings.max_queue_depth, tenant_jobs)
         reader = JobReader(celery, redis, store)
         files, batches = FileStore(redis, settings.data_dir), BatchStore(redis)
         driver = BatchDriver(

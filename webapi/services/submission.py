@@ -27,6 +27,7 @@ from webapi.cache import keys
 from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.verify import Verifier
 from webapi.services.models import ModelRegistry
+from webapi.services.tenant_jobs import TenantJobs
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,15 @@ PUBLISH_WAIT_S = 2.0
 
 
 class Route(NamedTuple):
-    """Where a job's message goes and whether the worker streams its text."""
+    """Where a job's message goes, and what the worker needs to know of it beyond the request:
+    whether to stream its text, and whose it is and how urgent (its draw order, model_worker/inbox.py)."""
 
     model: str
     stream: bool
     queue: str
     interactive: bool
+    tenant: str
+    priority: int
 
 
 def cache_mode(body: dict[str, Any]) -> str:
@@ -51,6 +55,14 @@ def cache_mode(body: dict[str, Any]) -> str:
     if mode not in CACHE_MODES:
         raise InvalidRequest(f"cache must be one of {', '.join(CACHE_MODES)}", "cache", "invalid_value")
     return mode
+
+
+def priority(body: dict[str, Any], most: int) -> int:
+    """The request's `priority` field: 0 (the default) up to `most` (TENANT_MAX_PRIORITY)."""
+    value = body.get("priority", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
+        raise InvalidRequest(f"priority must be an integer from 0 to {most}", "priority", "invalid_value")
+    return value
 
 
 class Submitter:
@@ -64,9 +76,10 @@ class Submitter:
         models: ModelRegistry,
         cache: SemanticCache | None,
         max_queue_depth: int,
+        tenant_jobs: TenantJobs,
     ) -> None:
         self.celery, self.redis, self.store, self.models, self.cache = celery, redis, store, models, cache
-        self.max_queue_depth = max_queue_depth
+        self.max_queue_depth, self.tenant_jobs = max_queue_depth, tenant_jobs
         self.metrics = metrics.Recorder(redis)
         self.verifier: Verifier | None = None  # checks a sample of semantic hits (cache/verify.py)
 
@@ -80,16 +93,18 @@ class Submitter:
         stream: bool = False,
         user: str | None = None,
         bulk: bool = False,
+        priority: int = 0,
     ) -> tuple[str, str]:
         """Answer from the cache or enqueue on `model`'s queues; returns the job id and the X-Cache verdict.
 
         `stream`: the worker publishes the text as it generates it (services/text_stream.py).
         `user`: the caller's end-user id (OpenAI's `user`), kept on the job record for audits.
         `bulk`: Batch API work, on the bulk queue; its driver bounds how much it queues, so the
-        MAX_QUEUE_DEPTH backpressure is for interactive requests only.
+        MAX_QUEUE_DEPTH backpressure and TENANT_MAX_JOBS are for interactive requests only.
+        `priority`: the worker draws higher priorities first (checked against TENANT_MAX_PRIORITY by the route).
         """
         queues = model_queues(model)
-        route = Route(model, stream, queues.bulk if bulk else queues.interactive, not bulk)
+        route = Route(model, stream, queues.bulk if bulk else queues.interactive, not bulk, tenant, priority)
         record = JobRecord(QUEUED, model, time.time(), tenant, user)
         job_id, verdict, lookup = self._submit(request, cache_mode, record, route)
         with self.metrics.pipeline() as rec:
@@ -130,7 +145,7 @@ class Submitter:
             self.store.create(job_id, replace(record, follows=leader, hit=CacheHit("exact", leader)))
             return job_id, "HIT", "exact_hit"
         try:
-            self._admit(route)  # a follower above is never refused: it adds no work
+            self._admit(route, job_id)  # a follower above is never refused: it adds no work
             return self._publish(request, job_id, route), "MISS", lookup
         except Exception:  # not enqueued: it must not lead anyone, nor leave a record behind
             self.store.delete(job_id)
@@ -154,24 +169,30 @@ class Submitter:
         except Exception as exc:
             log.warning("could not start a cache verification (%s)", exc)
 
-    def _admit(self, route: Route) -> None:
+    def _admit(self, route: Route, job_id: str) -> None:
         """Refuse a job no live worker would take (ServiceUnavailable), and an interactive one once
-        MAX_QUEUE_DEPTH of its model's interactive jobs are waiting (Overloaded)."""
+        MAX_QUEUE_DEPTH of its model's interactive jobs are waiting (Overloaded) or its tenant has
+        TENANT_MAX_JOBS queued or running (RateLimited)."""
         self.models.require_worker(route.model)
-        depth = self.redis.llen(route.queue) if route.interactive else 0
+        if not route.interactive:
+            return
+        depth = self.redis.llen(route.queue)
         if depth >= self.max_queue_depth:
             raise Overloaded(f"{depth} jobs are waiting, the limit is {self.max_queue_depth}; retry shortly")
+        self.tenant_jobs.admit(route.tenant, job_id)
 
     def _enqueue(self, request: GenerationRequest, job_id: str, record: JobRecord, route: Route) -> str:
         """Admit, record and publish a job."""
-        self._admit(route)
+        self._admit(route, job_id)
         self.store.create(job_id, record)
         return self._publish(request, job_id, route)
 
     def _publish(self, request: GenerationRequest, job_id: str, route: Route) -> str:
         """Send a recorded job's task; if that fails, forget the record."""
         try:
-            kwargs = {"request": request.to_json(), "stream": route.stream}
+            kwargs = {"request": request.to_json(), "stream": route.stream, "tenant": route.tenant}
+            if route.priority:
+                kwargs["priority"] = route.priority
             self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
         except Exception:
             self.store.delete(job_id)  # never leave a record for a job that was not enqueued
