@@ -168,7 +168,7 @@ class GenerationRequest:
             )
         prompt, messages = _prompt_or_messages(body, limits)
         logprobs = None if body.get("logprobs") is None else _integer(body, "logprobs", 0, 0, MAX_LOGPROBS)
-        prompt_logprobs = _boolean(body, "prompt_logprobs")
+        prompt_logprobs = flag(body, "prompt_logprobs")
         least = 0 if prompt_logprobs else 1
         max_tokens = _integer(body, "max_tokens", limits.default_max_tokens, least, limits.max_new_tokens)
         temperature = _number(body, "temperature", 0.0, 0.0, 2.0)
@@ -279,8 +279,11 @@ def _integer(body: dict[str, Any], field: str, default: int, low: int, high: int
     return value
 
 
-def _boolean(body: dict[str, Any], field: str) -> bool:
-    value = body.get(field, False)
+def flag(body: dict[str, Any], field: str, default: bool = False) -> bool:
+    """A boolean field of a request body (absent or null: `default`); InvalidRequest otherwise."""
+    value = body.get(field)
+    if value is None:
+        return default
     if not isinstance(value, bool):
         raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
     return value

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from tasks.contract import MAX_LOGPROBS, MAX_SEED, MESSAGE_FIELDS, GenerationRequest, Limits
+from tasks.contract import MAX_LOGPROBS, MAX_SEED, MESSAGE_FIELDS, GenerationRequest, Limits, flag
 from tasks.errors import InvalidRequest, MalformedBody
 from webapi import logprobs
 from webapi.services.submission import cache_mode
@@ -112,23 +112,23 @@ def parse(kind: Kind, body: Any, limits: Limits, resolve_model: Callable[[Any], 
     else:
         ours["prompt"] = _prompt(body.get("prompt"))
         ours["logprobs"] = body.get("logprobs")  # alternatives per token; the contract checks it
-        echo = _flag(body, "echo")
+        echo = flag(body, "echo")
         ours["prompt_logprobs"] = echo and ours["logprobs"] is not None
     generation = GenerationRequest.from_json(ours, limits)
-    stream = _flag(body, "stream")
+    stream = flag(body, "stream")
     options = body.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise InvalidRequest(
             "stream_options takes only {include_usage}, and only with stream: true", "stream_options", "invalid_value"
         )
-    include_usage = _flag(options or {}, "include_usage")
+    include_usage = flag(options or {}, "include_usage")
     n = _choices(body.get("n", 1))
     return OpenAIRequest(kind, generation, stream, include_usage, cache_mode(body), body.get("user"), model, n, echo)
 
 
 def _chat_logprobs(body: dict[str, Any]) -> int | None:
     """Chat's logprobs (a flag) and top_logprobs (alternatives) as our alternatives per token."""
-    wanted, top = _flag(body, "logprobs"), body.get("top_logprobs")
+    wanted, top = flag(body, "logprobs"), body.get("top_logprobs")
     if top is None:
         return 0 if wanted else None
     if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_LOGPROBS:
@@ -160,15 +160,6 @@ def _check_fields(kind: Kind, body: dict[str, Any]) -> None:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise InvalidRequest("user must be a string", "user", "wrong_type")
-
-
-def _flag(body: dict[str, Any], field: str) -> bool:
-    value = body.get(field, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
-    return value
 
 
 def _prompt(value: Any) -> Any:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from transformers import PreTrainedTokenizerFast
 
 from tasks import chat
-from tasks.contract import GenerationRequest
+from tasks.contract import GenerationRequest, flag
 from tasks.errors import InvalidRequest, MalformedBody, ServiceUnavailable, UnsupportedRequest
 from webapi import openai_schema
 from webapi.routes.helpers import json_body, services, settings
@@ -39,9 +39,9 @@ def tokenize() -> Response:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise InvalidRequest("give prompt (a string) or messages", "prompt", "wrong_type")
-        ids = tokenizer(prompt, add_special_tokens=_flag(body, "add_special_tokens", True))["input_ids"]
+        ids = tokenizer(prompt, add_special_tokens=flag(body, "add_special_tokens", True))["input_ids"]
     answer: dict[str, Any] = {"count": len(ids), "max_model_len": info["max_model_len"], "tokens": ids}
-    if _flag(body, "return_token_strs", False):
+    if flag(body, "return_token_strs"):
         answer["token_strs"] = tokenizer.convert_ids_to_tokens(ids)
     return jsonify(answer)
 
@@ -82,10 +82,3 @@ def _tokenizer(model: str) -> tuple[PreTrainedTokenizerFast, dict[str, Any]]:
     if shared is None:
         raise ServiceUnavailable(f"no worker has shared the tokenizer of {model} yet; retry shortly")
     return shared
-
-
-def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
-    value = body.get(field, default)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{field} must be a boolean", field, "wrong_type")
-    return value
