@@ -207,6 +207,7 @@ def test_a_leader_whose_api_died_before_publishing_it_is_not_followed(caches, re
     from tasks.job_record import QUEUED, CacheKeys, JobRecord, JobStore
     from tasks.settings import Settings
     from webapi.services.submission import Submitter
+    from webapi.services.tenant_jobs import TenantJobs
 
     cache = caches()
     redis = cache.store.redis
@@ -220,7 +221,7 @@ def test_a_leader_whose_api_died_before_publishing_it_is_not_followed(caches, re
     assert cache.store.start_flight(probe.exact, "orphan") is None
 
     with stack.announced_worker(redis_url.rsplit("/", 1)[0] + "/4", MODEL):
-        submitter = Submitter(celery, redis, jobs, ModelRegistry(redis, (MODEL,)), cache, 100)
+        submitter = Submitter(celery, redis, jobs, ModelRegistry(redis, (MODEL,)), cache, 100, TenantJobs(redis, 0))
         job_id, verdict = submitter.submit(request, MODEL)
     record = jobs.get(job_id)
     assert verdict == "MISS" and record.follows is None  # generated, not waiting on the orphan forever
