@@ -4,9 +4,11 @@
 
 A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
 finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
-writes bench/results/cache_quality.json. tests/data/cache_pairs_dev.jsonl is the set the guard
-and the threshold were tuned on; cache_pairs_heldout.jsonl and cache_pairs_blind.jsonl were each
-written by someone who had not seen the guard, and are never tuned on.
+writes bench/results/cache_quality.json. tests/data/cache_pairs_dev.jsonl and cache_pairs_dev2.jsonl
+are the sets the guard and the threshold were tuned on (dev2 was written by a helper who saw
+neither the guard nor the other sets, then tuned on); cache_pairs_heldout.jsonl and
+cache_pairs_blind.jsonl were each written by someone who had not seen the guard, and are never
+tuned on.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 from tasks.settings import Settings
+from webapi.cache.calibrate import load
 from webapi.cache.embedder import Embedder
-from webapi.cache.guard import conflict
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -26,24 +29,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
     """Score one pairs file."""
-    pairs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    vectors = embedder.embed([p["a"] for p in pairs] + [p["b"] for p in pairs])
-    n = len(pairs)
+    pairs = load([path], embedder)
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"pairs": 0, "served": 0, "over_threshold": 0})
     wrong = []
-    for i, pair in enumerate(pairs):
-        similarity = float(vectors[i] @ vectors[n + i])
-        over = similarity >= threshold
-        served = over and conflict(pair["a"], pair["b"]) is None
-        stats = by_category[pair["category"]]
+    for pair in pairs:
+        over = pair.similarity >= threshold
+        served = over and pair.guard_agrees
+        stats = by_category[pair.category]
         stats["pairs"] += 1
         stats["over_threshold"] += over
         stats["served"] += served
-        if served != (pair["label"] == "hit"):
-            wrong.append(
-                {**pair, "similarity": round(similarity, 3), "served": served, "guard": conflict(pair["a"], pair["b"])}
-            )
-    hit_categories = {p["category"] for p in pairs if p["label"] == "hit"}
+        if served != pair.same:
+            wrong.append(asdict(pair) | {"similarity": round(pair.similarity, 3), "served": served})
+    hit_categories = {p.category for p in pairs if p.same}
     hits = {k: sum(by_category[c][k] for c in hit_categories) for k in ("pairs", "served", "over_threshold")}
     misses = {c: s for c, s in by_category.items() if c not in hit_categories}
     near_misses = sum(s["pairs"] for s in misses.values())
@@ -71,7 +69,7 @@ def main() -> None:
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "heldout", "blind")]
+    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "dev2", "heldout", "blind")]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
@@ -86,7 +84,7 @@ def main() -> None:
             for e in r["errors"]:
                 print(
                     f"   {'WRONG HIT' if e['served'] else 'missed':9} {e['category']:10} {e['similarity']:.3f} "
-                    f"{e['guard']!s:9} {e['a']!r} | {e['b']!r}"
+                    f"{e['refusal']!s:9} {e['a']!r} | {e['b']!r}"
                 )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.output}.json").write_text(json.dumps(reports, indent=2) + "\n")

@@ -6,8 +6,8 @@ from webapi.cache.calibrate import Pair, curve, recommend
 
 
 def _pairs() -> list[Pair]:
-    same = [Pair("a", "b", True, s, True) for s in (0.95, 0.9, 0.85, 0.8, 0.7)]
-    different = [Pair("a", "b", False, s, True) for s in (0.92, 0.82)] + [Pair("a", "b", False, 0.99, False)]
+    same = [Pair("a", "b", True, s, None) for s in (0.95, 0.9, 0.85, 0.8, 0.7)]
+    different = [Pair("a", "b", False, s, None) for s in (0.92, 0.82)] + [Pair("a", "b", False, 0.99, "number")]
     return same + different
 
 
@@ -27,4 +27,4 @@ def test_it_recommends_the_most_paraphrases_within_the_bound_and_the_higher_thre
 
 def test_it_needs_both_labels():
     with pytest.raises(ValueError, match="both"):
-        curve([Pair("a", "b", True, 0.9, True)], [0.8])
+        curve([Pair("a", "b", True, 0.9, None)], [0.8])

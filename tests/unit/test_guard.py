@@ -37,6 +37,15 @@ NEAR_MISSES = [
     ("substitution", "How much protein is in a cup of lentils?", "How much fiber is in a cup of lentils?"),
     ("substitution", "Explain gravity for a child", "Explain gravity for a physicist"),
     ("substitution", "Who won the World Cup yesterday?", "Who will win the World Cup tomorrow?"),
+    ("insertion", "Easy chocolate chip cookie recipe", "Easy vegan chocolate chip cookie recipe"),
+    ("insertion", "What's a healthy daily calorie intake?", "What's a healthy daily calorie intake for a dog?"),
+    ("insertion", "How long should I boil an egg?", "How long should I boil an egg at high altitude?"),
+    ("direction", "What should I do if my dog bites another dog?", "What should I do if another dog bites my dog?"),
+    ("direction", "How do I sharpen a dull knife?", "How do I dull a sharp knife?"),
+    ("substitution", "How do I tighten a loose bolt?", "How do I loosen a tight bolt?"),
+    ("substitution", "What should a teacher say to a parent?", "What should a parent say to a parent?"),
+    ("negation", "How do I make my phone update apps?", "How do I prevent my phone from updating apps?"),
+    ("substitution", "Cheapest way from the airport to downtown", "Fastest way from the airport to downtown"),
 ]
 
 PARAPHRASES = [
@@ -55,6 +64,12 @@ PARAPHRASES = [
     ("What is a simple way to lose weight?", "What is an easy way to lose weight?"),
     ("Can you recommend a good personal finance book?", "Good personal finance book recommendations?"),
     ("Give me ideas for a child's birthday party", "Give me ideas for a kid's birthday party"),
+    ("What is the capital of Canada?", "What's the capital city of Canada?"),
+    ("Suggest names for a black cat", "Suggest some names for a black cat, please"),
+    ("What does HTTP stand for?", "What does the acronym HTTP stand for?"),
+    ("How do I center a div with CSS?", "How can I center a div using CSS?"),
+    ("Who wrote The Great Gatsby?", "Hey, out of curiosity, who wrote The Great Gatsby?"),
+    ("How do I fold a fitted sheet?", "Folding fitted sheets - how?"),
 ]
 
 
@@ -70,15 +85,16 @@ def test_paraphrases_pass(a, b):
     assert conflict(b, a) is None
 
 
-def test_the_guard_on_its_dev_set_at_the_default_threshold():
+def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
-    path = Path(__file__).resolve().parent.parent / "data" / "cache_pairs_dev.jsonl"
-    pairs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    data = Path(__file__).resolve().parent.parent / "data"
+    lines = [line for name in ("dev", "dev2") for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
+    pairs = [json.loads(line) for line in lines if line.strip()]
     threshold = Settings().cache_threshold
     served = [p for p in pairs if p["similarity"] >= threshold and conflict(p["a"], p["b"]) is None]
     near_misses = [p for p in pairs if p["label"] == "miss"]
     paraphrases = [p for p in pairs if p["label"] == "hit"]
-    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.028  # 1 in 35
+    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 1 / 35
     assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.7
 
 

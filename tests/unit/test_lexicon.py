@@ -29,3 +29,16 @@ def test_a_word_names_one_unit_and_one_entity_class():
         column = 2 if name == "measures.tsv" else 1
         words = [w for row in lexicon._rows(name) for w in row[column].split()]
         assert len(words) == len(set(words)), name
+
+
+def test_words_an_insertion_may_add_freely_carry_no_meaning():
+    neutral = lexicon.DETERMINERS | lexicon.NEUTRAL_ADDITIONS
+    meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES)
+    meaningful |= {word for one, other in lexicon.OPPOSITES for word in one | other}
+    assert not neutral & meaningful, sorted(neutral & meaningful)
+    assert not lexicon.PREPOSITIONS & (set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS))
+
+
+def test_a_word_names_one_person():
+    words = [w for _, members in lexicon._rows("persons.tsv") for w in members.split()]
+    assert len(words) == len(set(words))

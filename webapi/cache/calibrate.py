@@ -28,7 +28,12 @@ class Pair:
     b: str
     same: bool  # labelled a paraphrase: one answer serves both
     similarity: float
-    guard_agrees: bool
+    refusal: str | None  # the near-miss guard's reason to refuse, None when it agrees
+    category: str = ""
+
+    @property
+    def guard_agrees(self) -> bool:
+        return self.refusal is None
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,14 @@ def load(paths: list[Path], embedder: Embedder) -> list[Pair]:
     vectors = embedder.embed([r["a"] for r in rows] + [r["b"] for r in rows])
     n = len(rows)
     return [
-        Pair(r["a"], r["b"], r["label"] == "hit", float(vectors[i] @ vectors[n + i]), conflict(r["a"], r["b"]) is None)
+        Pair(
+            r["a"],
+            r["b"],
+            r["label"] == "hit",
+            float(vectors[i] @ vectors[n + i]),
+            conflict(r["a"], r["b"]),
+            r.get("category", ""),
+        )
         for i, r in enumerate(rows)
     ]
 

@@ -6,18 +6,21 @@ words that flip an answer. So after the similarity test, two prompts must also a
 signal below, each cheap, explainable and measured on labelled pairs (bench/cache_quality.py):
 
 - numbers: the same multiset of quantities (digits and number words, "five" == "5");
-- negation: the same negators (not, no, never, without, n't ...);
 - polarity: the same canonical opposite-carrying words (on/off, enable/disable, first/last ...),
   after mapping synonyms to one name ("turn on" == "enable", "pros" == "advantages");
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
   cities, however they are cased;
 - named entities: every capitalised word of one prompt appears in the other;
+- negation: the same negators (not, no, never, without, n't ..., and the verbs that negate
+  without "not": avoid, prevent, lack, except ...), in any inflection;
 - direction: the same "from X" / "to Y" roles, and not the same words in a swapped order
-  ("dog bit man" vs "man bit dog");
-- substitution: where the prompts differ by a few swapped content words ("raw" / "cooked",
-  "guitar" / "piano", "succeed" / "fail"), each swap must be explained — an inflection, a
-  WordNet synonym or a derivation — or the pair is refused. No word list can name every
-  antonym, sibling noun or state change; this rule needs none.
+  ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my dog",
+  "sharpen a dull knife" vs "dull a sharp knife");
+- substitution and insertion (substitution.py): where the prompts differ by a few content words
+  ("raw" / "cooked", "guitar" / "piano", "vegan cookies" / "cookies", "for a dog"), each
+  difference must be explained (an inflection, a WordNet synonym, a derivation) or, when only
+  one prompt has the words, leave the request as wide as before. No word list can name every
+  antonym, sibling noun, state change or qualifier; this rule needs none.
 
 The word lists live in webapi/cache/words/ (lexicon.py reads them).
 
@@ -29,27 +32,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from difflib import SequenceMatcher
 
 from webapi.cache.lexicon import (
     ENTITIES,
-    FILLER,
     MEASURES,
     NEGATORS,
     NUMBER_WORDS,
     OPPOSITES,
+    PERSONS,
     PHRASES,
     STOPWORDS,
     SYMBOL_WORDS,
 )
-from webapi.cache.wordnet import wordnet
+from webapi.cache.substitution import substituted
+from webapi.cache.wordnet import derived, wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
 
-#: The substitution rule's alignment: the share of content words two prompts must have in common
-#: (difflib's ratio) for their differences to count as substitutions, and the longest run it reads.
-ALIGNED = 0.5
-SUBSTITUTION_WORDS = 2
 # Names written several ways, rewritten before lower-casing where case matters ("US" vs "us").
 _CASED_NAMES = [
     (r"\bU\.?S\.?A?\.?(?=\W|$)|\bUnited States(?: of America)?\b|\bAmerica\b", " usa "),
@@ -91,6 +90,11 @@ def _numbers(toks: list[str]) -> Counter[str]:
     return values
 
 
+def _negations(toks: list[str]) -> int:
+    """How many negators, in any inflection ("prevents", "avoiding")."""
+    return sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
+
+
 def _opposed(a: set[str], b: set[str]) -> bool:
     """Both prompts mention an opposite pair, but not the same side(s) of it."""
     for one, other in OPPOSITES:
@@ -121,13 +125,27 @@ def _roles(toks: list[str]) -> tuple[str | None, str | None]:
     return source, target
 
 
+def _terms(toks: list[str]) -> list[tuple[int, str]]:
+    """The words whose order carries roles, each with its place: content words and numbers in
+    their base forms, and persons ("my" and "me" both read as the first person)."""
+    net = wordnet()
+    kept = []
+    for i, tok in enumerate(toks):
+        if tok in PERSONS:
+            kept.append((i, PERSONS[tok]))
+        elif (tok not in STOPWORDS and tok not in NEGATORS and len(tok) > 1) or tok[0].isdigit():
+            kept.append((i, net.base(tok)))
+    return kept
+
+
 def _swapped(a: list[str], b: list[str]) -> bool:
-    """B is A with two terms exchanged around an order-bearing word ("7 from 20" / "20 from 7")."""
-    keep_a = [
-        (i, t) for i, t in enumerate(a) if (t not in STOPWORDS and t not in NEGATORS and len(t) > 1) or t[0].isdigit()
-    ]
-    keep_b = [t for t in b if (t not in STOPWORDS and t not in NEGATORS and len(t) > 1) or t[0].isdigit()]
-    terms_a = [t for _, t in keep_a]
+    """B is A with two terms exchanged around an order-bearing word ("7 from 20" / "20 from 7",
+    "my dog bit another dog" / "another dog bit my dog")."""
+    keep_a = _terms(a)
+    terms_a, terms_b = [t for _, t in keep_a], [t for _, t in _terms(b)]
+    # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
+    unmatched = [t for t in terms_a if t not in terms_b]
+    keep_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for t in terms_b]
     if len(terms_a) != len(keep_b) or terms_a == keep_b or sorted(terms_a) != sorted(keep_b):
         return False
     differ = [k for k, (x, y) in enumerate(zip(terms_a, keep_b, strict=True)) if x != y]
@@ -144,45 +162,13 @@ def _capitalised(text: str) -> set[str]:
     return {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1 and w.lower() not in ("i'm", "i've", "i'd")}
 
 
-def _content(toks: list[str]) -> list[str]:
-    """The words the substitution rule compares, in their base forms: no filler, no possessive 's."""
-    words = (t.removesuffix("'s") for t in toks)
-    return [wordnet().base(w) for w in words if w not in FILLER]
-
-
-def _substituted(a: list[str], b: list[str]) -> bool:
-    """B is A with a few content words swapped for words they cannot stand for.
-
-    Aligned word by word (difflib), the words only A has and the words only B has must explain
-    each other: an inflection, a WordNet synonym, or a derivation (wordnet.py); word for word
-    and in order where one run replaces another of its length ("tighten a loose" is not "loosen a
-    tight"). More than SUBSTITUTION_WORDS differing words on a side, or less than ALIGNED of the
-    words in common, is a rewording, not a substitution: the embedding decides those; so does a
-    pure insertion or deletion.
-    """
-    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
-    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    only_a = [w for _, i1, i2, _, _ in changes for w in a[i1:i2] if w not in b]  # a word that moved was not replaced
-    only_b = [w for _, _, _, j1, j2 in changes for w in b[j1:j2] if w not in a]
-    if not only_a or not only_b or max(len(only_a), len(only_b)) > SUBSTITUTION_WORDS:
-        return False
-    if matcher.ratio() < ALIGNED:
-        return False
-    net = wordnet()
-    if len(changes) == 1 and len(only_a) == len(only_b):
-        return any(not net.related(x, y) for x, y in zip(only_a, only_b, strict=True))
-    return any(not any(net.related(x, y) for y in only_b) for x in only_a) or any(
-        not any(net.related(y, x) for x in only_a) for y in only_b
-    )
-
-
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
     ta, tb = tokens(a), tokens(b)
     set_a, set_b = set(ta), set(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"
-    if sum(t in NEGATORS for t in ta) != sum(t in NEGATORS for t in tb):
+    if _negations(ta) != _negations(tb):
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"
@@ -194,12 +180,13 @@ def conflict(a: str, b: str) -> str | None:
     if any(w not in set_b for w in names_a) or any(w not in set_a for w in names_b):
         return "entity"
     (source_a, target_a), (source_b, target_b) = _roles(ta), _roles(tb)
-    if source_a and target_a and source_b and target_b:  # both say "from X ... to Y": roles decide
-        return "direction" if (source_a, target_a) != (source_b, target_b) else None
-    if target_a and target_b and target_a != target_b and target_a in set_b and target_b in set_a:
+    if source_a and target_a and source_b and target_b:  # both say "from X ... to Y": roles decide order
+        if (source_a, target_a) != (source_b, target_b):
+            return "direction"
+    elif target_a and target_b and target_a != target_b and target_a in set_b and target_b in set_a:
         return "direction"  # "convert A to B" vs "convert B to A"
-    if _swapped(ta, tb):
+    elif _swapped(ta, tb):
         return "direction"
-    if _substituted(_content(ta), _content(tb)):
+    if substituted(ta, tb, names_a | names_b):
         return "substitution"
     return None

@@ -29,9 +29,9 @@ _SUFFIXES = {
     "adj": [("er", ""), ("est", ""), ("er", "e"), ("est", "e")],
     "adv": [],
 }  # fmt: skip
-#: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation".
+#: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation", "tight" / "tighten".
 _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", "or", "ors", "ing", "al", "ly", "ness",
-                "ity", "ive", "ful")  # fmt: skip
+                "ity", "ive", "ful", "en")  # fmt: skip
 #: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
 _NEAR = ("&", "$")
 #: How many of a word's senses, most frequent first, may make it a synonym.

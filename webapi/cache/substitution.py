@@ -1,0 +1,108 @@
+"""The guard's substitution and insertion rule: do the words only one prompt has change the request?
+
+Aligned word by word (difflib), two prompts that share most of their content words differ by a
+few: swapped ("raw" / "cooked", "guitar" / "piano"), added or dropped ("vegan cookies" /
+"cookies", "boil an egg at high altitude"). A swap must be explained by WordNet (an inflection,
+a synonym among the first senses, a derivation); an added word must restate a word of the other
+prompt or leave the request as wide as before, which it does not when it opens a phrase of its
+own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku"). No word
+list can name every antonym, sibling noun, state change or qualifier: this rule needs none, only
+the small grammar lists in words/ (prepositions, determiners, neutral additions).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from difflib import SequenceMatcher
+
+from webapi.cache.lexicon import DETERMINERS, FILLER, NEUTRAL_ADDITIONS, PREPOSITIONS
+from webapi.cache.wordnet import wordnet
+
+#: The share of content words two prompts must have in common (difflib's ratio) for their
+#: differences to count as substitutions, and the most differing words a side may have: more is
+#: a rewording, which the embedding decides.
+ALIGNED = 0.5
+SUBSTITUTION_WORDS = 2
+
+
+def _content(toks: list[str]) -> list[tuple[str, int]]:
+    """The words the substitution rule compares, in their base forms (no filler, no possessive 's),
+    each with its place in `toks`."""
+    words = ((t.removesuffix("'s"), i) for i, t in enumerate(toks))
+    return [(wordnet().base(w), i) for w, i in words if w not in FILLER and w != "-"]
+
+
+def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -> list[int]:
+    """Where, in `spans` of `words`, stand the words `other` has fewer of (a word that only moved
+    was not replaced)."""
+    spare = Counter(words) - Counter(other)
+    found = []
+    for start, end in spans:
+        for k in range(start, end):
+            if spare[words[k]] > 0:
+                spare[words[k]] -= 1
+                found.append(k)
+    return found
+
+
+def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> bool:
+    """The word added at `toks[at]` narrows the request: it heads a phrase of its own ("in winter",
+    "for a dog", "at high altitude") or describes a word both prompts have ("vegan cookies")."""
+    word = toks[at]
+    if word in NEUTRAL_ADDITIONS or word in PREPOSITIONS:
+        return False  # "suggest some names", "how can I": as wide as without them
+    net = wordnet()
+    before = at - 1
+    while before >= 0 and (toks[before] in DETERMINERS or net.base(toks[before]) not in shared | FILLER):
+        before -= 1  # over "a", "my" and the phrase's other new words
+    if before >= 0 and toks[before] in PREPOSITIONS:
+        return True
+    following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
+    kinds = {pos for pos, _ in net.lemmas(word)}
+    describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds)) and not word.endswith("ing")
+    # Before a name, a noun says what the name is: "the acronym HTTP".
+    return following in shared and describes and following not in names
+
+
+def _crossed(only_a: list[str], only_b: list[str]) -> bool:
+    """Each word explains a word of the other side, but only out of order: the words swapped places."""
+    net = wordnet()
+    return not all(map(net.related, only_a, only_b)) and all(map(net.related, only_a, reversed(only_b)))
+
+
+def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
+    """B is A with a few content words swapped, added or dropped, in a way that changes the request.
+
+    Aligned word by word (difflib), the words only A has and the words only B has must explain
+    each other: an inflection, a WordNet synonym, or a derivation (wordnet.py); word for word
+    and in order where one run replaces another of its length ("tighten a loose" is not "loosen a
+    tight"). A word only one side has must restate a word of the other side, or not narrow the
+    request (_narrows). More than SUBSTITUTION_WORDS differing words on a side, or less than
+    ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those.
+    """
+    content_a, content_b = _content(ta), _content(tb)
+    a, b = [w for w, _ in content_a], [w for w, _ in content_b]
+    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    at_a = _surplus(a, [(i1, i2) for _, i1, i2, _, _ in changes], b)
+    at_b = _surplus(b, [(j1, j2) for _, _, _, j1, j2 in changes], a)
+    only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
+    if not (only_a or only_b) or max(len(only_a), len(only_b)) > SUBSTITUTION_WORDS:
+        return False
+    if len(only_a) == len(only_b) and _crossed(only_a, only_b):
+        return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
+    if matcher.ratio() < ALIGNED:
+        return False
+    net = wordnet()
+    if not only_a or not only_b:  # an insertion: each added word restates the other prompt or leaves it as wide
+        (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
+        shared = set(a) & set(b)
+        return any(
+            not any(net.related(content[k][0], o) for o in other) and _narrows(toks, content[k][1], shared, names)
+            for k in added
+        )
+    if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
+        return any(not net.related(x, y) for x, y in zip(only_a, only_b, strict=True))
+    return any(not any(net.related(x, y) for y in only_b) for x in only_a) or any(
+        not any(net.related(y, x) for x in only_a) for y in only_b
+    )
