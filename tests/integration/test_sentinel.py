@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,26 @@ def _submit(base: str, count: int, tag: str) -> list[str]:
     return [requests.post(f"{base}/v1/jobs", json=b, timeout=30).json()["id"] for b in bodies]
 
 
+def _keep_submitting(base: str, stop: threading.Event, accepted: list[str], refused: list[int]) -> None:
+    """Submit a job every 0.2 s, as a client would through the failover: keep each one answered 2xx."""
+    n = 0
+    while not stop.wait(0.2):
+        n += 1
+        body = {"prompt": f"during: count from {n}:", "max_tokens": 16, "cache": "bypass"}
+        try:
+            response = requests.post(f"{base}/v1/jobs", json=body, timeout=10)
+        except requests.RequestException:
+            refused.append(0)
+            continue
+        if response.ok:
+            accepted.append(response.json()["id"])
+        else:
+            refused.append(response.status_code)
+
+
+CACHED = {"prompt": "Name one primary colour.", "max_tokens": 8, "temperature": 0}
+
+
 def test_a_failover_under_load_loses_no_accepted_job(tmp_path: Path):
     master_port, replica_port = stack.free_port(), stack.free_port()
     sentinel_ports = [stack.free_port() for _ in range(3)]
@@ -60,28 +81,47 @@ def test_a_failover_under_load_loses_no_accepted_job(tmp_path: Path):
         api, base = stack.start_api(url, tmp_path / "api.log", env)
         worker = stack.start_worker(url, tmp_path / "worker.log", env)
         processes += [worker, api]
+        answer = requests.post(f"{base}/v1/generate", json=CACHED, timeout=120).json()["result"]["text"]
         before = _submit(base, 12, "before")
+        during: list[str] = []
+        refused: list[int] = []
+        stop = threading.Event()
+        client = threading.Thread(target=_keep_submitting, args=(base, stop, during, refused))
+        client.start()
         master.send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        stack.wait_until(lambda: _master_port(sentinel_ports[0]) == replica_port, 60, "no failover")
-        elected = time.monotonic()
 
         def accepted() -> bool:  # a new job recorded and published on the new master (200: already done)
             probe = {"prompt": "Are you back?", "max_tokens": 2, "cache": "bypass"}
             return requests.post(f"{base}/v1/jobs", json=probe, timeout=30).status_code in (200, 202)
 
-        stack.wait_until(accepted, 30, "the API did not come back")
-        back = time.monotonic()
+        try:
+            stack.wait_until(lambda: _master_port(sentinel_ports[0]) == replica_port, 60, "no failover")
+            elected = time.monotonic()
+            stack.wait_until(accepted, 30, "the API did not come back")
+            back = time.monotonic()
+            time.sleep(2)  # the client keeps going for a while after recovery
+        finally:
+            stop.set()
+            client.join()
         after = _submit(base, 12, "after")
-        jobs = before + after
+        jobs = before + during + after
 
         def finished() -> bool:
             states = [requests.get(f"{base}/v1/jobs/{j}", timeout=30).json().get("status") for j in jobs]
             return all(s == "succeeded" for s in states)
 
         stack.wait_until(finished, 240, "accepted jobs were lost")
-        print(f"failover: elected {elected - killed:.1f} s after the kill, the API back {back - elected:.1f} s later")
+        runs = [requests.get(f"{base}/v1/jobs/{j}", timeout=30).json()["attempts"] for j in jobs]
+        again = requests.post(f"{base}/v1/generate", json=CACHED, timeout=60)
+        print(
+            f"failover: elected {elected - killed:.1f} s after the kill, the API back {back - elected:.1f} s later; "
+            f"{len(jobs)} jobs accepted ({len(during)} during the failover, {len(refused)} refused then), "
+            f"all finished, {sum(r > 1 for r in runs)} run twice"
+        )
         assert back - elected < 10
+        assert again.headers["X-Cache"] == "HIT" and again.json()["result"]["text"] == answer  # the cache kept serving
+        assert set(refused) <= {0, 503}  # refused only as unavailable, never a 500
     finally:
         for proc in reversed(processes):
             stack.stop(proc)
