@@ -305,3 +305,21 @@ def test_verification_samples_semantic_hits_only_at_its_rate(caches):
     semantic = cache.probe(asked, MODEL)
     started = [_verifier(cache, jobs, rate=0.25).consider(asked, MODEL, "", semantic, semantic.hit) for _ in range(400)]
     assert 60 <= sum(s is not None for s in started) <= 100  # MAX_PENDING caps it at 100
+
+
+def test_prompts_longer_than_the_embedding_window_are_answered_only_exactly(caches, embedder):
+    """Past MiniLM's 256 word pieces the rest is cut: two long prompts that share their start embed
+    alike however they end, so neither may answer the other; each still answers itself."""
+    cache = caches()
+    wings = "abcdefghijklmnopqrstuvwxyz"
+    context = " ".join(f"the museum's {w} wing holds paintings restored by a team of experts." for w in wings)
+    first, second = context + " Who founded the museum?", context + " Which paintings need cleaning most urgently?"
+    assert not embedder.fits(first) and embedder.fits("Who founded the museum?")
+    assert float(embedder.embed([first])[0] @ embedder.embed([second])[0]) > 0.99  # the endings are cut off
+    _remember(cache, first, "founders")
+    _wait_indexed(cache, 1)
+    assert cache.probe(GenerationRequest(prompt=second), MODEL).hit is None
+    assert cache.probe(GenerationRequest(prompt=first), MODEL).hit.kind == "exact"
+    _remember(cache, "Which paintings in the museum need cleaning?", "the east wing's")
+    _wait_indexed(cache, 2)
+    assert cache.probe(GenerationRequest(prompt=second), MODEL).hit is None  # a long prompt is never searched

@@ -45,7 +45,8 @@ def _submit(base: str, count: int, tag: str) -> list[str]:
 
 
 def _keep_submitting(base: str, stop: threading.Event, accepted: list[str], refused: list[int]) -> None:
-    """Submit a job every 0.2 s, as a client would through the failover: keep each one answered 2xx."""
+    """Submit a job every 0.2 s through the failover, as a client would: keep the id of each one
+    answered 2xx (those must finish), and the status of each refused (0: no answer in 10 s)."""
     n = 0
     while not stop.wait(0.2):
         n += 1
@@ -61,7 +62,7 @@ def _keep_submitting(base: str, stop: threading.Event, accepted: list[str], refu
             refused.append(response.status_code)
 
 
-CACHED = {"prompt": "Name one primary colour.", "max_tokens": 8, "temperature": 0}
+CACHED = {"prompt": "Name one primary colour.", "max_tokens": 8, "temperature": 0, "timeout": 120}
 
 
 def test_a_failover_under_load_loses_no_accepted_job(tmp_path: Path):
@@ -81,7 +82,13 @@ def test_a_failover_under_load_loses_no_accepted_job(tmp_path: Path):
         api, base = stack.start_api(url, tmp_path / "api.log", env)
         worker = stack.start_worker(url, tmp_path / "worker.log", env)
         processes += [worker, api]
-        answer = requests.post(f"{base}/v1/generate", json=CACHED, timeout=120).json()["result"]["text"]
+        answer = requests.post(f"{base}/v1/generate", json=CACHED, timeout=150).json()["result"]["text"]
+
+        def cached() -> bool:
+            return requests.post(f"{base}/v1/generate", json=CACHED, timeout=30).headers.get("X-Cache") == "HIT"
+
+        stack.wait_until(cached, 10, "the answer was not cached")
+        redis_lib.Redis(port=master_port).wait(1, 5000)  # the cache entry is on the replica too
         before = _submit(base, 12, "before")
         during: list[str] = []
         refused: list[int] = []
@@ -120,6 +127,7 @@ def test_a_failover_under_load_loses_no_accepted_job(tmp_path: Path):
             f"all finished, {sum(r > 1 for r in runs)} run twice"
         )
         assert back - elected < 10
+        assert again.status_code == 200, again.text
         assert again.headers["X-Cache"] == "HIT" and again.json()["result"]["text"] == answer  # the cache kept serving
         assert set(refused) <= {0, 503}  # refused only as unavailable, never a 500
     finally:

@@ -46,6 +46,10 @@ NEAR_MISSES = [
     ("substitution", "What should a teacher say to a parent?", "What should a parent say to a parent?"),
     ("negation", "How do I make my phone update apps?", "How do I prevent my phone from updating apps?"),
     ("substitution", "Cheapest way from the airport to downtown", "Fastest way from the airport to downtown"),
+    ("direction", "My dog bit me", "I bit my dog"),
+    ("insertion", "Do birds fly?", "Do all birds fly?"),
+    ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
+    ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
 ]
 
 PARAPHRASES = [
@@ -70,6 +74,8 @@ PARAPHRASES = [
     ("How do I center a div with CSS?", "How can I center a div using CSS?"),
     ("Who wrote The Great Gatsby?", "Hey, out of curiosity, who wrote The Great Gatsby?"),
     ("How do I fold a fitted sheet?", "Folding fitted sheets - how?"),
+    ("Explain the difference between TCP and UDP", "TCP vs UDP - what's the difference?"),
+    ("How could I learn to juggle?", "How do I learn to juggle?"),
 ]
 
 

@@ -71,6 +71,14 @@ class Embedder:
             encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)  # type: ignore[union-attr]
         return [len(ids) for ids in encoded["input_ids"]]
 
+    def fits(self, text: str) -> bool:
+        """The whole text reaches the embedding: none of it is cut at the model's window.
+
+        Two prompts that share their first window (256 word pieces for MiniLM) embed alike however
+        they end, so the semantic tier must not compare them."""
+        window = self.load()._model.max_seq_length  # type: ignore[union-attr]
+        return len(text) + 2 < window or self.count_tokens([text])[0] < window  # a piece covers a character or more
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts as rows of a (len(texts), dimensions) float32 array of unit vectors."""
         futures = []

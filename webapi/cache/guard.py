@@ -125,24 +125,24 @@ def _roles(toks: list[str]) -> tuple[str | None, str | None]:
     return source, target
 
 
-def _terms(toks: list[str]) -> list[tuple[int, str]]:
+def _terms(toks: list[str], persons: bool) -> list[tuple[int, str]]:
     """The words whose order carries roles, each with its place: content words and numbers in
-    their base forms, and persons ("my" and "me" both read as the first person)."""
+    their base forms, and with `persons` the persons too ("my" and "me" both the first person)."""
     net = wordnet()
     kept = []
     for i, tok in enumerate(toks):
         if tok in PERSONS:
-            kept.append((i, PERSONS[tok]))
+            if persons:
+                kept.append((i, PERSONS[tok]))
         elif (tok not in STOPWORDS and tok not in NEGATORS and len(tok) > 1) or tok[0].isdigit():
             kept.append((i, net.base(tok)))
     return kept
 
 
-def _swapped(a: list[str], b: list[str]) -> bool:
-    """B is A with two terms exchanged around an order-bearing word ("7 from 20" / "20 from 7",
-    "my dog bit another dog" / "another dog bit my dog")."""
-    keep_a = _terms(a)
-    terms_a, terms_b = [t for _, t in keep_a], [t for _, t in _terms(b)]
+def _exchanged(a: list[str], b: list[str], persons: bool) -> bool:
+    """B's terms are A's with one pair exchanged around an order-bearing word."""
+    keep_a = _terms(a, persons)
+    terms_a, terms_b = [t for _, t in keep_a], [t for _, t in _terms(b, persons)]
     # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
     unmatched = [t for t in terms_a if t not in terms_b]
     keep_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for t in terms_b]
@@ -154,6 +154,12 @@ def _swapped(a: list[str], b: list[str]) -> bool:
     first, second = keep_a[differ[0]][0], keep_a[differ[1]][0]
     between = set(a[first + 1 : second])
     return not between or not between <= _SYMMETRIC
+
+
+def _swapped(a: list[str], b: list[str]) -> bool:
+    """B is A with two terms exchanged: "7 from 20" / "20 from 7", "my dog bit another dog" /
+    "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog" (without)."""
+    return _exchanged(a, b, persons=True) or _exchanged(a, b, persons=False)
 
 
 def _capitalised(text: str) -> set[str]:

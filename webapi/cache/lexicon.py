@@ -26,7 +26,7 @@ NEGATORS = _words("negators.txt")
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs).
 FILLER = _words("filler.txt")
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
-#: The insertion rule's grammar (guard._narrows): words that start a phrase of its own, words
+#: The insertion rule's grammar (substitution._narrows): words that start a phrase of its own, words
 #: before a noun that do not change it, and words that added alone leave a request as wide.
 PREPOSITIONS = _words("prepositions.txt")
 DETERMINERS = _words("determiners.txt")

@@ -81,7 +81,8 @@ class SemanticCache(BackgroundLoop):
             probe.hit = Hit("exact", 1.0, entry.source_id, json.loads(entry.result))
             return probe
         probe.vector = self.embedder.embed([text])[0]
-        if read and self.ready.is_set():
+        # A prompt longer than the embedder's window is embedded from its start alone: exact tier only.
+        if read and self.ready.is_set() and self.embedder.fits(text):
             probe.hit = self._nearest(probe)
         return probe
 
@@ -109,7 +110,7 @@ class SemanticCache(BackgroundLoop):
             if (threshold := learned[key]) is not None and similarity[key] < threshold:
                 probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
                 continue
-            reason = conflict(probe.text, entry.text)
+            reason = conflict(probe.text, entry.text) if self.embedder.fits(entry.text) else "too_long"
             if reason is not None:
                 probe.refused.append(reason)
                 continue

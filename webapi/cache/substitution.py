@@ -53,7 +53,9 @@ def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> boo
         return False  # "suggest some names", "how can I": as wide as without them
     net = wordnet()
     before = at - 1
-    while before >= 0 and (toks[before] in DETERMINERS or net.base(toks[before]) not in shared | FILLER):
+    while before >= 0 and toks[before] not in PREPOSITIONS and (
+        toks[before] in DETERMINERS or net.base(toks[before]) not in shared | FILLER
+    ):
         before -= 1  # over "a", "my" and the phrase's other new words
     if before >= 0 and toks[before] in PREPOSITIONS:
         return True
@@ -76,7 +78,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     Aligned word by word (difflib), the words only A has and the words only B has must explain
     each other: an inflection, a WordNet synonym, or a derivation (wordnet.py); word for word
     and in order where one run replaces another of its length ("tighten a loose" is not "loosen a
-    tight"). A word only one side has must restate a word of the other side, or not narrow the
+    tight"; words that restate each other only crosswise are refused however little the prompts
+    share). A word only one side has must restate a word of the other side, or not narrow the
     request (_narrows). More than SUBSTITUTION_WORDS differing words on a side, or less than
     ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those.
     """
@@ -91,8 +94,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         return False
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
-    if matcher.ratio() < ALIGNED:
-        return False
+    if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
+        return False  # (difflib's ratio depends on the order of its arguments; the guard must not)
     net = wordnet()
     if not only_a or not only_b:  # an insertion: each added word restates the other prompt or leaves it as wide
         (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
