@@ -4,9 +4,9 @@
 
 A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
 finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
-writes bench/results/cache_quality.json. tests/data/cache_pairs_dev.jsonl and cache_pairs_dev2.jsonl
-are the sets the guard and the threshold were tuned on (dev2 was written by a helper who saw
-neither the guard nor the other sets, then tuned on); cache_pairs_heldout.jsonl and
+writes bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard
+and the threshold were tuned on (dev2 and dev3 were each written by a helper who saw neither the
+guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
 cache_pairs_blind.jsonl were each written by someone who had not seen the guard, and are never
 tuned on.
 """
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "dev2", "heldout", "blind")]
+    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "dev2", "dev3", "heldout", "blind")]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")

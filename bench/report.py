@@ -60,9 +60,10 @@ def main() -> None:
             "",
             f"Would the cache answer B from A? Served = MiniLM cosine ≥ {quality[0]['threshold']} (CACHE_THRESHOLD, "
             "chosen by `llm-cache calibrate` on the dev sets) and the near-miss guard agrees. The dev sets are what "
-            "the guard and threshold were tuned on (dev2 was written by a helper who saw neither the guard nor the "
-            "other sets, measured once before any change, then tuned on); the held-out and blind sets were each "
-            "written by someone who had not seen the guard, and were measured once per guard.",
+            "the guard and threshold were tuned on (dev2 and dev3 were each written by a helper who saw neither the "
+            "guard nor the other sets, measured once before being tuned on); the held-out and blind sets were each "
+            "written by someone who had not seen the guard, never tuned on, and measured once for each of this "
+            "session's three guard versions (blind: 9/121 each time).",
             "",
             *_header(
                 "pairs", "paraphrases served", "embedding alone", "near-misses served", "embedding alone", "per 35"
@@ -81,6 +82,14 @@ def main() -> None:
                     r["wrong_hits_per_35"],
                 )
             )
+        if dev3 := _load("cache_quality_dev3_before"):
+            r = dev3[0]
+            out += [
+                "",
+                f"{r['file']}, measured once before it was tuned on (the guard of commit 41e3f9b, threshold "
+                f"{r['threshold']}): {r['paraphrase_recall']:.1%} of paraphrases served, {r['wrong_hits']}/"
+                f"{r['near_misses']} near-misses ({r['wrong_hits_per_35']} per 35).",
+            ]
         if previous:
             out += ["", "The guard before the insertion rule (the substitution rule alone, threshold 0.74):", ""]
             out += _header("pairs", "paraphrases served", "near-misses served", "per 35")

@@ -50,6 +50,12 @@ NEAR_MISSES = [
     ("insertion", "Do birds fly?", "Do all birds fly?"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
+    ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),
+    ("negation", "Give me a list of drinks high in caffeine", "Give me a list of caffeine-free drinks"),
+    ("negation", "What happens if I pay my bill on time?", "What happens if I fail to pay my bill on time?"),
+    ("negation", "My houseplant gets too much sunlight", "My houseplant is lacking sunlight"),
+    ("direction", "What should I do if my dog bit someone?", "What should I do if someone's dog bit me?"),
+    ("substitution", "What should a guest bring to a dinner party?", "What should a host bring to a dinner party?"),
 ]
 
 PARAPHRASES = [
@@ -94,7 +100,8 @@ def test_paraphrases_pass(a, b):
 def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
     data = Path(__file__).resolve().parent.parent / "data"
-    lines = [line for name in ("dev", "dev2") for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
+    names = ("dev", "dev2", "dev3")
+    lines = [line for name in names for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
     pairs = [json.loads(line) for line in lines if line.strip()]
     threshold = Settings().cache_threshold
     served = [p for p in pairs if p["similarity"] >= threshold and conflict(p["a"], p["b"]) is None]

@@ -32,11 +32,11 @@ def test_a_word_names_one_unit_and_one_entity_class():
 
 
 def test_words_an_insertion_may_add_freely_carry_no_meaning():
-    neutral = lexicon.DETERMINERS | lexicon.NEUTRAL_ADDITIONS
+    neutral = lexicon.NEUTRAL_ADDITIONS
     meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES)
     meaningful |= {word for one, other in lexicon.OPPOSITES for word in one | other}
     assert not neutral & meaningful, sorted(neutral & meaningful)
-    assert not lexicon.PREPOSITIONS & (set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS))
+    assert not lexicon.OPENERS & (set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS))
 
 
 def test_a_word_names_one_person():

@@ -11,8 +11,8 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
   cities, however they are cased;
 - named entities: every capitalised word of one prompt appears in the other;
-- negation: the same negators (not, no, never, without, n't ..., and the verbs that negate
-  without "not": avoid, prevent, lack, except ...), in any inflection;
+- negation: the same negators (not, no, never, without, n't ..., and the words that negate
+  without "not": avoid, prevent, lack, fail, except, "-free" ...), in any inflection;
 - direction: the same "from X" / "to Y" roles, and not the same words in a swapped order
   ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my dog",
   "sharpen a dull knife" vs "dull a sharp knife");
@@ -91,8 +91,9 @@ def _numbers(toks: list[str]) -> Counter[str]:
 
 
 def _negations(toks: list[str]) -> int:
-    """How many negators, in any inflection ("prevents", "avoiding")."""
-    return sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
+    """How many negators, in any inflection ("prevents", "avoiding"), and "-free" ("caffeine-free")."""
+    suffixed = sum(t == "free" and i > 0 and toks[i - 1] == "-" for i, t in enumerate(toks))
+    return suffixed + sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
 
 
 def _opposed(a: set[str], b: set[str]) -> bool:
@@ -131,9 +132,9 @@ def _terms(toks: list[str], persons: bool) -> list[tuple[int, str]]:
     net = wordnet()
     kept = []
     for i, tok in enumerate(toks):
-        if tok in PERSONS:
+        if (person := PERSONS.get(tok.removesuffix("'s"))) is not None:  # "someone's" is "someone"
             if persons:
-                kept.append((i, PERSONS[tok]))
+                kept.append((i, person))
         elif (tok not in STOPWORDS and tok not in NEGATORS and len(tok) > 1) or tok[0].isdigit():
             kept.append((i, net.base(tok)))
     return kept

@@ -26,10 +26,9 @@ NEGATORS = _words("negators.txt")
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs).
 FILLER = _words("filler.txt")
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
-#: The insertion rule's grammar (substitution._narrows): words that start a phrase of its own, words
-#: before a noun that do not change it, and words that added alone leave a request as wide.
-PREPOSITIONS = _words("prepositions.txt")
-DETERMINERS = _words("determiners.txt")
+#: The insertion rule's grammar (substitution._narrows): words that open a phrase or clause of its
+#: own, and words that added alone leave a request as wide.
+OPENERS = _words("openers.txt")
 NEUTRAL_ADDITIONS = _words("neutral_additions.txt")
 #: word -> its grammatical person, for the role-swap rule
 PERSONS = {word: person for person, words in _rows("persons.tsv") for word in words.split()}

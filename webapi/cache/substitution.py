@@ -7,7 +7,7 @@ a synonym among the first senses, a derivation); an added word must restate a wo
 prompt or leave the request as wide as before, which it does not when it opens a phrase of its
 own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku"). No word
 list can name every antonym, sibling noun, state change or qualifier: this rule needs none, only
-the small grammar lists in words/ (prepositions, determiners, neutral additions).
+the small grammar lists in words/ (prepositions and other phrase openers, neutral additions).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from difflib import SequenceMatcher
 
-from webapi.cache.lexicon import DETERMINERS, FILLER, NEUTRAL_ADDITIONS, PREPOSITIONS
+from webapi.cache.lexicon import FILLER, NEUTRAL_ADDITIONS, OPENERS
 from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
@@ -23,6 +23,7 @@ from webapi.cache.wordnet import wordnet
 #: a rewording, which the embedding decides.
 ALIGNED = 0.5
 SUBSTITUTION_WORDS = 2
+ROLE_WORDS = frozenset(["to", "from", "into"])
 
 
 def _content(toks: list[str]) -> list[tuple[str, int]]:
@@ -49,15 +50,13 @@ def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> boo
     """The word added at `toks[at]` narrows the request: it heads a phrase of its own ("in winter",
     "for a dog", "at high altitude") or describes a word both prompts have ("vegan cookies")."""
     word = toks[at]
-    if word in NEUTRAL_ADDITIONS or word in PREPOSITIONS:
-        return False  # "suggest some names", "how can I": as wide as without them
+    if word in NEUTRAL_ADDITIONS or word in OPENERS:
+        return False  # "suggest some names", a lone "for": as wide as without them
     net = wordnet()
     before = at - 1
-    while before >= 0 and toks[before] not in PREPOSITIONS and (
-        toks[before] in DETERMINERS or net.base(toks[before]) not in shared | FILLER
-    ):
-        before -= 1  # over "a", "my" and the phrase's other new words
-    if before >= 0 and toks[before] in PREPOSITIONS:
+    while before >= 0 and toks[before] not in OPENERS and net.base(toks[before]) not in shared:
+        before -= 1  # over "a", "my", "who do" and the phrase's other new words
+    if before >= 0 and toks[before] in OPENERS:
         return True
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
@@ -89,6 +88,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
     at_a = _surplus(a, [(i1, i2) for _, i1, i2, _, _ in changes], b)
     at_b = _surplus(b, [(j1, j2) for _, _, _, j1, j2 in changes], a)
+    # "to" and "from" are the direction rule's; here they would only make a swap look like a rewording.
+    at_a, at_b = [k for k in at_a if a[k] not in ROLE_WORDS], [k for k in at_b if b[k] not in ROLE_WORDS]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     if not (only_a or only_b) or max(len(only_a), len(only_b)) > SUBSTITUTION_WORDS:
         return False
