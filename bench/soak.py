@@ -6,7 +6,8 @@ Load (loopback only, bounded): interactive jobs, streamed chat completions, repe
 hits), and a Batch API batch, served by two workers (one thread each: the machine's two cores).
 Faults, one every 45–90 s in turn: one worker SIGKILLed (a new one started; the other lives
 through the whole run, so its memory over the run is measured), Redis restarted (append-only
-file: the data survives), an API process SIGKILLed (gunicorn starts another). At the end every
+file: the data survives), the youngest API process SIGKILLed (gunicorn starts another; the
+eldest lives through the run, measured as the steady worker is). At the end every
 accepted job (answered 2xx) is followed to its end.
 Reported: accepted vs finished jobs, jobs run twice, 5xx outside fault windows (a fault's window
 is the 30 s after it), each process's RSS over the run, and Redis's key count.
@@ -143,8 +144,8 @@ class Soak:
                 self.redis.restart()
             else:
                 children = _children(self.api.pid)
-                if children:
-                    subprocess.run(["kill", "-9", str(random.choice(children))], check=False)
+                if len(children) > 1:  # the youngest: the eldest lives through the run, so its memory is measured
+                    subprocess.run(["kill", "-9", str(max(children, key=_started))], check=False)
             print(f"{time.strftime('%H:%M:%S')} fault: {kind}", flush=True)
 
     def measure_loop(self) -> None:
@@ -198,11 +199,10 @@ class Soak:
         batch = requests.get(f"{self.base}/v1/batches/{self.batch_id}", timeout=30).json()
         third = started + (time.monotonic() - started) / 3  # RSS growth over the last two thirds
         late = [s for s in self.rss if s["t"] >= third]
-        growth = {}  # per process that lived through them (one restarted by a fault starts afresh)
-        for name in late[-1] if late else {}:
-            values = [s[name] for s in late if s.get(name)]
-            if name != "t" and len(values) >= 2:
-                growth[name] = round(values[-1] / values[0] - 1, 3)
+        growth = {}  # per process that lived through all of them (the steady worker, the eldest API process)
+        for name in set(late[0]) & set(late[-1]) - {"t"} if late else ():
+            if late[0][name] and late[-1][name]:
+                growth[name] = round(late[-1][name] / late[0][name] - 1, 3)
         return {
             "scenario": "soak",
             "minutes": round((time.monotonic() - started) / 60, 1),
@@ -236,6 +236,14 @@ def _without_ttl(client: redis_lib.Redis) -> dict[str, int]:
             prefix = ":".join(key.decode().split(":")[:2])
             counts[prefix] = counts.get(prefix, 0) + 1
     return counts
+
+
+def _started(pid: int) -> int:
+    """When the process started, in clock ticks since boot (/proc/PID/stat's 22nd field)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _rss(pid: int) -> float | None:
