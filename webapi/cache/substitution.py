@@ -23,6 +23,7 @@ from webapi.cache.wordnet import wordnet
 #: a rewording, which the embedding decides.
 ALIGNED = 0.5
 SUBSTITUTION_WORDS = 2
+#: The direction rule's words (guard._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
 
