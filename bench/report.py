@@ -475,7 +475,7 @@ def main() -> None:
             f"{soak['minutes']} minutes of mixed load (4 interactive clients with repeated prompts, a streaming chat "
             f"client, a {soak['batch_request_counts']['total']}-line batch) while these faults came one every "
             f"45–90 s: {', '.join(soak['faults'])} (worker SIGKILLed, Redis restarted with its append-only file, "
-            "an API process SIGKILLed).",
+            "the youngest API process SIGKILLed, so the eldest lives through the run).",
             "",
             *_header("accepted", "finished", "lost", "run twice", "5xx (outside fault windows)", "batch"),
             _row(
