@@ -17,9 +17,14 @@ def test_no_word_sits_on_two_opposites_on_different_sides():
             assert side.setdefault(word, (i, 1)) == (i, 1) or side[word][0] != i, word
 
 
-def test_words_that_carry_meaning_are_never_filler_or_stopwords():
+def _meaningful() -> set[str]:
+    """Words that change an answer: negators, numbers, entities, units and both sides of opposites."""
     meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES) | set(lexicon.MEASURES)
-    meaningful |= {word for one, other in lexicon.OPPOSITES for word in one | other}
+    return meaningful | {word for one, other in lexicon.OPPOSITES for word in one | other}
+
+
+def test_words_that_carry_meaning_are_never_filler_or_stopwords():
+    meaningful = _meaningful()
     assert not meaningful & lexicon.FILLER, sorted(meaningful & lexicon.FILLER)
     assert not set(lexicon.NEGATORS) & lexicon.STOPWORDS
 
@@ -33,9 +38,7 @@ def test_a_word_names_one_unit_and_one_entity_class():
 
 def test_words_an_insertion_may_add_freely_carry_no_meaning():
     neutral = lexicon.NEUTRAL_ADDITIONS
-    meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES)
-    meaningful |= {word for one, other in lexicon.OPPOSITES for word in one | other}
-    assert not neutral & meaningful, sorted(neutral & meaningful)
+    assert not neutral & _meaningful(), sorted(neutral & _meaningful())
     assert not lexicon.OPENERS & (set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS))
 
 

@@ -126,24 +126,23 @@ def _roles(toks: list[str]) -> tuple[str | None, str | None]:
     return source, target
 
 
-def _terms(toks: list[str], persons: bool) -> list[tuple[int, str]]:
-    """The words whose order carries roles, each with its place: content words and numbers in
-    their base forms, and with `persons` the persons too ("my" and "me" both the first person)."""
+def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
+    """The words whose order carries roles, each with its place and whether it is a person:
+    content words and numbers in their base forms, and persons ("my" and "me" both the first)."""
     net = wordnet()
     kept = []
     for i, tok in enumerate(toks):
         if (person := PERSONS.get(tok.removesuffix("'s"))) is not None:  # "someone's" is "someone"
-            if persons:
-                kept.append((i, person))
+            kept.append((i, person, True))
         elif (tok not in STOPWORDS and tok not in NEGATORS and len(tok) > 1) or tok[0].isdigit():
-            kept.append((i, net.base(tok)))
+            kept.append((i, net.base(tok), False))
     return kept
 
 
-def _exchanged(a: list[str], b: list[str], persons: bool) -> bool:
-    """B's terms are A's with one pair exchanged around an order-bearing word."""
-    keep_a = _terms(a, persons)
-    terms_a, terms_b = [t for _, t in keep_a], [t for _, t in _terms(b, persons)]
+def _exchanged(a: list[str], keep_a: list[tuple[int, str]], terms_b: list[str]) -> bool:
+    """B's terms are A's (`keep_a`, with their places in `a`) with one pair exchanged around an
+    order-bearing word."""
+    terms_a = [t for _, t in keep_a]
     # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
     unmatched = [t for t in terms_a if t not in terms_b]
     keep_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for t in terms_b]
@@ -160,7 +159,12 @@ def _exchanged(a: list[str], b: list[str], persons: bool) -> bool:
 def _swapped(a: list[str], b: list[str]) -> bool:
     """B is A with two terms exchanged: "7 from 20" / "20 from 7", "my dog bit another dog" /
     "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog" (without)."""
-    return _exchanged(a, b, persons=True) or _exchanged(a, b, persons=False)
+    terms_a, terms_b = _terms(a), _terms(b)
+    for persons in (True, False):
+        keep_a = [(i, t) for i, t, person in terms_a if persons or not person]
+        if _exchanged(a, keep_a, [t for _, t, person in terms_b if persons or not person]):
+            return True
+    return False
 
 
 def _capitalised(text: str) -> set[str]:
