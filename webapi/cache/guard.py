@@ -55,9 +55,13 @@ _CASED_NAMES = [
     (r"\bU\.?K\.?(?=\W|$)|\bUnited Kingdom\b|\bGreat Britain\b|\bBritain\b", " uk "),
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
+_LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # Words between two swapped terms that make the order not matter ("python or java").
-_SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "with", "between"])
+_SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
+# Words that spell a compound out ("resignation letter" / "letter of resignation").
+_OF_PHRASE = frozenset(["of", "in", "for", "on", "the", "a", "an"])
 
 
 def _normalise(text: str) -> str:
@@ -72,7 +76,8 @@ def _normalise(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lower-cased word, number and symbol tokens with phrases and symbols canonicalised."""
-    text = _normalise(text).lower()
+    # A capital A standing alone inside a sentence is a letter (blood type A, plan A), not the article.
+    text = re.sub(r"(?<=[^\W_] )A(?=\W|$)", _LETTER_A, _normalise(text)).lower()
     text = re.sub(r"(\d)(?=[a-z])", r"\1 ", text)  # "100km" -> "100 km"
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
     for phrase, canon in PHRASES.items():
@@ -96,6 +101,19 @@ def _negations(toks: list[str]) -> int:
     return suffixed + sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
 
 
+def _prefix_negated(a: set[str], b: set[str]) -> bool:
+    """One prompt has a word that is the other's with a negating prefix: "like" / "dislike",
+    "safe" / "unsafe", "legal" / "illegal"."""
+    return any(
+        word.startswith(prefix) and word[len(prefix) :] in only_other
+        for one, other in ((a, b), (b, a))
+        for only_other in [other - one]
+        for word in one - other
+        for prefix in _NEGATING_PREFIXES
+        if len(word) - len(prefix) >= 3
+    )
+
+
 def _opposed(a: set[str], b: set[str]) -> bool:
     """Both prompts mention an opposite pair, but not the same side(s) of it."""
     for one, other in OPPOSITES:
@@ -115,45 +133,56 @@ def _measures_differ(a: list[str], b: list[str]) -> bool:
 
 
 def _roles(toks: list[str]) -> tuple[str | None, str | None]:
-    """The term after "from" and the term after "to"/"into": the source and target of a direction."""
+    """The term after the first "from" and after the last "to"/"into": the source and target of a
+    direction (the last, since an earlier "to" is often an infinitive: "how to merge main into dev")."""
     source = target = None
     for i, tok in enumerate(toks[:-1]):
         following = next((t for t in toks[i + 1 :] if t not in STOPWORDS), None)
         if tok == "from" and source is None:
             source = following
-        elif tok in ("to", "into") and target is None:
+        elif tok in ("to", "into"):
             target = following
     return source, target
 
 
 def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
     """The words whose order carries roles, each with its place and whether it is a person:
-    content words and numbers in their base forms, and persons ("my" and "me" both the first)."""
+    content words and numbers in their base forms, units by name, and persons ("my" and "me" both
+    the first)."""
     net = wordnet()
     kept = []
     for i, tok in enumerate(toks):
         if (person := PERSONS.get(tok.removesuffix("'s"))) is not None:  # "someone's" is "someone"
             kept.append((i, person, True))
-        elif (tok not in STOPWORDS and tok not in NEGATORS and len(tok) > 1) or tok[0].isdigit():
+        elif tok in MEASURES:  # "g" and "grams" are one unit
+            kept.append((i, MEASURES[tok][1], False))
+        elif tok not in STOPWORDS and tok not in NEGATORS and tok not in ("a", "i"):
             kept.append((i, net.base(tok), False))
     return kept
 
 
-def _exchanged(a: list[str], keep_a: list[tuple[int, str]], terms_b: list[str]) -> bool:
-    """B's terms are A's (`keep_a`, with their places in `a`) with one pair exchanged around an
+def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b: list[tuple[int, str]]) -> bool:
+    """B's terms are A's (each with its place in its prompt) with one pair exchanged around an
     order-bearing word."""
     terms_a = [t for _, t in keep_a]
     # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
-    unmatched = [t for t in terms_a if t not in terms_b]
-    keep_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for t in terms_b]
-    if len(terms_a) != len(keep_b) or terms_a == keep_b or sorted(terms_a) != sorted(keep_b):
+    unmatched = [t for t in terms_a if t not in {t for _, t in keep_b}]
+    terms_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for _, t in keep_b]
+    if len(terms_a) != len(terms_b) or terms_a == terms_b or sorted(terms_a) != sorted(terms_b):
         return False
-    differ = [k for k, (x, y) in enumerate(zip(terms_a, keep_b, strict=True)) if x != y]
+    differ = [k for k, (x, y) in enumerate(zip(terms_a, terms_b, strict=True)) if x != y]
     if len(differ) != 2:
         return False  # not a single exchange: a reordered sentence, not swapped roles
-    first, second = keep_a[differ[0]][0], keep_a[differ[1]][0]
-    between = set(a[first + 1 : second])
-    return not between or not between <= _SYMMETRIC
+    between_a = a[keep_a[differ[0]][0] + 1 : keep_a[differ[1]][0]]
+    between_b = b[keep_b[differ[0]][0] + 1 : keep_b[differ[1]][0]]
+    if between_a and set(between_a) <= _SYMMETRIC:
+        return False  # "python or java" / "java or python"
+    # A compound and its spelled-out phrase: "flu symptoms" / "symptoms of the flu".
+    return not (_compound(between_a, between_b) or _compound(between_b, between_a))
+
+
+def _compound(adjacent: list[str], spelled: list[str]) -> bool:
+    return not adjacent and bool(spelled) and set(spelled) <= _OF_PHRASE
 
 
 def _swapped(a: list[str], b: list[str]) -> bool:
@@ -162,15 +191,19 @@ def _swapped(a: list[str], b: list[str]) -> bool:
     terms_a, terms_b = _terms(a), _terms(b)
     for persons in (True, False):
         keep_a = [(i, t) for i, t, person in terms_a if persons or not person]
-        if _exchanged(a, keep_a, [t for _, t, person in terms_b if persons or not person]):
+        if _exchanged(a, keep_a, b, [(i, t) for i, t, person in terms_b if persons or not person]):
             return True
     return False
 
 
 def _capitalised(text: str) -> set[str]:
-    """Capitalised words after the first (names), lower-cased."""
-    words = re.findall(r"[^\W\d_][\w'-]*", _normalise(text))
-    return {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1 and w.lower() not in ("i'm", "i've", "i'd")}
+    """Capitalised words that do not open a sentence (names), lower-cased, read as tokens are
+    ("II" is "2"). "Hi! How ..." and "... Excel? Thanks!" name nothing."""
+    names = set()
+    for sentence in re.split(r"(?<=[.!?:;])\s+", _normalise(text)):
+        words = re.findall(r"[^\W\d_][\w'-]*", sentence)
+        names |= {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1}
+    return {_ROMAN.get(w, w) for w in names - {"i'm", "i've", "i'd", "i'll"}}
 
 
 def conflict(a: str, b: str) -> str | None:
@@ -179,7 +212,7 @@ def conflict(a: str, b: str) -> str | None:
     set_a, set_b = set(ta), set(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"
-    if _negations(ta) != _negations(tb):
+    if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b):
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"

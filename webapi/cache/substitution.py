@@ -4,10 +4,11 @@ Aligned word by word (difflib), two prompts that share most of their content wor
 few: swapped ("raw" / "cooked", "guitar" / "piano"), added or dropped ("vegan cookies" /
 "cookies", "boil an egg at high altitude"). A swap must be explained by WordNet (an inflection,
 a synonym among the first senses, a derivation); an added word must restate a word of the other
-prompt or leave the request as wide as before, which it does not when it opens a phrase of its
-own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku"). No word
-list can name every antonym, sibling noun, state change or qualifier: this rule needs none, only
-the small grammar lists in words/ (prepositions and other phrase openers, neutral additions).
+prompt (or name what one of its words is: "the city of Philadelphia") or leave the request as
+wide as before, which it does not when it opens a phrase of its own ("in winter", "for a dog")
+or describes a word both prompts have ("funny haiku"). No word list can name every antonym,
+sibling noun, state change or qualifier: this rule needs none, only the small grammar lists in
+words/ (prepositions and other phrase openers, neutral additions).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     and in order where one run replaces another of its length ("tighten a loose" is not "loosen a
     tight"; words that restate each other only crosswise are refused however little the prompts
     share). A word only one side has must restate a word of the other side, or not narrow the
-    request (_narrows). More than SUBSTITUTION_WORDS differing words on a side, or less than
+    request (_narrows); a general term for a word of the other side ("the color red") restates it.
+    More than SUBSTITUTION_WORDS differing words on a side, or less than
     ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those.
     """
     content_a, content_b = _content(ta), _content(tb)
@@ -103,7 +105,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
         shared = set(a) & set(b)
         return any(
-            not any(net.related(content[k][0], o) for o in other) and _narrows(toks, content[k][1], shared, names)
+            not any(net.related(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
+            and _narrows(toks, content[k][1], shared, names)
             for k in added
         )
     if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order

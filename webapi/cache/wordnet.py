@@ -34,8 +34,12 @@ _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", 
                 "ity", "ive", "ful", "en")  # fmt: skip
 #: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
 _NEAR = ("&", "$")
+#: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
+_GENERAL = ("@", "@i")
 #: How many of a word's senses, most frequent first, may make it a synonym.
 SENSES = 3
+#: How many steps up WordNet's noun hierarchy a general term may stand ("HIV" -> "virus": three).
+GENERALITY = 4
 
 
 class WordNet:
@@ -45,6 +49,8 @@ class WordNet:
         #: (pos, synset) -> the synsets WordNet puts next to it: an adjective's "similar to" cluster,
         #: a verb's "verb group" (senses so close WordNet groups them).
         self.near: dict[tuple[str, int], frozenset[int]] = {}
+        #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
+        self.general: dict[int, tuple[int, ...]] = {}
         for pos in POS:
             index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
             if not index.exists():
@@ -57,24 +63,27 @@ class WordNet:
                 offsets = fields[6 + pointers :]
                 self.senses[pos][fields[0]] = tuple(int(o) for o in offsets[:SENSES])
             data = directory / f"data.{pos}"
-            if pos in ("adj", "verb") and data.exists():
-                self._read_near(pos, data)
+            if data.exists():
+                self._read_pointers(pos, data)
             if exc.exists():
                 for line in exc.read_text(encoding="utf-8", errors="replace").splitlines():
                     inflected, *bases = line.split()
                     self.exceptions[pos][inflected] = tuple(bases)
 
-    def _read_near(self, pos: str, data: Path) -> None:
+    def _read_pointers(self, pos: str, data: Path) -> None:
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith(" "):
+            if line.startswith(" ") or pos == "adv":
                 continue
             fields = line.split(" | ")[0].split()
             words = int(fields[3], 16)
             at = 4 + 2 * words
             pointers = fields[at + 1 : at + 1 + 4 * int(fields[at])]
-            near = {int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in _NEAR}
-            if near:
-                self.near[(pos, int(fields[0]))] = frozenset(near)
+            kinds = _GENERAL if pos == "noun" else _NEAR
+            linked = tuple(int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in kinds)
+            if linked and pos == "noun":
+                self.general[int(fields[0])] = linked
+            elif linked:
+                self.near[(pos, int(fields[0]))] = frozenset(linked)
 
     @property
     def loaded(self) -> bool:
@@ -119,6 +128,18 @@ class WordNet:
             for pos_b, base_b in self.lemmas(b):
                 if pos_b == pos_a and close_a & set(self.senses[pos_b][base_b]):
                     return True
+        return False
+
+
+    def generalises(self, general: str, specific: str) -> bool:
+        """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
+        "month" for "May", "virus" for "HIV" (so "the city of Philadelphia" asks no more)."""
+        targets = {s for pos, base in self.lemmas(general) if pos == "noun" for s in self.senses["noun"][base]}
+        level = {s for pos, base in self.lemmas(specific) if pos == "noun" for s in self.senses["noun"][base]}
+        for _ in range(GENERALITY):
+            level = {g for s in level for g in self.general.get(s, ())}
+            if level & targets:
+                return True
         return False
 
 
