@@ -28,6 +28,33 @@ SUBSTITUTION_WORDS = 2
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
 
+def _restates(a: str, b: str) -> bool:
+    """`b` may stand for `a`: WordNet relates them, or one is a misspelling of the other."""
+    return wordnet().related(a, b) or _misspelt(a, b) or _misspelt(b, a)
+
+
+def _misspelt(typo: str, word: str) -> bool:
+    """`typo` is no word WordNet knows, one edit (two in a word of six letters or more) from `word`,
+    which it knows, and starts alike: "avacado" / "avocado", "symptons" / "symptoms"."""
+    net = wordnet()
+    if typo[0] != word[0] or not word.isalpha() or net.lemmas(typo) or not net.lemmas(word):
+        return False
+    return _edits(typo, word) <= (2 if len(word) >= 6 else 1)
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one)."""
+    rows = [list(range(len(b) + 1))]
+    for i, x in enumerate(a, 1):
+        row = [i]
+        for j, y in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (x != y)))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
 def _content(toks: list[str]) -> list[tuple[str, int]]:
     """The words the substitution rule compares, in their base forms (no filler, no possessive 's),
     each with its place in `toks`."""
@@ -105,12 +132,12 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
         shared = set(a) & set(b)
         return any(
-            not any(net.related(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
+            not any(_restates(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
             and _narrows(toks, content[k][1], shared, names)
             for k in added
         )
     if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
-        return any(not net.related(x, y) for x, y in zip(only_a, only_b, strict=True))
-    return any(not any(net.related(x, y) for y in only_b) for x in only_a) or any(
-        not any(net.related(y, x) for x in only_a) for y in only_b
+        return any(not _restates(x, y) for x, y in zip(only_a, only_b, strict=True))
+    return any(not any(_restates(x, y) for y in only_b) for x in only_a) or any(
+        not any(_restates(y, x) for x in only_a) for y in only_b
     )
