@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from itertools import pairwise
 
 from webapi.cache.lexicon import (
     ENTITIES,
@@ -56,12 +57,17 @@ _CASED_NAMES = [
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
+_TEXTED = {"2": "to", "4": "for"}
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # Words between two swapped terms that make the order not matter ("python or java").
+# Words that give the runs of terms around them their roles: "use my Prius to jump-start a gas car".
+_ORDERING = frozenset(["to", "into", "onto", "from", "for", "with", "than", "by", "against"])
 _SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
-# Words that spell a compound out ("resignation letter" / "letter of resignation").
-_OF_PHRASE = frozenset(["of", "in", "for", "on", "the", "a", "an"])
+# Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
+# "the oil in my car"): one of _OF, and determiners.
+_OF = frozenset(["of", "in", "for", "on"])
+_OF_PHRASE = _OF | frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their"])
 
 
 def _normalise(text: str) -> str:
@@ -83,6 +89,16 @@ def tokens(text: str) -> list[str]:
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", canon, text)
     return [_ROMAN.get(t, t) for t in _TOKEN.findall(text)]
+
+
+def _untexted(toks: list[str], other: list[str]) -> list[str]:
+    """Text-speak read as the word the other prompt spells out in its place: "safe 2 eat" is "safe to
+    eat" when the other prompt says "to eat" (not "eat at 2 am")."""
+    spelled = set(pairwise(other))
+    return [
+        _TEXTED[t] if t in _TEXTED and t not in other and (_TEXTED[t], following) in spelled else t
+        for t, following in zip(toks, [*toks[1:], ""], strict=True)
+    ]
 
 
 def _numbers(toks: list[str]) -> Counter[str]:
@@ -157,32 +173,50 @@ def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
         elif tok in MEASURES:  # "g" and "grams" are one unit
             kept.append((i, MEASURES[tok][1], False))
         elif tok not in STOPWORDS and tok not in NEGATORS and tok not in ("a", "i"):
-            kept.append((i, net.base(tok), False))
+            kept.append((i, net.base(tok.removesuffix("'s")), False))
     return kept
 
 
 def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b: list[tuple[int, str]]) -> bool:
-    """B's terms are A's (each with its place in its prompt) with one pair exchanged around an
-    order-bearing word."""
+    """B's terms are A's (each with its place in its prompt) with two terms, or two runs of terms,
+    exchanged around an order-bearing word."""
     terms_a = [t for _, t in keep_a]
     # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
     unmatched = [t for t in terms_a if t not in {t for _, t in keep_b}]
     terms_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for _, t in keep_b]
     if len(terms_a) != len(terms_b) or terms_a == terms_b or sorted(terms_a) != sorted(terms_b):
         return False
-    differ = [k for k, (x, y) in enumerate(zip(terms_a, terms_b, strict=True)) if x != y]
-    if len(differ) != 2:
-        return False  # not a single exchange: a reordered sentence, not swapped roles
-    between_a = a[keep_a[differ[0]][0] + 1 : keep_a[differ[1]][0]]
-    between_b = b[keep_b[differ[0]][0] + 1 : keep_b[differ[1]][0]]
+    runs = _runs(terms_a, terms_b)
+    if runs is None:
+        return False  # not one exchange: a reordered sentence, not swapped roles
+    (first_a, last_a), (first_b, last_b), single = runs
+    between_a = a[keep_a[first_a][0] + 1 : keep_a[last_a][0]]
+    between_b = b[keep_b[first_b][0] + 1 : keep_b[last_b][0]]
     if between_a and set(between_a) <= _SYMMETRIC:
         return False  # "python or java" / "java or python"
+    if not single and not set(between_a) & set(between_b) & _ORDERING:
+        return False  # runs moved, no word orders them: "When I ..., how do I ...?" / "How do I ... when I ...?"
     # A compound and its spelled-out phrase: "flu symptoms" / "symptoms of the flu".
     return not (_compound(between_a, between_b) or _compound(between_b, between_a))
 
 
+def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int], bool] | None:
+    """Where B is A with two runs of terms exchanged (A = P X M Y S, B = P Y M X S): in A, the end of
+    X and the start of Y; in B, the end of Y and the start of X; and whether each run is one term.
+    None if B is not such an exchange."""
+    start = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+    end = len(a) - next(k for k, (x, y) in enumerate(zip(reversed(a), reversed(b), strict=True)) if x != y)
+    middle_a, middle_b = a[start:end], b[start:end]
+    for x in range(1, len(middle_a)):
+        for y in range(1, len(middle_a) - x + 1):
+            run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]
+            if middle_b == run_y + kept + run_x:
+                return (start + x - 1, end - y), (start + y - 1, end - x), x == y == 1
+    return None
+
+
 def _compound(adjacent: list[str], spelled: list[str]) -> bool:
-    return not adjacent and bool(spelled) and set(spelled) <= _OF_PHRASE
+    return not adjacent and set(spelled) <= _OF_PHRASE and bool(set(spelled) & _OF)
 
 
 def _swapped(a: list[str], b: list[str]) -> bool:
@@ -209,7 +243,8 @@ def _capitalised(text: str) -> set[str]:
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
     ta, tb = tokens(a), tokens(b)
-    set_a, set_b = set(ta), set(tb)
+    ta, tb = _untexted(ta, tb), _untexted(tb, ta)
+    set_a, set_b = {t.removesuffix("'s") for t in ta}, {t.removesuffix("'s") for t in tb}  # "dog's" is "dog"
     if _numbers(ta) != _numbers(tb):
         return "number"
     if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b):

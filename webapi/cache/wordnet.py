@@ -136,7 +136,6 @@ class WordNet:
                     return True
         return False
 
-
     def _manner_of(self, a: str, b: str) -> bool:
         """In their most frequent senses, one verb is a manner of the other (WordNet's troponym):
         "enhance" / "improve", "extract" / "remove", "consume" / "eat". Rarer senses would let
