@@ -56,6 +56,19 @@ NEAR_MISSES = [
     ("negation", "My houseplant gets too much sunlight", "My houseplant is lacking sunlight"),
     ("direction", "What should I do if my dog bit someone?", "What should I do if someone's dog bit me?"),
     ("substitution", "What should a guest bring to a dinner party?", "What should a host bring to a dinner party?"),
+    ("negation", "Is it legal to fly a drone over a park?", "Is it illegal to fly a drone over a park?"),
+    ("negation", "Why do cats like water?", "Why do cats dislike water?"),
+    ("negation", "Pancake recipe with milk", "Pancake recipe free of milk"),
+    ("direction", "how to merge develop into my release branch", "how to merge my release branch into develop"),
+    ("direction", "Can blood type B give to type A?", "Can blood type A give to type B?"),
+    ("direction", "regex to replace commas with semicolons", "regex to replace semicolons with commas"),
+    ("direction", "I have 300 ml of milk, how many grams is it?", "I have 300 g of milk, how many ml is it?"),
+    ("direction", "Can I give my cat's dewormer to my rabbit?", "Can I give my rabbit's dewormer to my cat?"),
+    ("direction", "Can I use my Tesla to charge a neighbour's car?", "Can I use a neighbour's car to charge my Tesla?"),
+    ("direction", "Can my neighbor sue me over a fallen tree?", "Can I sue my neighbor over a fallen tree?"),
+    ("insertion", "How do I copy my photos?", "How do I copy my photos to a USB stick?"),
+    ("insertion", "Write a resume summary", "Write a resume summary as a recent graduate"),
+    ("substitution", "What causes migraines?", "What cures migraines?"),
 ]
 
 PARAPHRASES = [
@@ -82,6 +95,17 @@ PARAPHRASES = [
     ("How do I fold a fitted sheet?", "Folding fitted sheets - how?"),
     ("Explain the difference between TCP and UDP", "TCP vs UDP - what's the difference?"),
     ("How could I learn to juggle?", "How do I learn to juggle?"),
+    ("Hi! How do I clear my browser cache?", "How do I clear my browser cache?"),
+    ("What were the causes of World War II?", "I was wondering, what were the causes of World War II?"),
+    ("What are the symptoms of the measles?", "What are measles symptoms?"),
+    ("How do I sort a dictionary in Python?", "How can I sort a Python dictionary?"),
+    ("How often should I replace my bike's chain?", "How often should I replace the chain on my bike?"),
+    ("Best things to do in the city of Lisbon", "Best things to do in Lisbon"),
+    ("How do I extract a stuck bolt?", "How do I remove a stuck bolt?"),
+    ("Thanks in advance! How do I unblock a sink?", "How do I unblock a sink?"),
+    ("is it safe 2 swim after eating", "Is it safe to swim after eating?"),
+    ("how can i tell if a pinapple is ripe", "How can I tell if a pineapple is ripe?"),
+    ("When I start a new job, how do I ask for a raise?", "How do I ask for a raise when I start a new job?"),
 ]
 
 
@@ -100,7 +124,7 @@ def test_paraphrases_pass(a, b):
 def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
     data = Path(__file__).resolve().parent.parent / "data"
-    names = ("dev", "dev2", "dev3")
+    names = ("dev", "dev2", "dev3", "dev4", "dev5")
     lines = [line for name in names for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
     pairs = [json.loads(line) for line in lines if line.strip()]
     threshold = Settings().cache_threshold
@@ -115,6 +139,9 @@ def test_substitutions_explained_by_wordnet_pass_and_others_do_not():
     net = wordnet()
     assert net.related("buy", "purchase") and net.related("cooked", "cook") and net.related("mice", "mouse")
     assert net.related("recommend", "recommendations")  # derivation
+    assert net.related("extract", "remove") and not net.related("bake", "cook")  # a manner of, in first senses
+    assert net.generalises("city", "Lisbon") and net.generalises("virus", "hiv")
+    assert not net.generalises("dog", "animal")
     for a, b in [("raw", "cooked"), ("succeed", "fail"), ("cat", "dog"), ("tighten", "loosen"), ("weight", "volume")]:
         assert not net.related(a, b), (a, b)
 

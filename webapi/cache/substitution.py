@@ -85,8 +85,8 @@ def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> boo
     before = at - 1
     while before >= 0 and toks[before] not in OPENERS and net.base(toks[before]) not in shared:
         before -= 1  # over "a", "my", "who do" and the phrase's other new words
-    if before >= 0 and toks[before] in OPENERS:
-        return True
+    if before >= 0 and toks[before] in OPENERS and not (toks[before] == "to" and before and toks[before - 1] in FILLER):
+        return True  # (not the "to" of the request itself: "how to build", "want to know")
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds)) and not word.endswith("ing")
