@@ -5,7 +5,7 @@
 A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
 finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
 writes bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard
-and the threshold were tuned on (dev2 and dev3 were each written by a helper who saw neither the
+and the threshold were tuned on (dev2 to dev6 were each written by a helper who saw neither the
 guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
 cache_pairs_blind.jsonl were each written by someone who had not seen the guard, and are never
 tuned on.
@@ -25,6 +25,7 @@ from webapi.cache.embedder import Embedder
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
+DEV_SETS = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6")
 
 
 def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in ("dev", "dev2", "dev3", "heldout", "blind")]
+    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in DEV_SETS + ("heldout", "blind")]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")

@@ -26,6 +26,7 @@ from webapi.cache.embedder import Embedder
 from webapi.cache.guard import conflict
 from webapi.cache.index import ScopedIndex
 from webapi.cache.store import CacheStore, Entry
+from webapi.cache.wordnet import wordnet
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class SemanticCache(BackgroundLoop):
                 self._stopping.wait(1)
 
     def _load(self) -> str:
+        wordnet()  # the guard's lexicon (about a second to read), before the first semantic lookup needs it
         position = self.store.log_position()  # events after this are replayed: none are missed
         index = ScopedIndex(self.embedder.dimensions)
         ids = self.store.all_ids()
