@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in DEV_SETS + ("heldout", "blind")]
+    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in (*DEV_SETS, "heldout", "blind")]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")

@@ -61,13 +61,18 @@ _TEXTED = {"2": "to", "4": "for"}
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # Words between two swapped terms that make the order not matter ("python or java").
 # Words that give the runs of terms around them their roles: "use my Prius to jump-start a gas car".
+# The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
+_QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
+                       "will", "is", "are", "i", "we", "you"])
 _ORDERING = frozenset(["to", "into", "onto", "from", "for", "with", "than", "by", "against"])
+_PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
-_OF = frozenset(["of", "in", "for", "on"])
-_OF_PHRASE = _OF | frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their"])
+_OF = frozenset(["of", "in", "for", "on", "with", "without"])
+_DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
+_OF_PHRASE = _OF | _DETERMINERS
 
 
 def _normalise(text: str) -> str:
@@ -86,6 +91,7 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"(?<=[^\W_] )A(?=\W|$)", _LETTER_A, _normalise(text)).lower()
     text = re.sub(r"(\d)(?=[a-z])", r"\1 ", text)  # "100km" -> "100 km"
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
+    text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", canon, text)
     return [_ROMAN.get(t, t) for t in _TOKEN.findall(text)]
@@ -112,9 +118,8 @@ def _numbers(toks: list[str]) -> Counter[str]:
 
 
 def _negations(toks: list[str]) -> int:
-    """How many negators, in any inflection ("prevents", "avoiding"), and "-free" ("caffeine-free")."""
-    suffixed = sum(t == "free" and i > 0 and toks[i - 1] == "-" for i, t in enumerate(toks))
-    return suffixed + sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
+    """How many negators, in any inflection ("prevents", "avoiding")."""
+    return sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
 
 
 def _prefix_negated(a: set[str], b: set[str]) -> bool:
@@ -189,21 +194,48 @@ def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b
     runs = _runs(terms_a, terms_b)
     if runs is None:
         return False  # not one exchange: a reordered sentence, not swapped roles
-    (first_a, last_a), (first_b, last_b), single = runs
+    (first_a, last_a), (first_b, last_b), single, inside = runs
     between_a = a[keep_a[first_a][0] + 1 : keep_a[last_a][0]]
     between_b = b[keep_b[first_b][0] + 1 : keep_b[last_b][0]]
     if between_a and set(between_a) <= _SYMMETRIC:
         return False  # "python or java" / "java or python"
-    if not single and not set(between_a) & set(between_b) & _ORDERING:
-        return False  # runs moved, no word orders them: "When I ..., how do I ...?" / "How do I ... when I ...?"
-    # A compound and its spelled-out phrase: "flu symptoms" / "symptoms of the flu".
-    return not (_compound(between_a, between_b) or _compound(between_b, between_a))
+    # A compound and its spelled-out phrase: "flu symptoms" / "symptoms of the flu", "cat litter
+    # brands" / "brands of litter for cats".
+    if _compound(between_a, between_b) or _compound(between_b, between_a):
+        return False
+    if single:
+        # Only small words moved beside the term: "Politely, how do I ..." / "How do I politely ...".
+        return not (_moved(between_a, between_b) or _moved(between_b, between_a))
+    # Runs of terms swap roles when the words between them stay ("the Yankees beat the Red Sox", "use
+    # my Prius to jump-start a gas car"), or when nothing stands between them, inside the sentence
+    # ("feed my puppy adult dog food"). Otherwise a clause moved: "When I ..., how do I ...?".
+    if not between_a and not between_b:
+        return inside
+    frame = _frame(between_a)
+    return bool(frame) and frame == _frame(between_b)
 
 
-def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int], bool] | None:
+def _frame(between: list[str]) -> list[str]:
+    """The words between two exchanged runs, less determiners and persons ("to jump-start a" and
+    "to jump-start my" are one frame)."""
+    return [t for t in between if t not in _DETERMINERS and t not in PERSONS]
+
+
+def _moved(tight: list[str], loose: list[str]) -> bool:
+    return not tight and bool(loose) and set(loose) <= _QUESTION
+
+
+def _compound(tight: list[str], spelled: list[str]) -> bool:
+    """`tight` joins its words with none between ("cat litter brands"); `spelled` with prepositions
+    such as "of" and determiners only ("brands of litter for cats")."""
+    joints = {t for t in spelled if t in STOPWORDS or t in _OF_PHRASE}
+    return not any(t in STOPWORDS or t in _OF_PHRASE for t in tight) and joints <= _OF_PHRASE and bool(joints & _OF)
+
+
+def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int], bool, bool] | None:
     """Where B is A with two runs of terms exchanged (A = P X M Y S, B = P Y M X S): in A, the end of
-    X and the start of Y; in B, the end of Y and the start of X; and whether each run is one term.
-    None if B is not such an exchange."""
+    X and the start of Y; in B, the end of Y and the start of X; whether each run is one term; and
+    whether terms stand before and after them (P and S). None if B is not such an exchange."""
     start = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
     end = len(a) - next(k for k, (x, y) in enumerate(zip(reversed(a), reversed(b), strict=True)) if x != y)
     middle_a, middle_b = a[start:end], b[start:end]
@@ -211,23 +243,27 @@ def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int],
         for y in range(1, len(middle_a) - x + 1):
             run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]
             if middle_b == run_y + kept + run_x:
-                return (start + x - 1, end - y), (start + y - 1, end - x), x == y == 1
+                inside = start > 0 and end < len(a)
+                return (start + x - 1, end - y), (start + y - 1, end - x), x == y == 1, inside
     return None
-
-
-def _compound(adjacent: list[str], spelled: list[str]) -> bool:
-    return not adjacent and set(spelled) <= _OF_PHRASE and bool(set(spelled) & _OF)
 
 
 def _swapped(a: list[str], b: list[str]) -> bool:
     """B is A with two terms exchanged: "7 from 20" / "20 from 7", "my dog bit another dog" /
     "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog" (without)."""
+    if _passive(a) != _passive(b):
+        return False  # "my phone was damaged by water" / "water damaged my phone": the voice turns the order
     terms_a, terms_b = _terms(a), _terms(b)
     for persons in (True, False):
         keep_a = [(i, t) for i, t, person in terms_a if persons or not person]
         if _exchanged(a, keep_a, b, [(i, t) for i, t, person in terms_b if persons or not person]):
             return True
     return False
+
+
+def _passive(toks: list[str]) -> bool:
+    """A passive clause with its agent: a form of "be" or "get", then "by" within four words."""
+    return any(t == "by" and set(toks[max(0, i - 4) : i]) & _PASSIVE for i, t in enumerate(toks))
 
 
 def _capitalised(text: str) -> set[str]:

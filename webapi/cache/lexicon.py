@@ -22,7 +22,9 @@ def _words(name: str) -> frozenset[str]:
 
 
 STOPWORDS = _words("stopwords.txt")
-NEGATORS = _words("negators.txt")
+#: Words that negate ("not", "without"), and the words that negate while meaning more ("avoid").
+NEGATING_WORDS = _words("negating_words.txt")
+NEGATORS = _words("negators.txt") | NEGATING_WORDS
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs).
 FILLER = _words("filler.txt")
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from difflib import SequenceMatcher
 
-from webapi.cache.lexicon import FILLER, NEUTRAL_ADDITIONS, OPENERS
+from webapi.cache.lexicon import FILLER, NEGATING_WORDS, NEGATORS, NEUTRAL_ADDITIONS, OPENERS
 from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
@@ -56,10 +56,16 @@ def _edits(a: str, b: str) -> int:
 
 
 def _content(toks: list[str]) -> list[tuple[str, int]]:
-    """The words the substitution rule compares, in their base forms (no filler, no possessive 's),
-    each with its place in `toks`."""
+    """The words the substitution rule compares, in their base forms (no filler, no possessive 's,
+    no bare negators: the negation rule counts those, so "with no" may stand for "without"), each
+    with its place in `toks`."""
+    net = wordnet()
     words = ((t.removesuffix("'s"), i) for i, t in enumerate(toks))
-    return [(wordnet().base(w), i) for w, i in words if w not in FILLER and w != "-"]
+    return [
+        (base, i)
+        for w, i in words
+        if w not in FILLER and w != "-" and (base := net.base(w)) not in NEGATORS - NEGATING_WORDS
+    ]
 
 
 def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -> list[int]:
