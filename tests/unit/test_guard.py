@@ -69,6 +69,12 @@ NEAR_MISSES = [
     ("insertion", "How do I copy my photos?", "How do I copy my photos to a USB stick?"),
     ("insertion", "Write a resume summary", "Write a resume summary as a recent graduate"),
     ("substitution", "What causes migraines?", "What cures migraines?"),
+    ("negation", "What can I use other than butter in brownies?", "What can I use with butter in brownies?"),
+    ("negation", "Sugarless cookies for a party", "Sugary cookies for a party"),
+    ("opposite", "Should I quit the gym this winter?", "Should I start the gym this winter?"),
+    ("direction", "Did Arsenal beat Chelsea on Sunday?", "Did Chelsea beat Arsenal on Sunday?"),
+    ("direction", "Can my kid catch the flu from me?", "Can I catch the flu from my kid?"),
+    ("direction", "Should I feed my kitten adult cat food?", "Should I feed my adult cat kitten food?"),
 ]
 
 PARAPHRASES = [
@@ -106,6 +112,12 @@ PARAPHRASES = [
     ("is it safe 2 swim after eating", "Is it safe to swim after eating?"),
     ("how can i tell if a pinapple is ripe", "How can I tell if a pineapple is ripe?"),
     ("When I start a new job, how do I ask for a raise?", "How do I ask for a raise when I start a new job?"),
+    ("My bike was stolen by a neighbour, what now?", "A neighbour stole my bike, what now?"),
+    ("Nut-free snacks for school", "Snacks for school with no nuts"),
+    ("Best wireless earbuds for running", "Best earbuds without wires for running"),
+    ("Fish market opening hours", "Opening hours of the fish market"),
+    ("Gently, how do I tell my friend she's late too often?", "How do I gently tell my friend she's late too often?"),
+    ("u can freeze cooked rice?", "Can you freeze cooked rice?"),
 ]
 
 
@@ -124,7 +136,7 @@ def test_paraphrases_pass(a, b):
 def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
     data = Path(__file__).resolve().parent.parent / "data"
-    names = ("dev", "dev2", "dev3", "dev4", "dev5")
+    names = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6")
     lines = [line for name in names for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
     pairs = [json.loads(line) for line in lines if line.strip()]
     threshold = Settings().cache_threshold

@@ -94,7 +94,15 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", canon, text)
-    return [_ROMAN.get(t, t) for t in _TOKEN.findall(text)]
+    return [word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))]
+
+
+def _without(tok: str) -> list[str]:
+    """A noun with "-less" is "without" it: "cordless" is "without cord" (not "unless", "bless")."""
+    stem = tok.removesuffix("less")
+    if stem != tok and len(stem) >= 3 and ("noun", stem) in wordnet().lemmas(stem):
+        return ["without", stem]
+    return [tok]
 
 
 def _untexted(toks: list[str], other: list[str]) -> list[str]:
@@ -155,15 +163,25 @@ def _measures_differ(a: list[str], b: list[str]) -> bool:
 
 def _roles(toks: list[str]) -> tuple[str | None, str | None]:
     """The term after the first "from" and after the last "to"/"into": the source and target of a
-    direction (the last, since an earlier "to" is often an infinitive: "how to merge main into dev")."""
+    direction (the last, since an earlier "to" is often an infinitive: "how to merge main into dev").
+    A pronoun is its person ("from me" and "from my cat": the first and "cat")."""
     source = target = None
     for i, tok in enumerate(toks[:-1]):
-        following = next((t for t in toks[i + 1 :] if t not in STOPWORDS), None)
+        following = next((_person(t) for t in toks[i + 1 :] if t not in STOPWORDS or _pronoun(t)), None)
         if tok == "from" and source is None:
             source = following
         elif tok in ("to", "into"):
             target = following
     return source, target
+
+
+def _person(tok: str) -> str:
+    return PERSONS.get(tok.removesuffix("'s"), tok)
+
+
+def _pronoun(tok: str) -> bool:
+    """A person standing for a noun ("from me"), not a determiner before one ("from my phone")."""
+    return tok in PERSONS and tok not in _DETERMINERS
 
 
 def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
@@ -295,11 +313,14 @@ def conflict(a: str, b: str) -> str | None:
     if any(w not in set_b for w in names_a) or any(w not in set_a for w in names_b):
         return "entity"
     (source_a, target_a), (source_b, target_b) = _roles(ta), _roles(tb)
+    persons_a, persons_b = {_person(t) for t in set_a}, {_person(t) for t in set_b}
     if source_a and target_a and source_b and target_b:  # both say "from X ... to Y": roles decide order
         if (source_a, target_a) != (source_b, target_b):
             return "direction"
-    elif target_a and target_b and target_a != target_b and target_a in set_b and target_b in set_a:
+    elif target_a and target_b and target_a != target_b and target_a in persons_b and target_b in persons_a:
         return "direction"  # "convert A to B" vs "convert B to A"
+    elif source_a and source_b and source_a != source_b and source_a in persons_b and source_b in persons_a:
+        return "direction"  # "can my cat catch a cold from me" vs "can I catch a cold from my cat"
     elif _swapped(ta, tb):
         return "direction"
     if substituted(ta, tb, names_a | names_b):
