@@ -64,6 +64,7 @@ _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", 
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
 _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
                        "will", "is", "are", "i", "we", "you"])
+_LONGEST_EXCHANGE = 24  # terms
 _ORDERING = frozenset(["to", "into", "onto", "from", "for", "with", "than", "by", "against"])
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
@@ -257,6 +258,8 @@ def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int],
     start = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
     end = len(a) - next(k for k, (x, y) in enumerate(zip(reversed(a), reversed(b), strict=True)) if x != y)
     middle_a, middle_b = a[start:end], b[start:end]
+    if len(middle_a) > _LONGEST_EXCHANGE:
+        return None  # so many terms moved is a rewording (and the search is cubic in them)
     for x in range(1, len(middle_a)):
         for y in range(1, len(middle_a) - x + 1):
             run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]

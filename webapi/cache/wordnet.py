@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ class WordNet:
     def loaded(self) -> bool:
         return bool(self.senses["noun"])
 
-    def lemmas(self, word: str) -> set[tuple[str, str]]:
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 (one WordNet per process, never freed)
+    def lemmas(self, word: str) -> frozenset[tuple[str, str]]:
         """(part of speech, base form) of every reading of `word` WordNet knows (morphy)."""
         word = word.lower()
         found = set()
@@ -98,7 +99,7 @@ class WordNet:
             candidates = {word, *self.exceptions[pos].get(word, ())}
             candidates |= {word[: -len(suffix)] + ending for suffix, ending in _SUFFIXES[pos] if word.endswith(suffix)}
             found |= {(pos, c) for c in candidates if c in known}
-        return found
+        return frozenset(found)
 
     def base(self, word: str) -> str:
         """The word's base form, for aligning prompts ("plants" -> "plant", "won" -> "win"); itself if unknown."""
