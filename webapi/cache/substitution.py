@@ -24,6 +24,9 @@ from webapi.cache.wordnet import wordnet
 #: a rewording, which the embedding decides.
 ALIGNED = 0.5
 SUBSTITUTION_WORDS = 2
+#: Auxiliary verbs (base forms) that do not count towards SUBSTITUTION_WORDS: "is still wet" /
+#: "has fully dried" differs by two words, not three.
+AUXILIARIES = frozenset(["be", "have", "do"])
 #: The direction rule's words (guard._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
@@ -127,7 +130,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     # "to" and "from" are the direction rule's; here they would only make a swap look like a rewording.
     at_a, at_b = [k for k in at_a if a[k] not in ROLE_WORDS], [k for k in at_b if b[k] not in ROLE_WORDS]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
-    if not (only_a or only_b) or max(len(only_a), len(only_b)) > SUBSTITUTION_WORDS:
+    counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
+    if not (only_a or only_b) or max(map(len, counted)) > SUBSTITUTION_WORDS:
         return False
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
