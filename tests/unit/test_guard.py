@@ -75,6 +75,9 @@ NEAR_MISSES = [
     ("direction", "Did Arsenal beat Chelsea on Sunday?", "Did Chelsea beat Arsenal on Sunday?"),
     ("direction", "Can my kid catch the flu from me?", "Can I catch the flu from my kid?"),
     ("direction", "Should I feed my kitten adult cat food?", "Should I feed my adult cat kitten food?"),
+    ("substitution", "Can I sand drywall mud that is still damp?", "Can I sand drywall mud that has fully cured?"),
+    ("time", "Is coffee taxed in Kenya?", "Was coffee ever taxed in Kenya?"),
+    ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
 ]
 
 PARAPHRASES = [
@@ -118,6 +121,8 @@ PARAPHRASES = [
     ("Fish market opening hours", "Opening hours of the fish market"),
     ("Gently, how do I tell my friend she's late too often?", "How do I gently tell my friend she's late too often?"),
     ("u can freeze cooked rice?", "Can you freeze cooked rice?"),
+    ("What's the avg rent in Leeds?", "What's the average rent in Leeds?"),
+    ("Best tooth brush for braces", "Best toothbrush for braces"),
 ]
 
 
@@ -136,7 +141,7 @@ def test_paraphrases_pass(a, b):
 def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     """The figures the default was calibrated to (llm-cache calibrate, README); held-out figures: bench/."""
     data = Path(__file__).resolve().parent.parent / "data"
-    names = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7")
+    names = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8")
     lines = [line for name in names for line in (data / f"cache_pairs_{name}.jsonl").read_text().splitlines()]
     pairs = [json.loads(line) for line in lines if line.strip()]
     threshold = Settings().cache_threshold

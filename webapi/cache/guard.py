@@ -66,6 +66,8 @@ _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did
                        "will", "is", "are", "i", "we", "you"])
 _LONGEST_EXCHANGE = 24  # terms
 _ORDERING = frozenset(["to", "into", "onto", "from", "for", "with", "than", "by", "against"])
+_PAST = frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "hadnt"])
+_PRESENT = frozenset(["is", "are", "am", "does", "has", "isnt", "arent", "doesnt", "hasnt"])
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
@@ -142,6 +144,12 @@ def _prefix_negated(a: set[str], b: set[str]) -> bool:
         for prefix in _NEGATING_PREFIXES
         if len(word) - len(prefix) >= 3
     )
+
+
+def _tense(words: set[str]) -> str | None:
+    """"past" or "present" when a prompt's auxiliaries all say one ("was", "did" / "is", "does")."""
+    past, present = bool(words & _PAST), bool(words & _PRESENT)
+    return None if past == present else "past" if past else "present"
 
 
 def _opposed(a: set[str], b: set[str]) -> bool:
@@ -308,6 +316,8 @@ def conflict(a: str, b: str) -> str | None:
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"
+    if _tense(set_a) and _tense(set_b) and _tense(set_a) != _tense(set_b):
+        return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
     if {t for t in ta if t in ENTITIES} != {t for t in tb if t in ENTITIES}:
         return "entity"
     if _measures_differ(ta, tb):

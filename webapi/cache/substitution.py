@@ -71,6 +71,18 @@ def _content(toks: list[str]) -> list[tuple[str, int]]:
     ]
 
 
+def _joined(content: list[tuple[str, int]], other: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Two neighbouring words written as one in the other prompt, as one: "tooth brush" is "toothbrush"."""
+    joined_words = {w for w, _ in other}
+    out: list[tuple[str, int]] = []
+    for word, at in content:
+        if out and out[-1][0] + word in joined_words:
+            out[-1] = (out[-1][0] + word, out[-1][1])
+        else:
+            out.append((word, at))
+    return out
+
+
 def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -> list[int]:
     """Where, in `spans` of `words`, stand the words `other` has fewer of (a word that only moved
     was not replaced)."""
@@ -122,6 +134,7 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those.
     """
     content_a, content_b = _content(ta), _content(tb)
+    content_a, content_b = _joined(content_a, content_b), _joined(content_b, content_a)
     a, b = [w for w, _ in content_a], [w for w, _ in content_b]
     matcher = SequenceMatcher(a=a, b=b, autojunk=False)
     changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
