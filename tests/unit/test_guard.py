@@ -78,6 +78,7 @@ NEAR_MISSES = [
     ("substitution", "Can I sand drywall mud that is still damp?", "Can I sand drywall mud that has fully cured?"),
     ("time", "Is coffee taxed in Kenya?", "Was coffee ever taxed in Kenya?"),
     ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
+    ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
 ]
 
 PARAPHRASES = [

@@ -97,22 +97,31 @@ def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -
 
 
 def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> bool:
-    """The word added at `toks[at]` narrows the request: it heads a phrase of its own ("in winter",
+    """The word added at `toks[at]` narrows the request: it stands in a phrase of its own ("in winter",
     "for a dog", "at high altitude") or describes a word both prompts have ("vegan cookies")."""
     word = toks[at]
     if word in NEUTRAL_ADDITIONS or word in OPENERS:
         return False  # "suggest some names", a lone "for": as wide as without them
+    if _in_own_phrase(toks, at, shared):
+        return True
     net = wordnet()
-    before = at - 1
-    while before >= 0 and toks[before] not in OPENERS and net.base(toks[before]) not in shared:
-        before -= 1  # over "a", "my", "who do" and the phrase's other new words
-    if before >= 0 and toks[before] in OPENERS and not (toks[before] == "to" and before and toks[before - 1] in FILLER):
-        return True  # (not the "to" of the request itself: "how to build", "want to know")
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds)) and not word.endswith("ing")
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
+
+
+def _in_own_phrase(toks: list[str], at: int, shared: set[str]) -> bool:
+    """Back from `toks[at]`, over words the other prompt lacks ("a", "my", "who do"), stands a word
+    that opens a phrase or clause: "in", "for", "if", "while" ... (not the "to" of the request
+    itself: "how to build", "want to know")."""
+    net = wordnet()
+    before = at - 1
+    while before >= 0 and toks[before] not in OPENERS and net.base(toks[before]) not in shared:
+        before -= 1
+    infinitive = toks[before] == "to" and before > 0 and toks[before - 1] in FILLER
+    return before >= 0 and toks[before] in OPENERS and not infinitive
 
 
 def _crossed(only_a: list[str], only_b: list[str]) -> bool:
@@ -130,8 +139,9 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     tight"; words that restate each other only crosswise are refused however little the prompts
     share). A word only one side has must restate a word of the other side, or not narrow the
     request (_narrows); a general term for a word of the other side ("the color red") restates it.
-    More than SUBSTITUTION_WORDS differing words on a side, or less than
-    ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those.
+    More than SUBSTITUTION_WORDS differing words on a side (auxiliaries aside), or less than
+    ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those,
+    except a longer insertion that is a phrase or clause of its own ("if I already have a dog").
     """
     content_a, content_b = _content(ta), _content(tb)
     content_a, content_b = _joined(content_a, content_b), _joined(content_b, content_a)
@@ -144,8 +154,15 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     at_a, at_b = [k for k in at_a if a[k] not in ROLE_WORDS], [k for k in at_b if b[k] not in ROLE_WORDS]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
-    if not (only_a or only_b) or max(map(len, counted)) > SUBSTITUTION_WORDS:
+    if not (only_a or only_b):
         return False
+    if max(map(len, counted)) > SUBSTITUTION_WORDS:
+        if only_a and only_b:
+            return False
+        toks, content, added = (ta, content_a, at_a) if only_a else (tb, content_b, at_b)
+        shared = set(a) & set(b)
+        # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
+        return all(_in_own_phrase(toks, content[k][1], shared) for k in added)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
