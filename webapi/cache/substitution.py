@@ -162,7 +162,7 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         toks, content, added = (ta, content_a, at_a) if only_a else (tb, content_b, at_b)
         shared = set(a) & set(b)
         # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
-        return all(_in_own_phrase(toks, content[k][1], shared) for k in added)
+        return all(toks[content[k][1]] in OPENERS or _in_own_phrase(toks, content[k][1], shared) for k in added)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
