@@ -5,7 +5,7 @@
 A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
 finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
 writes bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard
-and the threshold were tuned on (dev2 to dev8 were each written by a helper who saw neither the
+and the threshold were tuned on (dev2 to dev9 were each written by a helper who saw neither the
 guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
 cache_pairs_blind.jsonl were each written by someone who had not seen the guard, and are never
 tuned on.
@@ -25,7 +25,7 @@ from webapi.cache.embedder import Embedder
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
-DEV_SETS = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8")
+DEV_SETS = tuple(f"dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9))
 
 
 def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
