@@ -69,6 +69,7 @@ NEAR_MISSES = [
     ("insertion", "How do I copy my photos?", "How do I copy my photos to a USB stick?"),
     ("insertion", "Write a resume summary", "Write a resume summary as a recent graduate"),
     ("substitution", "What causes migraines?", "What cures migraines?"),
+    ("substitution", "Is it ok to touch a newborn baby?", "Is it ok to kiss a newborn baby?"),
     ("negation", "What can I use other than butter in brownies?", "What can I use with butter in brownies?"),
     ("negation", "Sugarless cookies for a party", "Sugary cookies for a party"),
     ("opposite", "Should I quit the gym this winter?", "Should I start the gym this winter?"),
@@ -111,7 +112,6 @@ PARAPHRASES = [
     ("How do I sort a dictionary in Python?", "How can I sort a Python dictionary?"),
     ("How often should I replace my bike's chain?", "How often should I replace the chain on my bike?"),
     ("Best things to do in the city of Lisbon", "Best things to do in Lisbon"),
-    ("How do I extract a stuck bolt?", "How do I remove a stuck bolt?"),
     ("Thanks in advance! How do I unblock a sink?", "How do I unblock a sink?"),
     ("is it safe 2 swim after eating", "Is it safe to swim after eating?"),
     ("how can i tell if a pinapple is ripe", "How can I tell if a pineapple is ripe?"),
@@ -157,7 +157,7 @@ def test_substitutions_explained_by_wordnet_pass_and_others_do_not():
     net = wordnet()
     assert net.related("buy", "purchase") and net.related("cooked", "cook") and net.related("mice", "mouse")
     assert net.related("recommend", "recommendations")  # derivation
-    assert net.related("extract", "remove") and not net.related("bake", "cook")  # a manner of, in first senses
+    assert not net.related("bake", "cook") and not net.related("whisper", "speak")  # more specific: not a synonym
     assert net.generalises("city", "Lisbon") and net.generalises("virus", "hiv")
     assert not net.generalises("dog", "animal")
     for a, b in [("raw", "cooked"), ("succeed", "fail"), ("cat", "dog"), ("tighten", "loosen"), ("weight", "volume")]:
@@ -168,3 +168,46 @@ def test_without_wordnet_every_substitution_is_refused(tmp_path):
     net = WordNet(tmp_path)
     assert not net.loaded
     assert not net.related("buy", "purchase") and net.related("eggs", "eggs")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["Please send me the report ASAP", "How do I read a Git Diff output", "Easy GF bread recipe",
+     "Tell me about the history of Ur", "Is the Cordless Drill from Bosch good", "?", "", "👍",
+     "What year did World War II end?"],
+)  # fmt: skip
+def test_a_prompt_never_conflicts_with_itself(prompt):
+    assert conflict(prompt, prompt) is None
+
+
+def test_prompts_without_words_are_judged_without_error():
+    for a, b in [("?", "hello"), ("", "How do I boil pasta?"), ("👍", "ok"), ("...", "")]:
+        assert conflict(a, b) == conflict(b, a)
+
+
+_FILLER_CLAUSE = (
+    "the deposit, the cleaning fee, the key cost, the garden charge, the parking permit, the boiler service, "
+    "the window repair, the carpet wash, the paint job, the lock change, the gutter work, the roof patch, "
+    "the fence panel and the heating oil"
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("is paying by card cheaper than cash", "is cash cheaper than paying by card"),  # a gerund is no passive
+        ("how do I cook rice", "how do I cook rice if I already have a rice cooker"),  # the clause reuses "rice"
+        ("benefits of cbd oil for anxiety", "benefits of cod oil for anxiety"),  # a short unknown word is no typo
+        ("Is it ok to touch a newborn baby?", "Is it ok to kiss a newborn baby?"),
+        (  # two terms exchanged across more terms than a run exchange is searched for
+            "Does the landlord owe " + _FILLER_CLAUSE + " while the tenant owes nothing?",
+            "Does the tenant owe " + _FILLER_CLAUSE + " while the landlord owes nothing?",
+        ),
+    ],
+)
+def test_refusals_the_review_asked_for(a, b):
+    assert conflict(a, b) is not None and conflict(b, a) is not None
+
+
+def test_a_symmetric_or_reads_past_articles():
+    assert conflict("should I get a cat or a dog", "should I get a dog or a cat") is None

@@ -11,11 +11,15 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
   cities, however they are cased;
 - named entities: every capitalised word of one prompt appears in the other;
-- negation: the same negators (not, no, never, without, n't ..., and the words that negate
-  without "not": avoid, prevent, lack, fail, except, "-free" ...), in any inflection;
-- direction: the same "from X" / "to Y" roles, and not the same words in a swapped order
-  ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my dog",
-  "sharpen a dull knife" vs "dull a sharp knife");
+- negation: the same number of negators (not, no, never, without, "with no", n't ..., "X-free"
+  and "X-less" as "without X", "other than" as "except", and the words that negate without
+  "not": avoid, prevent, lack, fail ...), in any inflection; and no negating prefix on a word the
+  other prompt has ("legal" / "illegal", "like" / "dislike");
+- tense: not "is" against "was" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
+- direction: the same "from X" / "to Y" roles, and not the same terms, or runs of terms, in a
+  swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my
+  dog", "sharpen a dull knife" vs "dull a sharp knife", "use my Prius to jump-start a gas car" vs
+  "use a gas car to jump-start my Prius"), read past voice, compounds and moved clauses;
 - substitution and insertion (substitution.py): where the prompts differ by a few content words
   ("raw" / "cooked", "guitar" / "piano", "vegan cookies" / "cookies", "for a dog"), each
   difference must be explained (an inflection, a WordNet synonym, a derivation) or, when only
@@ -59,17 +63,19 @@ _CASED_NAMES = [
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _TEXTED = {"2": "to", "4": "for"}
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
-# Words between two swapped terms that make the order not matter ("python or java").
-# Words that give the runs of terms around them their roles: "use my Prius to jump-start a gas car".
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
 _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
                        "will", "is", "are", "i", "we", "you"])
-_LONGEST_EXCHANGE = 24  # terms
-_ORDERING = frozenset(["to", "into", "onto", "from", "for", "with", "than", "by", "against"])
+_LONGEST_EXCHANGE = 24  # terms moved at most: more is a rewording, and the search is cubic in them
+# Auxiliaries that set a prompt's tense ("Is Pluto a planet?" / "Was Pluto ever a planet?").
 _PAST = frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "hadnt"])
-_PRESENT = frozenset(["is", "are", "am", "does", "has", "isnt", "arent", "doesnt", "hasnt"])
+_PRESENT = frozenset(
+    ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
+)
+# "be" and "get" forms that make a passive with "by": "my phone was damaged by water".
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
-_SYMMETRIC = frozenset(["and", "or", "vs", "versus", ",", "&", "between"])
+# Words between two exchanged terms that make their order not matter ("python or java").
+_SYMMETRIC = frozenset(["and", "or", "vs", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
@@ -114,7 +120,7 @@ def _untexted(toks: list[str], other: list[str]) -> list[str]:
     spelled = set(pairwise(other))
     return [
         _TEXTED[t] if t in _TEXTED and t not in other and (_TEXTED[t], following) in spelled else t
-        for t, following in zip(toks, [*toks[1:], ""], strict=True)
+        for t, following in zip(toks, [*toks[1:], ""], strict=False)  # (no tokens: "?", "👍")
     ]
 
 
@@ -211,21 +217,25 @@ def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
 
 def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b: list[tuple[int, str]]) -> bool:
     """B's terms are A's (each with its place in its prompt) with two terms, or two runs of terms,
-    exchanged around an order-bearing word."""
+    exchanged so that their roles change (not a symmetric "or", a spelled-out compound, a moved
+    clause or adverb)."""
     terms_a = [t for _, t in keep_a]
+    words_a, words_b = set(terms_a), {t for _, t in keep_b}
+    unmatched = [t for t in terms_a if t not in words_b]
+    if len(terms_a) != len(keep_b) or len(unmatched) > 2:
+        return False  # not the same terms, however derived
     # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
-    unmatched = [t for t in terms_a if t not in {t for _, t in keep_b}]
-    terms_b = [t if t in terms_a else next((u for u in unmatched if derived(u, t)), t) for _, t in keep_b]
-    if len(terms_a) != len(terms_b) or terms_a == terms_b or sorted(terms_a) != sorted(terms_b):
+    terms_b = [t if t in words_a else next((u for u in unmatched if derived(u, t)), t) for _, t in keep_b]
+    if terms_a == terms_b or sorted(terms_a) != sorted(terms_b):
         return False
     runs = _runs(terms_a, terms_b)
     if runs is None:
         return False  # not one exchange: a reordered sentence, not swapped roles
-    (first_a, last_a), (first_b, last_b), single, inside = runs
-    between_a = a[keep_a[first_a][0] + 1 : keep_a[last_a][0]]
-    between_b = b[keep_b[first_b][0] + 1 : keep_b[last_b][0]]
-    if between_a and set(between_a) <= _SYMMETRIC:
-        return False  # "python or java" / "java or python"
+    (x_end, y_start), (y_end, x_start), single, inside = runs
+    between_a = a[keep_a[x_end][0] + 1 : keep_a[y_start][0]]
+    between_b = b[keep_b[y_end][0] + 1 : keep_b[x_start][0]]
+    if _symmetric(between_a) or _symmetric(between_b):
+        return False  # "python or java" / "java or python", "a cat or a dog" / "a dog or a cat"
     # A compound and its spelled-out phrase: "flu symptoms" / "symptoms of the flu", "cat litter
     # brands" / "brands of litter for cats".
     if _compound(between_a, between_b) or _compound(between_b, between_a):
@@ -240,6 +250,11 @@ def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b
         return inside
     frame = _frame(between_a)
     return bool(frame) and frame == _frame(between_b)
+
+
+def _symmetric(between: list[str]) -> bool:
+    words = set(between) - _DETERMINERS
+    return bool(words) and words <= _SYMMETRIC
 
 
 def _frame(between: list[str]) -> list[str]:
@@ -265,6 +280,9 @@ def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int],
     whether terms stand before and after them (P and S). None if B is not such an exchange."""
     start = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
     end = len(a) - next(k for k, (x, y) in enumerate(zip(reversed(a), reversed(b), strict=True)) if x != y)
+    inside = start > 0 and end < len(a)
+    if a[start] == b[end - 1] and a[end - 1] == b[start] and a[start + 1 : end - 1] == b[start + 1 : end - 1]:
+        return (start, end - 1), (start, end - 1), True, inside  # two terms exchanged, however far apart
     middle_a, middle_b = a[start:end], b[start:end]
     if len(middle_a) > _LONGEST_EXCHANGE:
         return None  # so many terms moved is a rewording (and the search is cubic in them)
@@ -272,14 +290,14 @@ def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int],
         for y in range(1, len(middle_a) - x + 1):
             run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]
             if middle_b == run_y + kept + run_x:
-                inside = start > 0 and end < len(a)
                 return (start + x - 1, end - y), (start + y - 1, end - x), x == y == 1, inside
     return None
 
 
 def _swapped(a: list[str], b: list[str]) -> bool:
-    """B is A with two terms exchanged: "7 from 20" / "20 from 7", "my dog bit another dog" /
-    "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog" (without)."""
+    """B is A with two terms or runs of terms exchanged: "7 from 20" / "20 from 7", "my dog bit
+    another dog" / "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog"
+    (without), in the same voice."""
     if _passive(a) != _passive(b):
         return False  # "my phone was damaged by water" / "water damaged my phone": the voice turns the order
     terms_a, terms_b = _terms(a), _terms(b)
@@ -291,18 +309,28 @@ def _swapped(a: list[str], b: list[str]) -> bool:
 
 
 def _passive(toks: list[str]) -> bool:
-    """A passive clause with its agent: a form of "be" or "get", then "by" within four words."""
-    return any(t == "by" and set(toks[max(0, i - 4) : i]) & _PASSIVE for i, t in enumerate(toks))
+    """A passive clause with its agent: a form of "be" or "get", then a past participle, then "by"
+    ("was damaged by", "got rear-ended by"; not "is paying by card")."""
+    return any(
+        t == "by" and i > 0 and _participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
+        for i, t in enumerate(toks)
+    )
+
+
+def _participle(word: str) -> bool:
+    """Ends as a past participle does, or is an irregular one WordNet lists ("stung", "written")."""
+    return word.endswith(("ed", "en")) or any(wordnet().exceptions["verb"].get(word, ()))
 
 
 def _capitalised(text: str) -> set[str]:
-    """Capitalised words that do not open a sentence (names), lower-cased, read as tokens are
-    ("II" is "2"). "Hi! How ..." and "... Excel? Thanks!" name nothing."""
+    """Capitalised words that do not open a sentence (names), as tokens ("II" is "2"). "Hi! How ..."
+    and "... Excel? Thanks!" name nothing."""
     names = set()
     for sentence in re.split(r"(?<=[.!?:;])\s+", _normalise(text)):
         words = re.findall(r"[^\W\d_][\w'-]*", sentence)
         names |= {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1}
-    return {_ROMAN.get(w, w) for w in names - {"i'm", "i've", "i'd", "i'll"}}
+    # Read as tokens are, so that a name compares with the other prompt's tokens ("ASAP", "Cordless").
+    return {t for name in names - {"i'm", "i've", "i'd", "i'll"} for t in tokens(name)}
 
 
 def conflict(a: str, b: str) -> str | None:

@@ -37,12 +37,13 @@ def _restates(a: str, b: str) -> bool:
 
 
 def _misspelt(typo: str, word: str) -> bool:
-    """`typo` is no word WordNet knows, one edit (two in a word of six letters or more) from `word`,
-    which it knows, and starts alike: "avacado" / "avocado", "symptons" / "symptoms"."""
+    """`typo` is no word WordNet knows, of five letters or more, one edit (two from eight letters)
+    from `word`, which it knows, and starts alike: "avacado" / "avocado", "symptons" / "symptoms".
+    Shorter unknown words are more often terms than typos: "cbd" is not "cod", "hiit" not "hit"."""
     net = wordnet()
-    if typo[0] != word[0] or not word.isalpha() or net.lemmas(typo) or not net.lemmas(word):
+    if len(typo) < 5 or typo[0] != word[0] or not word.isalpha() or net.lemmas(typo) or not net.lemmas(word):
         return False
-    return _edits(typo, word) <= (2 if len(word) >= 6 else 1)
+    return _edits(typo, word) <= (2 if len(typo) >= 8 else 1)
 
 
 def _edits(a: str, b: str) -> int:
@@ -96,13 +97,13 @@ def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -
     return found
 
 
-def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> bool:
+def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], names: set[str]) -> bool:
     """The word added at `toks[at]` narrows the request: it stands in a phrase of its own ("in winter",
     "for a dog", "at high altitude") or describes a word both prompts have ("vegan cookies")."""
     word = toks[at]
     if word in NEUTRAL_ADDITIONS or word in OPENERS:
         return False  # "suggest some names", a lone "for": as wide as without them
-    if _in_own_phrase(toks, at, shared):
+    if _in_own_phrase(toks, at, inserted, shared):
         return True
     net = wordnet()
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
@@ -112,16 +113,17 @@ def _narrows(toks: list[str], at: int, shared: set[str], names: set[str]) -> boo
     return following in shared and describes and following not in names
 
 
-def _in_own_phrase(toks: list[str], at: int, shared: set[str]) -> bool:
-    """Back from `toks[at]`, over words the other prompt lacks ("a", "my", "who do"), stands a word
-    that opens a phrase or clause: "in", "for", "if", "while" ... (not the "to" of the request
-    itself: "how to build", "want to know")."""
+def _in_own_phrase(toks: list[str], at: int, inserted: set[int], shared: set[str]) -> bool:
+    """Back from `toks[at]`, over the insertion's other words (`inserted`: their places) and words
+    neither prompt counts ("a", "my", "who do"), stands a word that opens a phrase or clause: "in",
+    "for", "if", "while" ... (not the "to" of the request itself: "how to build", "want to know")."""
     net = wordnet()
     before = at - 1
-    while before >= 0 and toks[before] not in OPENERS and net.base(toks[before]) not in shared:
+    while before >= 0 and toks[before] not in OPENERS and (before in inserted or net.base(toks[before]) not in shared):
         before -= 1
-    infinitive = toks[before] == "to" and before > 0 and toks[before - 1] in FILLER
-    return before >= 0 and toks[before] in OPENERS and not infinitive
+    if before < 0 or toks[before] not in OPENERS:
+        return False
+    return not (toks[before] == "to" and before > 0 and toks[before - 1] in FILLER)
 
 
 def _crossed(only_a: list[str], only_b: list[str]) -> bool:
@@ -160,9 +162,9 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         if only_a and only_b:
             return False
         toks, content, added = (ta, content_a, at_a) if only_a else (tb, content_b, at_b)
-        shared = set(a) & set(b)
+        inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
         # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
-        return all(toks[content[k][1]] in OPENERS or _in_own_phrase(toks, content[k][1], shared) for k in added)
+        return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
@@ -170,10 +172,10 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     net = wordnet()
     if not only_a or not only_b:  # an insertion: each added word restates the other prompt or leaves it as wide
         (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
-        shared = set(a) & set(b)
+        inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
         return any(
             not any(_restates(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
-            and _narrows(toks, content[k][1], shared, names)
+            and _narrows(toks, content[k][1], inserted, shared, names)
             for k in added
         )
     if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order

@@ -34,7 +34,7 @@ _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", 
                 "ity", "ive", "ful", "en")  # fmt: skip
 #: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
 _NEAR = ("&", "$")
-#: WordNet's pointers to a synset's general term: hypernym, instance hypernym.
+#: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
 _GENERAL = ("@", "@i")
 #: How many of a word's senses, most frequent first, may make it a synonym.
 SENSES = 3
@@ -49,8 +49,8 @@ class WordNet:
         #: (pos, synset) -> the synsets WordNet puts next to it: an adjective's "similar to" cluster,
         #: a verb's "verb group" (senses so close WordNet groups them).
         self.near: dict[tuple[str, int], frozenset[int]] = {}
-        #: (pos, synset) -> its general terms' synsets ("philadelphia" -> "city", "extract" -> "remove")
-        self.general: dict[tuple[str, int], tuple[int, ...]] = {}
+        #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
+        self.general: dict[int, tuple[int, ...]] = {}
         for pos in POS:
             index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
             if not index.exists():
@@ -71,19 +71,22 @@ class WordNet:
                     self.exceptions[pos][inflected] = tuple(bases)
 
     def _read_pointers(self, pos: str, data: Path) -> None:
+        """A noun's general terms; an adjective's or verb's near synsets."""
+        if pos == "adv":
+            return
+        kinds = _GENERAL if pos == "noun" else _NEAR
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith(" ") or pos == "adv":
+            if line.startswith(" "):
                 continue
             fields = line.split(" | ")[0].split()
             words = int(fields[3], 16)
             at = 4 + 2 * words
             pointers = fields[at + 1 : at + 1 + 4 * int(fields[at])]
-            general = tuple(int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in _GENERAL)
-            near = tuple(int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in _NEAR)
-            if general:
-                self.general[(pos, int(fields[0]))] = general
-            if near:
-                self.near[(pos, int(fields[0]))] = frozenset(near)
+            linked = [int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in kinds]
+            if linked and pos == "noun":
+                self.general[int(fields[0])] = tuple(linked)
+            elif linked:
+                self.near[(pos, int(fields[0]))] = frozenset(linked)
 
     @property
     def loaded(self) -> bool:
@@ -122,8 +125,7 @@ class WordNet:
 
     def synonyms(self, a: str, b: str) -> bool:
         """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
-        or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs), or
-        one verb is a manner of the other."""
+        or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs)."""
         for pos_a, base_a in self.lemmas(a):
             top_a = set(self.senses[pos_a][base_a])
             close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
@@ -133,16 +135,7 @@ class WordNet:
                 top_b = set(self.senses[pos_b][base_b])
                 if close_a & top_b:
                     return True
-                if pos_a == "verb" and self._manner_of(base_a, base_b):
-                    return True
         return False
-
-    def _manner_of(self, a: str, b: str) -> bool:
-        """In their most frequent senses, one verb is a manner of the other (WordNet's troponym):
-        "extract" / "remove", "consume" / "eat", "delete" / "remove". Rarer senses would let
-        "bake" stand for "cook" and "lend" for "give"."""
-        first_a, first_b = self.senses["verb"][a][0], self.senses["verb"][b][0]
-        return first_b in self.general.get(("verb", first_a), ()) or first_a in self.general.get(("verb", first_b), ())
 
     def generalises(self, general: str, specific: str) -> bool:
         """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
@@ -150,7 +143,7 @@ class WordNet:
         targets = {s for pos, base in self.lemmas(general) if pos == "noun" for s in self.senses["noun"][base]}
         level = {s for pos, base in self.lemmas(specific) if pos == "noun" for s in self.senses["noun"][base]}
         for _ in range(GENERALITY):
-            level = {g for s in level for g in self.general.get(("noun", s), ())}
+            level = {g for s in level for g in self.general.get(s, ())}
             if level & targets:
                 return True
         return False
