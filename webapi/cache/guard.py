@@ -319,7 +319,7 @@ def _passive(toks: list[str]) -> bool:
 
 def _participle(word: str) -> bool:
     """Ends as a past participle does, or is an irregular one WordNet lists ("stung", "written")."""
-    return word.endswith(("ed", "en")) or any(wordnet().exceptions["verb"].get(word, ()))
+    return word.endswith(("ed", "en")) or word in wordnet().exceptions["verb"]
 
 
 def _capitalised(text: str) -> set[str]:
@@ -344,7 +344,8 @@ def conflict(a: str, b: str) -> str | None:
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"
-    if _tense(set_a) and _tense(set_b) and _tense(set_a) != _tense(set_b):
+    tense_a, tense_b = _tense(set_a), _tense(set_b)
+    if tense_a and tense_b and tense_a != tense_b:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
     if {t for t in ta if t in ENTITIES} != {t for t in tb if t in ENTITIES}:
         return "entity"

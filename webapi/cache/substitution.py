@@ -158,21 +158,19 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
     if not (only_a or only_b):
         return False
-    if max(map(len, counted)) > SUBSTITUTION_WORDS:
-        if only_a and only_b:
-            return False
-        toks, content, added = (ta, content_a, at_a) if only_a else (tb, content_b, at_b)
+    insertion = not only_a or not only_b
+    if insertion:  # the side that has the added words
+        (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
         inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
+    if max(map(len, counted)) > SUBSTITUTION_WORDS:
         # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
-        return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
+        return insertion and all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
         return False  # (difflib's ratio depends on the order of its arguments; the guard must not)
     net = wordnet()
-    if not only_a or not only_b:  # an insertion: each added word restates the other prompt or leaves it as wide
-        (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
-        inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
+    if insertion:  # each added word restates the other prompt or leaves the request as wide
         return any(
             not any(_restates(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
             and _narrows(toks, content[k][1], inserted, shared, names)

@@ -130,10 +130,7 @@ class WordNet:
             top_a = set(self.senses[pos_a][base_a])
             close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
             for pos_b, base_b in self.lemmas(b):
-                if pos_b != pos_a:
-                    continue
-                top_b = set(self.senses[pos_b][base_b])
-                if close_a & top_b:
+                if pos_b == pos_a and close_a & set(self.senses[pos_b][base_b]):
                     return True
         return False
 
