@@ -25,7 +25,6 @@ from webapi.cache.embedder import Embedder
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
-DEV_SETS = tuple(f"dev{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8, 9))
 
 
 def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
@@ -70,7 +69,8 @@ def main() -> None:
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    files = args.files or [DATA / f"cache_pairs_{name}.jsonl" for name in (*DEV_SETS, "heldout", "blind")]
+    dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
+    files = args.files or [*dev_sets, DATA / "cache_pairs_heldout.jsonl", DATA / "cache_pairs_blind.jsonl"]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
