@@ -1,5 +1,6 @@
 """The semantic cache against a real Redis and the real MiniLM: in-process, then through the API."""
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -303,8 +304,45 @@ def test_verification_samples_semantic_hits_only_at_its_rate(caches):
     assert _verifier(cache, jobs).consider(GenerationRequest(prompt="x"), MODEL, "", exact, exact.hit) is None  # exact
     asked = GenerationRequest(prompt="Can you tell me the capital city of France?")
     semantic = cache.probe(asked, MODEL)
-    started = [_verifier(cache, jobs, rate=0.25).consider(asked, MODEL, "", semantic, semantic.hit) for _ in range(400)]
+    verifier = _verifier(cache, jobs, rate=0.25)
+    # 400 hits of as many prompts (a verdict is per prompt and entry, next test)
+    hits = [dataclasses.replace(semantic, exact=f"{semantic.exact}-{i}") for i in range(400)]
+    started = [verifier.consider(asked, MODEL, "", probe, probe.hit) for probe in hits]
     assert 60 <= sum(s is not None for s in started) <= 100  # MAX_PENDING caps it at 100
+
+
+def test_a_prompt_is_verified_against_an_entry_once_and_its_verdict_counted_after(caches):
+    cache = caches()
+    asked, probe = _semantic_hit(cache)
+    jobs = _Jobs("The capital of France is Paris.")
+    verifier = _verifier(cache, jobs)
+    assert verifier.consider(asked, MODEL, "", probe, probe.hit) == "verify-1"
+    assert verifier.consider(asked, MODEL, "", probe, probe.hit) is None  # being verified: no second job
+    assert verifier.settle() == 1
+    assert [verifier.consider(asked, MODEL, "", probe, probe.hit) for _ in range(3)] == [None] * 3
+    assert len(jobs.submitted) == 1
+    counts = metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS)
+    assert counts == {("passed",): 4.0}  # the remembered verdict counts for each sampled hit
+    other = dataclasses.replace(probe, exact=probe.exact + "-other")  # another prompt: verified afresh
+    assert verifier.consider(asked, MODEL, "", other, other.hit) == "verify-2"
+
+
+def test_a_verification_that_errs_or_cannot_start_leaves_the_pair_to_verify_again(caches):
+    cache = caches()
+    asked, probe = _semantic_hit(cache)
+    jobs = _Jobs("")
+
+    def refuse(request, model, tenant):
+        raise RuntimeError("queue full")
+
+    with pytest.raises(RuntimeError):
+        Verifier(cache.store.redis, cache, 1.0, refuse, jobs.describe).consider(asked, MODEL, "", probe, probe.hit)
+    verifier = _verifier(cache, jobs)
+    verifier.describe = lambda job_id: {"id": job_id, "status": "failed", "result": None}
+    assert verifier.consider(asked, MODEL, "", probe, probe.hit) == "verify-1"
+    assert verifier.settle() == 1
+    assert verifier.consider(asked, MODEL, "", probe, probe.hit) == "verify-2"
+    assert metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS) == {("error",): 1.0}
 
 
 def test_prompts_longer_than_the_embedding_window_are_answered_only_exactly(caches, embedder):

@@ -1,6 +1,7 @@
 """Cache entries in Redis, shared by every API process, and the log that keeps indexes in step.
 
-    llm:cache:entry:<id>     hash: scope, text, result (JSON), source_id, vector (float32 bytes), exact
+    llm:cache:entry:<id>     hash: scope, text, result (JSON), source_id, vector (float32 bytes), exact,
+                             and verified:<digest> per prompt it was verified against (verify.py)
     llm:cache:exact:<digest> the entry id for a scope + normalised text (the exact tier)
     llm:cache:lru            sorted set: entry id -> last use; the lowest are evicted past the bound
     llm:cache:log            stream of "add <id>" / "del <id>", read by every process's index
@@ -30,6 +31,7 @@ ENTRY, EXACT, LRU, LOG, FLIGHT, NEXT_ID, THRESHOLD = (
     PREFIX + "next_id",
     PREFIX + "threshold:",
 )
+VERIFIED = "verified:"  # an entry's field: a verification's verdict for one prompt
 #: A failed verification sets the entry's threshold this far above the similarity that failed.
 LEARNED_STEP = 0.01
 #: The change log keeps about this many events; a process that falls further behind reloads.
@@ -91,6 +93,21 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'del', 'id', ARGV
 return 1
 """
 
+# A verification's verdict lives in its entry, so it goes when the entry goes; never recreate one.
+_CLAIM_VERIFICATION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+local verdict = redis.call('HGET', KEYS[1], ARGV[1])
+if verdict then return verdict end
+redis.call('HSET', KEYS[1], ARGV[1], 'pending')
+return false
+"""
+
+_RECORD_VERDICT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '' then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
+
 _END_FLIGHT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -117,6 +134,8 @@ class CacheStore:
         self._read = redis.register_script(_READ)
         self._end_flight = redis.register_script(_END_FLIGHT)
         self._evict = redis.register_script(_EVICT)
+        self._claim_verification = redis.register_script(_CLAIM_VERIFICATION)
+        self._record_verdict = redis.register_script(_RECORD_VERDICT)
 
     def insert(
         self, scope: str, exact: str, text: str, vector: np.ndarray, result: str, source_id: str, replace: bool = False
@@ -162,6 +181,16 @@ class CacheStore:
         threshold = min(1.0, max(float(current) if current else 0.0, round(similarity + LEARNED_STEP, 4)))
         self.redis.set(key, repr(threshold), ex=self.ttl_s)
         return threshold
+
+    def claim_verification(self, entry_id: int, exact: str) -> str | None:
+        """Claim the verification of entry `entry_id` against the prompt at digest `exact`: None if
+        this caller now holds it, else what is known ("pending", "passed", or "gone": no entry)."""
+        verdict = self._claim_verification(keys=[ENTRY + str(entry_id)], args=[VERIFIED + exact])
+        return verdict.decode() if verdict is not None else None
+
+    def record_verdict(self, entry_id: int, exact: str, verdict: str | None) -> None:
+        """Keep a verification's verdict with its entry; None releases the claim (to verify again)."""
+        self._record_verdict(keys=[ENTRY + str(entry_id)], args=[VERIFIED + exact, verdict or ""])
 
     def vectors(self, ids: list[int]) -> Iterator[tuple[int, str, np.ndarray]]:
         """(id, scope, vector) of each existing entry among `ids`."""

@@ -11,11 +11,15 @@ cache bypassed). When it finishes, the fresh answer is compared with the cached 
   threshold outlives the entry, so the prompt's next entry starts strict), the entry is evicted,
   and the fresh answer is cached for the prompt that exposed it.
 
+The answer is deterministic (only greedy or seeded requests are cached), so a prompt needs
+verifying against an entry only once: the verdict is kept in the entry, and a later sampled hit
+of the same pair counts that verdict instead of generating again.
+
 `llm_cache_verifications_total{outcome}` on /metrics counts passed / failed / error on a random
 CACHE_VERIFY_RATE sample of hits. With a small model the answer test is coarse (two right answers
 can be worded apart), so the failed share bounds the wrong-hit rate from above (README). The cost
-is one bulk generation per verified hit. Pending verifications live in one Redis hash that every
-API process polls, so a verification survives the process that started it.
+is one bulk generation per pair of prompt and entry verified. Pending verifications live in one
+Redis hash that every API process polls, so a verification survives the process that started it.
 """
 
 from __future__ import annotations
@@ -67,22 +71,35 @@ class Verifier(BackgroundLoop):
         self.recorder = metrics.Recorder(redis)
 
     def consider(self, request: GenerationRequest, model: str, tenant: str, probe: Probe, hit: Hit) -> str | None:
-        """Verify this semantic hit with probability `rate`; returns the verification job's id."""
+        """Verify this semantic hit with probability `rate`; returns the verification job's id.
+
+        The answer is deterministic (only greedy or seeded requests are cached), so a prompt is
+        verified against an entry once: a sampled hit whose pair passed before counts as passed
+        without generating again, and one whose pair is being verified is left to that job."""
         if hit.kind != "semantic" or hit.entry is None or random.random() >= self.rate:
             return None
         if self.redis.hlen(PENDING) >= MAX_PENDING:
             return None
-        job_id = self.submit(request, model, tenant)
-        pending = {
-            "entry": hit.entry.id,
-            "entry_exact": hit.entry.exact,
-            "similarity": hit.similarity,
-            "cached": hit.result.get("text", ""),
-            "scope": probe.scope,
-            "exact": probe.exact,
-            "text": probe.text,
-        }
-        self.redis.hset(PENDING, job_id, json.dumps(pending))
+        store = self.cache.store
+        if (known := store.claim_verification(hit.entry.id, probe.exact)) is not None:
+            if known == "passed":
+                self._count("passed")
+            return None
+        try:
+            job_id = self.submit(request, model, tenant)
+            pending = {
+                "entry": hit.entry.id,
+                "entry_exact": hit.entry.exact,
+                "similarity": hit.similarity,
+                "cached": hit.result.get("text", ""),
+                "scope": probe.scope,
+                "exact": probe.exact,
+                "text": probe.text,
+            }
+            self.redis.hset(PENDING, job_id, json.dumps(pending))
+        except BaseException:
+            store.record_verdict(hit.entry.id, probe.exact, None)  # another hit may verify the pair
+            raise
         return job_id
 
     def start(self) -> None:
@@ -109,20 +126,26 @@ class Verifier(BackgroundLoop):
         return settled
 
     def _settle(self, pending: dict[str, Any], job: dict[str, Any]) -> None:
+        store = self.cache.store
         if job["status"] != "succeeded":
             outcome = "error"
+            store.record_verdict(pending["entry"], pending["exact"], None)
         elif self.same_answer(pending["cached"], job["result"].get("text", "")):
             outcome = "passed"
+            store.record_verdict(pending["entry"], pending["exact"], outcome)
         else:
             outcome = "failed"
-            threshold = self.cache.store.tighten(pending["entry_exact"], pending["similarity"])
-            self.cache.store.evict(pending["entry"])
+            threshold = store.tighten(pending["entry_exact"], pending["similarity"])
+            store.evict(pending["entry"])
             probe = Probe(pending["scope"], pending["exact"], pending["text"])
             self.cache.store_result(probe, job["result"], job["id"], replace=True)
             log.warning(
                 "cache verification failed: %r was served entry %s at similarity %.3f; evicted, threshold now %.3f",
                 pending["text"][:80], pending["entry"], pending["similarity"], threshold,
             )  # fmt: skip
+        self._count(outcome)
+
+    def _count(self, outcome: str) -> None:
         with self.recorder.pipeline() as rec:
             rec.add(metrics.CACHE_VERIFICATIONS, outcome=outcome)
 
