@@ -8,6 +8,7 @@ heartbeat so the API routes requests for it here. The model is loaded once, when
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -116,6 +117,7 @@ def _load_model(**_: Any) -> None:
         max_batch_size=settings.max_batch_size,
         batch_wait_ms=settings.batch_wait_ms,
     )
+    gc.freeze()  # the loaded model lives as long as the process: full collections need not walk it (wsgi.py)
     log.info(
         "model %s ready on %s (%s) in %.1f s; up to %d rows at once, an idle worker starts %d ms after "
         "the first request",
