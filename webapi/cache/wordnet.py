@@ -34,6 +34,7 @@ _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", 
                 "ity", "ive", "ful", "en")  # fmt: skip
 #: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
 _NEAR = ("&", "$")
+_ANTONYM = "!"
 #: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
 _GENERAL = ("@", "@i")
 #: How many of a word's senses, most frequent first, may make it a synonym.
@@ -51,6 +52,8 @@ class WordNet:
         self.near: dict[tuple[str, int], frozenset[int]] = {}
         #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
         self.general: dict[int, tuple[int, ...]] = {}
+        #: (pos, synset) -> the synsets holding its antonyms ("tall" -> "short")
+        self.antonyms: dict[tuple[str, int], frozenset[int]] = {}
         for pos in POS:
             index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
             if not index.exists():
@@ -71,9 +74,7 @@ class WordNet:
                     self.exceptions[pos][inflected] = tuple(bases)
 
     def _read_pointers(self, pos: str, data: Path) -> None:
-        """A noun's general terms; an adjective's or verb's near synsets."""
-        if pos == "adv":
-            return
+        """A noun's general terms; an adjective's or verb's near synsets; every synset's antonyms."""
         kinds = _GENERAL if pos == "noun" else _NEAR
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith(" "):
@@ -82,11 +83,15 @@ class WordNet:
             words = int(fields[3], 16)
             at = 4 + 2 * words
             pointers = fields[at + 1 : at + 1 + 4 * int(fields[at])]
+            offset = int(fields[0])
             linked = [int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in kinds]
+            opposed = [int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] == _ANTONYM]
+            if opposed:
+                self.antonyms[(pos, offset)] = frozenset(opposed)
             if linked and pos == "noun":
-                self.general[int(fields[0])] = tuple(linked)
-            elif linked:
-                self.near[(pos, int(fields[0]))] = frozenset(linked)
+                self.general[offset] = tuple(linked)
+            elif linked and pos != "adv":
+                self.near[(pos, offset)] = frozenset(linked)
 
     @property
     def loaded(self) -> bool:
@@ -134,6 +139,16 @@ class WordNet:
                     return True
         return False
 
+    def antonyms_of(self, a: str, b: str) -> bool:
+        """Among the first SENSES senses of each (in one part of speech), WordNet names `a` and `b`
+        opposites: "tall" / "short", "win" / "lose", "legal" / "illegal"."""
+        for pos_a, base_a in self.lemmas(a):
+            opposed = set().union(*(self.antonyms.get((pos_a, s), ()) for s in self.senses[pos_a][base_a]))
+            for pos_b, base_b in self.lemmas(b):
+                if pos_b == pos_a and opposed & set(self.senses[pos_b][base_b]):
+                    return True
+        return False
+
     def generalises(self, general: str, specific: str) -> bool:
         """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
         "month" for "May", "virus" for "HIV" (so "the city of Philadelphia" asks no more)."""
@@ -147,13 +162,19 @@ class WordNet:
 
 
 def derived(a: str, b: str) -> bool:
-    """One word is the other with a derivational suffix (a stem of 4 letters at least, a final e dropped)."""
-    short, long = sorted((a, b), key=len)
+    """One word is the other with a derivational suffix, or both are one stem with two: "recommend"
+    / "recommendation", "driver" / "driving" (a stem of 4 letters at least, a final e dropped)."""
+    return bool(_stems(a) & _stems(b))
+
+
+def _stems(word: str) -> set[str]:
+    """The word, and what is left of it without each derivational suffix it ends with."""
+    stems = {word}
     for suffix in _DERIVATIONS:
-        stem = long[: -len(suffix)]
-        if long.endswith(suffix) and len(stem) >= 4 and short in (stem, stem + "e"):
-            return True
-    return False
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 4:
+            stems |= {stem, stem + "e"}
+    return stems
 
 
 @cache
