@@ -82,6 +82,8 @@ NEAR_MISSES = [
     ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
     ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),
     ("insertion", "Easy bread recipe for beginners", "Easy keto bread recipe for beginners"),  # a term WordNet lacks
+    ("scope", "Do all credit cards charge foreign transaction fees?", "Do only some credit cards charge foreign fees?"),
+    ("scope", "Should I water every plant on the balcony daily?", "Which plants on the balcony should I water daily?"),
 ]
 
 PARAPHRASES = [

@@ -45,3 +45,7 @@ def test_words_an_insertion_may_add_freely_carry_no_meaning():
 def test_a_word_names_one_person():
     words = [w for _, members in lexicon._rows("persons.tsv") for w in members.split()]
     assert len(words) == len(set(words))
+
+
+def test_a_quantifier_has_one_scope():
+    assert not lexicon.QUANTIFIERS["universal"] & lexicon.QUANTIFIERS["partial"]

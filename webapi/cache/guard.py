@@ -17,6 +17,8 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
   and "X-less" as "without X", "other than" as "except", and the words that negate without
   "not": avoid, prevent, lack, fail ...), in any inflection; and no negating prefix on a word the
   other prompt has ("legal" / "illegal", "like" / "dislike");
+- scope: not all of something against part of it ("all dogs" / "some dogs", "every word" /
+  "which words");
 - tense: not "is" against "was" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
 - direction: the same "from X" / "to Y" roles, and not the same terms, or runs of terms, in a
   swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my
@@ -48,6 +50,7 @@ from webapi.cache.lexicon import (
     OPPOSITES,
     PERSONS,
     PHRASES,
+    QUANTIFIERS,
     STOPWORDS,
     SYMBOL_WORDS,
 )
@@ -186,6 +189,11 @@ def _entities_differ(a: list[str], b: list[str]) -> bool:
         for entities, other in ((entities_a - entities_b, b), (entities_b - entities_a, a))
         for entity in entities
     )
+
+
+def _scoped(a: set[str], b: set[str]) -> bool:
+    """One prompt asks about all of something, the other about part of it ("all dogs" / "some dogs")."""
+    return bool((a - b) & QUANTIFIERS["universal"]) and bool((b - a) & QUANTIFIERS["partial"])
 
 
 def _measures_differ(a: list[str], b: list[str]) -> bool:
@@ -365,6 +373,8 @@ def conflict(a: str, b: str) -> str | None:
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"
+    if _scoped(set_a, set_b) or _scoped(set_b, set_a):
+        return "scope"
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
