@@ -132,6 +132,12 @@ PARAPHRASES = [
     ("How many ounces are in a pint?", "how many oz in a pint"),
     ("When should I plant garlic in the fall?", "When should I plant garlic in autumn?"),
     ("How do bees make honey?", "How do bees make their honey?"),
+    ("how 2 make pancakes without eggs", "How do I make pancakes without eggs?"),
+    ("is it normal 4 my cat to sneeze a lot", "Is it normal for my cat to sneeze a lot?"),
+    ("Is it OK to freeze cooked pasta?", "Can you freeze cooked pasta?"),
+    ("How do I reset my Wi-Fi router?", "how do i reset my wifi router"),
+    ("What is the average rainfall in Dublin in Nov?", "What is the average rainfall in Dublin in November?"),
+    ("What is Picasso's most famous painting?", "What is the most famous painting by Picasso?"),
 ]
 
 

@@ -44,6 +44,7 @@ from itertools import pairwise
 
 from webapi.cache.lexicon import (
     ENTITIES,
+    GREETINGS,
     MEASURES,
     NEGATORS,
     NUMBER_WORDS,
@@ -89,6 +90,10 @@ _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "
 _OF_PHRASE = _OF | _DETERMINERS
 
 
+# Capitalised words that name nothing: units ("Celsius") and greetings ("OK", "Hey").
+_NOT_NAMES = frozenset(MEASURES) | GREETINGS
+
+
 def _normalise(text: str) -> str:
     """NFKC, names and symbols spelled one way; case kept."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
@@ -120,13 +125,23 @@ def _without(tok: str) -> list[str]:
 
 
 def _untexted(toks: list[str], other: list[str]) -> list[str]:
-    """Text-speak read as the word the other prompt spells out in its place: "safe 2 eat" is "safe to
-    eat" when the other prompt says "to eat" (not "eat at 2 am")."""
+    """Text-speak read as the word it stands for: "2" as "to" before a verb after a word ("how 2 make
+    pancakes"), "4" as "for" before a determiner ("4 my puppy"), or either where the other prompt
+    spells the word out in its place ("safe 2 eat" / "safe to eat"; not "eat at 2 am")."""
     spelled = set(pairwise(other))
-    return [
-        _TEXTED[t] if t in _TEXTED and t not in other and (_TEXTED[t], following) in spelled else t
-        for t, following in zip(toks, [*toks[1:], ""], strict=False)  # (no tokens: "?", "👍")
-    ]
+    net = wordnet()
+
+    def texted(before: str, tok: str, after: str) -> bool:
+        if tok not in _TEXTED or tok in other:
+            return False
+        if (_TEXTED[tok], after) in spelled:
+            return True
+        if tok == "4":
+            return after in _DETERMINERS | PERSONS.keys()
+        return before.isalpha() and ("verb", after) in net.lemmas(after) and after not in MEASURES
+
+    padded = ["", *toks, ""]  # (no tokens: "?", "👍")
+    return [_TEXTED[t] if texted(b, t, a) else t for b, t, a in zip(padded, toks, padded[2:], strict=False)]
 
 
 def _numbers(toks: list[str]) -> Counter[str]:
@@ -357,16 +372,24 @@ def _capitalised(text: str) -> set[str]:
     names = set()
     for sentence in re.split(r"(?<=[.!?:;])\s+", _normalise(text)):
         words = re.findall(r"[^\W\d_][\w'-]*", sentence)
-        names |= {w.lower() for w in words[1:] if w[0].isupper() and len(w) > 1}
+        # A hyphenated name as one word: "Wi-Fi" is "wifi" (the words' set holds both spellings).
+        names |= {w.lower().replace("-", "") for w in words[1:] if w[0].isupper() and len(w) > 1}
     # Read as tokens are, so that a name compares with the other prompt's tokens ("ASAP", "Cordless").
-    return {t for name in names - {"i'm", "i've", "i'd", "i'll"} for t in tokens(name)}
+    return {t.removesuffix("'s") for name in names - {"i'm", "i've", "i'd", "i'll"} for t in tokens(name)}
+
+
+def _words(toks: list[str]) -> set[str]:
+    """The prompt's words: a possessive as its noun ("dog's" is "dog"), a hyphenated word also as
+    one ("wi - fi" is "wifi" too)."""
+    hyphenated = {toks[i - 1] + toks[i + 1] for i in range(1, len(toks) - 1) if toks[i] == "-"}
+    return {t.removesuffix("'s") for t in toks} | hyphenated
 
 
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
     ta, tb = tokens(a), tokens(b)
     ta, tb = _untexted(ta, tb), _untexted(tb, ta)
-    set_a, set_b = {t.removesuffix("'s") for t in ta}, {t.removesuffix("'s") for t in tb}  # "dog's" is "dog"
+    set_a, set_b = _words(ta), _words(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"
     if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b):
@@ -382,7 +405,7 @@ def conflict(a: str, b: str) -> str | None:
         return "entity"
     if _measures_differ(ta, tb):
         return "unit"
-    names_a, names_b = _capitalised(a) - set(MEASURES), _capitalised(b) - set(MEASURES)
+    names_a, names_b = _capitalised(a) - _NOT_NAMES, _capitalised(b) - _NOT_NAMES
     if any(w not in set_b for w in names_a) or any(w not in set_a for w in names_b):
         return "entity"
     (source_a, target_a), (source_b, target_b) = _roles(ta), _roles(tb)

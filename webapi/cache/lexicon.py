@@ -25,8 +25,10 @@ STOPWORDS = _words("stopwords.txt")
 #: Words that negate ("not", "without"), and the words that negate while meaning more ("avoid").
 NEGATING_WORDS = _words("negating_words.txt")
 NEGATORS = _words("negators.txt") | NEGATING_WORDS
-#: Words the substitution rule ignores (articles, pronouns, politeness, request verbs).
-FILLER = _words("filler.txt")
+#: Greetings and asides ("OK", "Hey"): they name nothing, however they are cased.
+GREETINGS = _words("greetings.txt")
+#: Words the substitution rule ignores (articles, pronouns, politeness, request verbs, greetings).
+FILLER = _words("filler.txt") | GREETINGS
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
 #: The insertion rule's grammar (substitution._narrows): words that open a phrase or clause of its
 #: own, and words that added alone leave a request as wide.

@@ -77,12 +77,14 @@ def _content(toks: list[str]) -> list[tuple[str, int]]:
 
 def _joined(toks: list[str], other: list[str]) -> list[str]:
     """Two neighbouring words written as one in the other prompt, as one: "tooth brush" is
-    "toothbrush", "time zone" is "timezone"."""
+    "toothbrush", "time zone" is "timezone", "wi-fi" is "wifi"."""
     joined_words = set(other)
     out: list[str] = []
     for tok in toks:
         if out and out[-1] + tok in joined_words:
             out[-1] += tok
+        elif len(out) > 1 and out[-1] == "-" and out[-2] + tok in joined_words:
+            out[-2:] = [out[-2] + tok]
         else:
             out.append(tok)
     return out
