@@ -84,6 +84,9 @@ NEAR_MISSES = [
     ("insertion", "Easy bread recipe for beginners", "Easy keto bread recipe for beginners"),  # a term WordNet lacks
     ("scope", "Do all credit cards charge foreign transaction fees?", "Do only some credit cards charge foreign fees?"),
     ("scope", "Should I water every plant on the balcony daily?", "Which plants on the balcony should I water daily?"),
+    ("quantity", "How long is the Brooklyn Bridge?", "How tall is the Brooklyn Bridge?"),
+    ("substitution", "Explain the French Revolution for a middle school report", "Explain the French Revolution for a "
+     "graduate history seminar"),
 ]
 
 PARAPHRASES = [
@@ -138,6 +141,7 @@ PARAPHRASES = [
     ("How do I reset my Wi-Fi router?", "how do i reset my wifi router"),
     ("What is the average rainfall in Dublin in Nov?", "What is the average rainfall in Dublin in November?"),
     ("What is Picasso's most famous painting?", "What is the most famous painting by Picasso?"),
+    ("How big is a blue whale?", "How large is a blue whale?"),
 ]
 
 

@@ -49,3 +49,8 @@ def test_a_word_names_one_person():
 
 def test_a_quantifier_has_one_scope():
     assert not lexicon.QUANTIFIERS["universal"] & lexicon.QUANTIFIERS["partial"]
+
+
+def test_a_word_asks_for_one_quantity():
+    words = [w for _, members in lexicon._rows("dimensions.tsv") for w in members.split()]
+    assert len(words) == len(set(words))

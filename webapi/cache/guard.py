@@ -17,6 +17,7 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
   and "X-less" as "without X", "other than" as "except", and the words that negate without
   "not": avoid, prevent, lack, fail ...), in any inflection; and no negating prefix on a word the
   other prompt has ("legal" / "illegal", "like" / "dislike");
+- quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every word" /
   "which words");
 - tense: not "is" against "was" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
@@ -43,6 +44,7 @@ from collections import Counter
 from itertools import pairwise
 
 from webapi.cache.lexicon import (
+    DIMENSIONS,
     ENTITIES,
     GREETINGS,
     MEASURES,
@@ -209,6 +211,11 @@ def _entities_differ(a: list[str], b: list[str]) -> bool:
 def _scoped(a: set[str], b: set[str]) -> bool:
     """One prompt asks about all of something, the other about part of it ("all dogs" / "some dogs")."""
     return bool((a - b) & QUANTIFIERS["universal"]) and bool((b - a) & QUANTIFIERS["partial"])
+
+
+def _dimensions(toks: list[str]) -> set[str]:
+    """The quantities "how ..." asks for: "how tall" asks a height."""
+    return {DIMENSIONS[t] for before, t in pairwise(toks) if before == "how" and t in DIMENSIONS}
 
 
 def _measures_differ(a: list[str], b: list[str]) -> bool:
@@ -398,6 +405,9 @@ def conflict(a: str, b: str) -> str | None:
         return "opposite"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"
+    asked_a, asked_b = _dimensions(ta), _dimensions(tb)
+    if asked_a and asked_b and asked_a != asked_b:
+        return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"

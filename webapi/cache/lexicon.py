@@ -39,6 +39,8 @@ PERSONS = {word: person for person, words in _rows("persons.tsv") for word in wo
 #: Multi-word phrases rewritten to canonical tokens before anything else is compared.
 PHRASES = {phrase: canonical for phrase, canonical in _rows("phrases.tsv")}
 OPPOSITES = [(frozenset(one.split()), frozenset(other.split())) for one, other in _rows("opposites.tsv")]
+#: word -> the quantity a "how <word>" question asks for (length, height, ...)
+DIMENSIONS = {word: quantity for quantity, words in _rows("dimensions.tsv") for word in words.split()}
 #: "universal" / "partial" -> the quantifiers of that scope (guard._scoped)
 QUANTIFIERS = {scope: frozenset(words.split()) for scope, words in _rows("quantifiers.tsv")}
 #: word -> its closed class (language, place, ...)

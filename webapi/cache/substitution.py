@@ -124,13 +124,30 @@ def _in_own_phrase(toks: list[str], at: int, inserted: set[int], shared: set[str
     """Back from `toks[at]`, over the insertion's other words (`inserted`: their places) and words
     neither prompt counts ("a", "my", "who do"), stands a word that opens a phrase or clause: "in",
     "for", "if", "while" ... (not the "to" of the request itself: "how to build", "want to know")."""
+    return _opener(toks, at, inserted, shared) is not None
+
+
+def _opener(toks: list[str], at: int, inserted: set[int], shared: set[str]) -> int | None:
+    """Where the phrase or clause that holds `toks[at]` opens (_in_own_phrase), if it is one."""
     net = wordnet()
     before = at - 1
     while before >= 0 and toks[before] not in OPENERS and (before in inserted or net.base(toks[before]) not in shared):
         before -= 1
     if before < 0 or toks[before] not in OPENERS:
-        return False
-    return not (toks[before] == "to" and before > 0 and toks[before - 1] in FILLER)
+        return None
+    return None if toks[before] == "to" and before > 0 and toks[before - 1] in FILLER else before
+
+
+def _phrase_replaced(sides: list[tuple[list[str], set[int]]], shared: set[str]) -> bool:
+    """Each prompt ends a shared opener with a phrase of its own: "for a high school essay" / "for a
+    PhD seminar" (each side: its tokens and the places of its differing words)."""
+    openers = []
+    for toks, differing in sides:
+        found = {_opener(toks, at, differing, shared) for at in differing}
+        if None in found or len(found) != 1:
+            return False
+        openers.append(toks[found.pop()])
+    return openers[0] == openers[1]
 
 
 def _crossed(only_a: list[str], only_b: list[str]) -> bool:
@@ -150,7 +167,9 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     request (_narrows); a general term for a word of the other side ("the color red") restates it.
     More than SUBSTITUTION_WORDS differing words on a side (auxiliaries aside), or less than
     ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those,
-    except a longer insertion that is a phrase or clause of its own ("if I already have a dog").
+    except a longer insertion that is a phrase or clause of its own ("if I already have a dog"),
+    and one such phrase replaced by another after the same opener ("for a high school essay" /
+    "for a PhD seminar").
     """
     ta, tb = _joined(ta, tb), _joined(tb, ta)
     content_a, content_b = _content(ta), _content(tb)
@@ -171,7 +190,10 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
     if max(map(len, counted)) > SUBSTITUTION_WORDS:
         # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
-        return insertion and all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
+        if insertion:
+            return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
+        places = [{content_a[k][1] for k in at_a}, {content_b[k][1] for k in at_b}]
+        return _phrase_replaced([(ta, places[0]), (tb, places[1])], set(a) & set(b))
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
