@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
-    files = args.files or [*dev_sets, DATA / "cache_pairs_heldout.jsonl", DATA / "cache_pairs_blind.jsonl"]
+    unseen = ["cache_pairs_heldout.jsonl", "cache_pairs_blind.jsonl", "cache_pairs_blind2.jsonl"]
+    files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
