@@ -31,6 +31,9 @@ class JobReader:
 
     def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job object; NotFound for ids never submitted, or another tenant's (None: any)."""
+        # The result first: a worker writes the record's start and timings before it stores the
+        # result, so a result read here never meets a record older than it ("succeeded", no start).
+        meta = self.celery.backend.get_task_meta(job_id)
         record = self.store.get(job_id)
         # None, or only what a worker wrote for a hand-sent task: never submitted here.
         if record is None or record.created_at is None or (tenant is not None and record.tenant != tenant):
@@ -41,7 +44,6 @@ class JobReader:
                 job.update(status="cancelled", result=None, error=None)
             job["cache"] = cache_info(record)
             return job
-        meta = {} if record.result is not None else self.celery.backend.get_task_meta(job_id)
         return job_object(job_id, record, meta)
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
