@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celery import Celery
+from celery import Celery, states
 from redis import Redis
 
 from tasks.contract import WORKER_ALIVE_S, WORKERS_KEY
 from tasks.errors import NotFound
-from tasks.job_record import CANCELLED, JobStore
+from tasks.job_record import CANCELLED, DONE, JobStore
 from webapi.services.job_objects import TERMINAL, cache_info, job_object
 
 #: A waiting request looks at its job this often even without news (cancellations publish nothing).
@@ -31,10 +31,14 @@ class JobReader:
 
     def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job object; NotFound for ids never submitted, or another tenant's (None: any)."""
-        # The result first: a worker writes the record's start and timings before it stores the
-        # result, so a result read here never meets a record older than it ("succeeded", no start).
+        # A worker writes the record's start and timings, stores the result, then marks the record
+        # done. Read in that order's reverse (the result, then the record), a result never meets a
+        # record older than it ("succeeded" with no start); a done record whose result was not
+        # there a moment before is read again (stored in between, or expired).
         meta = self.celery.backend.get_task_meta(job_id)
         record = self.store.get(job_id)
+        if record is not None and record.state == DONE and meta.get("status") not in states.READY_STATES:
+            meta = self.celery.backend.get_task_meta(job_id)
         # None, or only what a worker wrote for a hand-sent task: never submitted here.
         if record is None or record.created_at is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no job with id {job_id!r}", "id")
