@@ -117,7 +117,8 @@ def _load_model(**_: Any) -> None:
         max_batch_size=settings.max_batch_size,
         batch_wait_ms=settings.batch_wait_ms,
     )
-    gc.freeze()  # the loaded model lives as long as the process: full collections need not walk it (wsgi.py)
+    gc.collect()  # the loaded model lives as long as the process: full collections need not walk it (wsgi.py)
+    gc.freeze()
     log.info(
         "model %s ready on %s (%s) in %.1f s; up to %d rows at once, an idle worker starts %d ms after "
         "the first request",

@@ -16,5 +16,7 @@ services.start()
 app = create_app(settings, services)
 # What start-up loaded (torch, transformers, the models: ~500 000 objects) lives as long as the
 # process: out of the collector's sight, a full collection takes well under a millisecond instead
-# of ~250 ms, during which every request thread of this process stood still.
+# of ~250 ms, during which every request thread of this process stood still. (Start-up's garbage
+# is collected first: frozen, it would never be.)
+gc.collect()
 gc.freeze()

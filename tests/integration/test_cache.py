@@ -327,6 +327,17 @@ def test_a_prompt_is_verified_against_an_entry_once_and_its_verdict_counted_afte
     assert verifier.consider(asked, MODEL, "", other, other.hit) == "verify-2"
 
 
+def test_a_claim_whose_process_died_is_taken_over_once_stale(caches, monkeypatch):
+    cache = caches()
+    asked, probe = _semantic_hit(cache)
+    jobs = _Jobs("The capital of France is Paris.")
+    assert cache.store.claim_verification(probe.hit.entry.id, probe.exact, 3600) is None  # then the process died
+    assert _verifier(cache, jobs).consider(asked, MODEL, "", probe, probe.hit) is None  # pending: left alone
+    monkeypatch.setattr("webapi.cache.verify.STALE_CLAIM_S", 0)
+    time.sleep(0.01)
+    assert _verifier(cache, jobs).consider(asked, MODEL, "", probe, probe.hit) == "verify-1"
+
+
 def test_a_verification_that_errs_or_cannot_start_leaves_the_pair_to_verify_again(caches):
     cache = caches()
     asked, probe = _semantic_hit(cache)

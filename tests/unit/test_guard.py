@@ -83,8 +83,17 @@ NEAR_MISSES = [
     ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),
     ("insertion", "Easy bread recipe for beginners", "Easy keto bread recipe for beginners"),  # a term WordNet lacks
     ("scope", "Do all credit cards charge foreign transaction fees?", "Do only some credit cards charge foreign fees?"),
-    ("scope", "Should I water every plant on the balcony daily?", "Which plants on the balcony should I water daily?"),
+    ("scope", "Should I water every plant on the balcony daily?", "Should I water most plants on the balcony daily?"),
     ("quantity", "How long is the Brooklyn Bridge?", "How tall is the Brooklyn Bridge?"),
+    # The review's: an entity is not its WordNet synonym, an agent is not an action, "2" before a
+    # noun is a number, a greeting may start a name, "a part" is not "apart".
+    ("entity", "What is the capital of china", "What is the capital of taiwan"),
+    ("entity", "What is the weather on Mars?", "What is the weather in March?"),
+    ("substitution", "Who is the director of Titanic?", "What is the direction of Titanic?"),
+    ("number", "Recipe for 2 people", "Recipe for people"),
+    ("entity", "Who sang Hey Jude?", "Who sang Jude?"),
+    ("substitution", "How to take apart a laptop", "How to take a part from a laptop"),
+    ("substitution", "Write an essay for a high school history class", "Write an essay for a graduate history seminar"),
     ("substitution", "Explain the French Revolution for a middle school report", "Explain the French Revolution for a "
      "graduate history seminar"),
 ]
@@ -142,6 +151,12 @@ PARAPHRASES = [
     ("What is the average rainfall in Dublin in Nov?", "What is the average rainfall in Dublin in November?"),
     ("What is Picasso's most famous painting?", "What is the most famous painting by Picasso?"),
     ("How big is a blue whale?", "How large is a blue whale?"),
+    ("List all the planets in the solar system", "Which planets are in the solar system?"),
+    ("How do I fix a slow laptop?", "How do I speed up my laptop?"),  # a problem and its goal
+    ("How do I remember names better?", "How do I stop forgetting names?"),
+    ("Write a story for small scared kids", "Write a story for little frightened children"),
+    ("How long do dogs live?", "How old do dogs get?"),
+    ("Find me a really good pizza place", "Find me a realy good pizza place"),
 ]
 
 

@@ -51,6 +51,13 @@ def test_a_quantifier_has_one_scope():
     assert not lexicon.QUANTIFIERS["universal"] & lexicon.QUANTIFIERS["partial"]
 
 
-def test_a_word_asks_for_one_quantity():
-    words = [w for _, members in lexicon._rows("dimensions.tsv") for w in members.split()]
-    assert len(words) == len(set(words))
+def test_each_quantity_is_asked_by_a_word_of_its_own():
+    """A word may ask for two quantities ("long": a length or a time), but no two quantities are
+    asked by the same words alone: they could never be told apart."""
+    asking = [frozenset(words.split()) for _, words in lexicon._rows("dimensions.tsv")]
+    assert len(asking) == len(set(asking))
+
+
+def test_an_alias_names_an_entity_and_is_none_itself():
+    for word, entity in lexicon.ENTITY_ALIASES.items():
+        assert entity in lexicon.ENTITIES and word not in lexicon.ENTITIES

@@ -11,15 +11,15 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
   word only one prompt has that WordNet names the antonym of a word only the other has ("grew
   tall" / "stayed short"), unless each prompt holds both poles ("small ... bigger");
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
-  cities, however they are cased ("autumn" may be named "fall": a WordNet synonym);
+  cities, however they are cased ("autumn" may be named "fall": words/entity_aliases.tsv);
 - named entities: every capitalised word of one prompt appears in the other;
 - negation: the same number of negators (not, no, never, without, "with no", n't ..., "X-free"
   and "X-less" as "without X", "other than" as "except", and the words that negate without
   "not": avoid, prevent, lack, fail ...), in any inflection; and no negating prefix on a word the
   other prompt has ("legal" / "illegal", "like" / "dislike");
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
-- scope: not all of something against part of it ("all dogs" / "some dogs", "every word" /
-  "which words");
+- scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
+  "only some cells");
 - tense: not "is" against "was" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
 - direction: the same "from X" / "to Y" roles, and not the same terms, or runs of terms, in a
   swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my
@@ -46,7 +46,7 @@ from itertools import pairwise
 from webapi.cache.lexicon import (
     DIMENSIONS,
     ENTITIES,
-    GREETINGS,
+    ENTITY_ALIASES,
     MEASURES,
     NEGATORS,
     NUMBER_WORDS,
@@ -54,6 +54,7 @@ from webapi.cache.lexicon import (
     PERSONS,
     PHRASES,
     QUANTIFIERS,
+    REVERSING,
     STOPWORDS,
     SYMBOL_WORDS,
 )
@@ -70,6 +71,9 @@ _CASED_NAMES = [
 ]
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _TEXTED = {"2": "to", "4": "for"}
+# Where text-speak stands for its word: "2" after these ("how 2 make"), "4" before these ("4 my puppy").
+_TWO_AS_TO_AFTER = frozenset("how want wants need needs going way ways try trying able".split())
+_FOUR_AS_FOR_BEFORE = frozenset("my your his her its our their me him us them you".split())
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
 _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
@@ -92,8 +96,9 @@ _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "
 _OF_PHRASE = _OF | _DETERMINERS
 
 
-# Capitalised words that name nothing: units ("Celsius") and greetings ("OK", "Hey").
-_NOT_NAMES = frozenset(MEASURES) | GREETINGS
+# Capitalised words that name nothing: units ("Celsius"), and "OK" ("Is it OK to ...?"; other
+# greetings may start a name: "Hey Jude", "Hello Kitty").
+_NOT_NAMES = frozenset(MEASURES) | {"ok", "okay"}
 
 
 def _normalise(text: str) -> str:
@@ -127,22 +132,18 @@ def _without(tok: str) -> list[str]:
 
 
 def _untexted(toks: list[str], other: list[str]) -> list[str]:
-    """Text-speak read as the word it stands for: "2" as "to" before a verb after a word ("how 2 make
-    pancakes"), "4" as "for" before a determiner ("4 my puppy"), or either where the other prompt
-    spells the word out in its place ("safe 2 eat" / "safe to eat"; not "eat at 2 am")."""
+    """Text-speak read as the word it stands for: "2" as "to" after "how", "want", "need" ... ("how 2
+    make pancakes"), "4" as "for" before a possessive or a pronoun ("4 my puppy"), or either where
+    the other prompt spells the word out in its place ("safe 2 eat" / "safe to eat"; not "eat at 2 am")."""
     spelled = set(pairwise(other))
-    net = wordnet()
 
     def texted(before: str, tok: str, after: str) -> bool:
         if tok not in _TEXTED or tok in other:
             return False
-        if (_TEXTED[tok], after) in spelled:
-            return True
-        if tok == "4":
-            return after in _DETERMINERS | PERSONS.keys()
-        return before.isalpha() and ("verb", after) in net.lemmas(after) and after not in MEASURES
+        in_context = before in _TWO_AS_TO_AFTER if tok == "2" else after in _FOUR_AS_FOR_BEFORE
+        return in_context or (_TEXTED[tok], after) in spelled
 
-    padded = ["", *toks, ""]  # (no tokens: "?", "👍")
+    padded = ["", *toks, ""]  # a word on each side of every token, the first and the last included
     return [_TEXTED[t] if texted(b, t, a) else t for b, t, a in zip(padded, toks, padded[2:], strict=False)]
 
 
@@ -182,13 +183,16 @@ def _tense(words: set[str]) -> str | None:
 
 def _opposed(a: set[str], b: set[str]) -> bool:
     """Both prompts mention an opposite pair, but not the same side(s) of it; or a word only one
-    prompt has is WordNet's antonym of a word only the other has ("grew tall" / "stayed short")."""
+    prompt has is WordNet's antonym of a word only the other has ("grew tall" / "stayed short"),
+    unless a word that reverses (words/reversing.txt) or a negator is in one prompt only."""
     for one, other in OPPOSITES:
         sides_a, sides_b = (bool(a & one), bool(a & other)), (bool(b & one), bool(b & other))
         if any(sides_a) and any(sides_b) and sides_a != sides_b:
             return True
+    if (a ^ b) & (REVERSING | NEGATORS):
+        return False  # "fix a slow laptop" / "speed up my laptop": a problem and its goal
     net = wordnet()
-    only_a, only_b = a - b - NEGATORS, b - a - NEGATORS  # negators are the negation rule's
+    only_a, only_b = a - b, b - a
     return any(
         net.antonyms_of(x, y) and not any(net.related(y, w) for w in a) and not any(net.related(x, w) for w in b)
         for x in only_a
@@ -197,12 +201,11 @@ def _opposed(a: set[str], b: set[str]) -> bool:
 
 
 def _entities_differ(a: list[str], b: list[str]) -> bool:
-    """A language, place, season ... that one prompt names and the other names no other way
-    ("autumn" is "fall": WordNet synonyms)."""
-    net = wordnet()
+    """A language, place, season ... that one prompt names and the other does not, not even by an
+    alias ("autumn" / "fall": words/entity_aliases.tsv)."""
     entities_a, entities_b = {t for t in a if t in ENTITIES}, {t for t in b if t in ENTITIES}
     return any(
-        not any(net.synonyms(entity, t) for t in other)
+        not any(ENTITY_ALIASES.get(t) == entity for t in other)
         for entities, other in ((entities_a - entities_b, b), (entities_b - entities_a, a))
         for entity in entities
     )
@@ -213,9 +216,9 @@ def _scoped(a: set[str], b: set[str]) -> bool:
     return bool((a - b) & QUANTIFIERS["universal"]) and bool((b - a) & QUANTIFIERS["partial"])
 
 
-def _dimensions(toks: list[str]) -> set[str]:
-    """The quantities "how ..." asks for: "how tall" asks a height."""
-    return {DIMENSIONS[t] for before, t in pairwise(toks) if before == "how" and t in DIMENSIONS}
+def _asked(toks: list[str]) -> frozenset[str]:
+    """The quantities "how ..." may ask for: "how tall" a height, "how long" a length or a time."""
+    return frozenset().union(*(DIMENSIONS[t] for before, t in pairwise(toks) if before == "how" and t in DIMENSIONS))
 
 
 def _measures_differ(a: list[str], b: list[str]) -> bool:
@@ -405,8 +408,7 @@ def conflict(a: str, b: str) -> str | None:
         return "opposite"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"
-    asked_a, asked_b = _dimensions(ta), _dimensions(tb)
-    if asked_a and asked_b and asked_a != asked_b:
+    if _asked(ta) and _asked(tb) and not _asked(ta) & _asked(tb):
         return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:

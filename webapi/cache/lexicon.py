@@ -27,6 +27,8 @@ NEGATING_WORDS = _words("negating_words.txt")
 NEGATORS = _words("negators.txt") | NEGATING_WORDS
 #: Greetings and asides ("OK", "Hey"): they name nothing, however they are cased.
 GREETINGS = _words("greetings.txt")
+#: Words that ask for the opposite of what they name ("fix a slow laptop"), for the antonym rule.
+REVERSING = _words("reversing.txt")
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs, greetings).
 FILLER = _words("filler.txt") | GREETINGS
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
@@ -39,12 +41,17 @@ PERSONS = {word: person for person, words in _rows("persons.tsv") for word in wo
 #: Multi-word phrases rewritten to canonical tokens before anything else is compared.
 PHRASES = {phrase: canonical for phrase, canonical in _rows("phrases.tsv")}
 OPPOSITES = [(frozenset(one.split()), frozenset(other.split())) for one, other in _rows("opposites.tsv")]
-#: word -> the quantity a "how <word>" question asks for (length, height, ...)
-DIMENSIONS = {word: quantity for quantity, words in _rows("dimensions.tsv") for word in words.split()}
+#: word -> the quantities a "how <word>" question may ask for (length, height, ...)
+DIMENSIONS: dict[str, frozenset[str]] = {}
+for _quantity, _asking in _rows("dimensions.tsv"):
+    for _word in _asking.split():
+        DIMENSIONS[_word] = DIMENSIONS.get(_word, frozenset()) | {_quantity}
 #: "universal" / "partial" -> the quantifiers of that scope (guard._scoped)
 QUANTIFIERS = {scope: frozenset(words.split()) for scope, words in _rows("quantifiers.tsv")}
 #: word -> its closed class (language, place, ...)
 ENTITIES = {word: name for name, members in _rows("entities.tsv") for word in members.split()}
+#: word -> the entity it may name ("fall" -> "autumn")
+ENTITY_ALIASES = {word: entity for word, entity in _rows("entity_aliases.tsv")}
 #: spelling -> (kind, unit)
 MEASURES = {word: (kind, unit) for kind, unit, spellings in _rows("measures.tsv") for word in spellings.split()}
 #: symbol -> the word it is read as, spaced so that it stands alone

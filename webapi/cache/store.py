@@ -94,11 +94,15 @@ return 1
 """
 
 # A verification's verdict lives in its entry, so it goes when the entry goes; never recreate one.
+# A claim is "pending:<time>"; one older than ARGV[3] seconds is taken over.
 _CLAIM_VERIFICATION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 local verdict = redis.call('HGET', KEYS[1], ARGV[1])
-if verdict then return verdict end
-redis.call('HSET', KEYS[1], ARGV[1], 'pending')
+local claimed = verdict and tonumber(string.match(verdict, '^pending:(.+)$'))
+if verdict and not (claimed and tonumber(ARGV[2]) - claimed > tonumber(ARGV[3])) then
+  return claimed and 'pending' or verdict
+end
+redis.call('HSET', KEYS[1], ARGV[1], 'pending:' .. ARGV[2])
 return false
 """
 
@@ -182,10 +186,12 @@ class CacheStore:
         self.redis.set(key, repr(threshold), ex=self.ttl_s)
         return threshold
 
-    def claim_verification(self, entry_id: int, exact: str) -> str | None:
+    def claim_verification(self, entry_id: int, exact: str, stale_s: float) -> str | None:
         """Claim the verification of entry `entry_id` against the prompt at digest `exact`: None if
-        this caller now holds it, else what is known ("pending", "passed", or "gone": no entry)."""
-        verdict = self._claim_verification(keys=[ENTRY + str(entry_id)], args=[VERIFIED + exact])
+        this caller now holds it, else what is known ("pending", "passed", or "gone": no entry). A
+        claim older than `stale_s` is taken over."""
+        args = [VERIFIED + exact, repr(time.time()), stale_s]
+        verdict = self._claim_verification(keys=[ENTRY + str(entry_id)], args=args)
         return verdict.decode() if verdict is not None else None
 
     def record_verdict(self, entry_id: int, exact: str, verdict: str | None) -> None:

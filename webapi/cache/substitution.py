@@ -81,7 +81,7 @@ def _joined(toks: list[str], other: list[str]) -> list[str]:
     joined_words = set(other)
     out: list[str] = []
     for tok in toks:
-        if out and out[-1] + tok in joined_words:
+        if out and min(len(out[-1]), len(tok)) >= 3 and out[-1] + tok in joined_words:  # not "a part"
             out[-1] += tok
         elif len(out) > 1 and out[-1] == "-" and out[-2] + tok in joined_words:
             out[-2:] = [out[-2] + tok]
@@ -114,7 +114,8 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     net = wordnet()
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
-    unknown = not kinds and word.isalpha() and len(word) >= 4  # a term WordNet lacks: "hypoallergenic"
+    # A term WordNet lacks ("hypoallergenic"), not a filler word misspelt ("realy").
+    unknown = not kinds and word.isalpha() and len(word) >= 4 and not any(_edits(word, w) <= 1 for w in FILLER)
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
@@ -124,30 +125,22 @@ def _in_own_phrase(toks: list[str], at: int, inserted: set[int], shared: set[str
     """Back from `toks[at]`, over the insertion's other words (`inserted`: their places) and words
     neither prompt counts ("a", "my", "who do"), stands a word that opens a phrase or clause: "in",
     "for", "if", "while" ... (not the "to" of the request itself: "how to build", "want to know")."""
-    return _opener(toks, at, inserted, shared) is not None
-
-
-def _opener(toks: list[str], at: int, inserted: set[int], shared: set[str]) -> int | None:
-    """Where the phrase or clause that holds `toks[at]` opens (_in_own_phrase), if it is one."""
     net = wordnet()
     before = at - 1
     while before >= 0 and toks[before] not in OPENERS and (before in inserted or net.base(toks[before]) not in shared):
         before -= 1
     if before < 0 or toks[before] not in OPENERS:
-        return None
-    return None if toks[before] == "to" and before > 0 and toks[before - 1] in FILLER else before
+        return False
+    return not (toks[before] == "to" and before > 0 and toks[before - 1] in FILLER)
 
 
-def _phrase_replaced(sides: list[tuple[list[str], set[int]]], shared: set[str]) -> bool:
-    """Each prompt ends a shared opener with a phrase of its own: "for a high school essay" / "for a
-    PhD seminar" (each side: its tokens and the places of its differing words)."""
-    openers = []
-    for toks, differing in sides:
-        found = {_opener(toks, at, differing, shared) for at in differing}
-        if None in found or len(found) != 1:
-            return False
-        openers.append(toks[found.pop()])
-    return openers[0] == openers[1]
+def _phrase_replaced(ta: list[str], first_a: int, tb: list[str], first_b: int) -> bool:
+    """The prompts are one text up to an opener ("for", "in", "while" ...; not the first word: "who",
+    "when"), then each ends the phrase its own way ("… for a high school essay" / "… for a PhD
+    seminar"; `first_a`, `first_b`: where each one's differing words begin)."""
+    sides = ((ta, first_a), (tb, first_b))
+    opens = [max((i for i in range(1, first) if toks[i] in OPENERS), default=0) for toks, first in sides]
+    return opens[0] > 0 and opens[0] == opens[1] and ta[: opens[0] + 1] == tb[: opens[1] + 1]
 
 
 def _crossed(only_a: list[str], only_b: list[str]) -> bool:
@@ -192,8 +185,9 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
         if insertion:
             return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
-        places = [{content_a[k][1] for k in at_a}, {content_b[k][1] for k in at_b}]
-        return _phrase_replaced([(ta, places[0]), (tb, places[1])], set(a) & set(b))
+        # Likewise one such phrase for another, unless its words restate the other's.
+        first_a, first_b = min(content_a[k][1] for k in at_a), min(content_b[k][1] for k in at_b)
+        return _phrase_replaced(ta, first_a, tb, first_b) and _unexplained(only_a, only_b)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
@@ -207,6 +201,11 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
         )
     if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
         return any(not _restates(x, y) for x, y in zip(only_a, only_b, strict=True))
+    return _unexplained(only_a, only_b)
+
+
+def _unexplained(only_a: list[str], only_b: list[str]) -> bool:
+    """A word only one side has restates none of the other side's."""
     return any(not any(_restates(x, y) for y in only_b) for x in only_a) or any(
         not any(_restates(y, x) for x in only_a) for y in only_b
     )

@@ -47,6 +47,9 @@ MAX_PENDING = 100
 #: threshold on the dev set (bench/cache_verify.py), which is not very: see the README.
 ANSWER_SIMILARITY = 0.74
 POLL_S = 2.0
+#: A claim older than this is taken for lost (its process died before the job was noted) and the
+#: pair is verified again.
+STALE_CLAIM_S = 3600
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -78,12 +81,13 @@ class Verifier(BackgroundLoop):
         without generating again, and one whose pair is being verified is left to that job."""
         if hit.kind != "semantic" or hit.entry is None or random.random() >= self.rate:
             return None
-        if self.redis.hlen(PENDING) >= MAX_PENDING:
-            return None
         store = self.cache.store
-        if (known := store.claim_verification(hit.entry.id, probe.exact)) is not None:
+        if (known := store.claim_verification(hit.entry.id, probe.exact, STALE_CLAIM_S)) is not None:
             if known == "passed":
                 self._count("passed")
+            return None
+        if self.redis.hlen(PENDING) >= MAX_PENDING:
+            store.record_verdict(hit.entry.id, probe.exact, None)
             return None
         try:
             job_id = self.submit(request, model, tenant)

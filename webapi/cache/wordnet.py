@@ -52,8 +52,8 @@ class WordNet:
         self.near: dict[tuple[str, int], frozenset[int]] = {}
         #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
         self.general: dict[int, tuple[int, ...]] = {}
-        #: (pos, synset) -> the synsets holding its antonyms ("tall" -> "short")
-        self.antonyms: dict[tuple[str, int], frozenset[int]] = {}
+        #: (pos, word) -> its antonyms, word to word as WordNet links them ("tall" -> "short")
+        self.antonyms: dict[tuple[str, str], frozenset[str]] = {}
         for pos in POS:
             index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
             if not index.exists():
@@ -74,24 +74,31 @@ class WordNet:
                     self.exceptions[pos][inflected] = tuple(bases)
 
     def _read_pointers(self, pos: str, data: Path) -> None:
-        """A noun's general terms; an adjective's or verb's near synsets; every synset's antonyms."""
+        """A noun's general terms; an adjective's or verb's near synsets; every word's antonyms."""
         kinds = _GENERAL if pos == "noun" else _NEAR
+        words_of: dict[int, list[str]] = {}
+        opposed: list[tuple[str, int, int]] = []  # (word, the antonym's synset, its word number there)
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith(" "):
                 continue
             fields = line.split(" | ")[0].split()
-            words = int(fields[3], 16)
-            at = 4 + 2 * words
-            pointers = fields[at + 1 : at + 1 + 4 * int(fields[at])]
-            offset = int(fields[0])
-            linked = [int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] in kinds]
-            opposed = [int(pointers[i + 1]) for i in range(0, len(pointers), 4) if pointers[i] == _ANTONYM]
-            if opposed:
-                self.antonyms[(pos, offset)] = frozenset(opposed)
+            offset, count = int(fields[0]), int(fields[3], 16)
+            # An adjective's word may carry a syntactic marker: "galore(ip)".
+            words_of[offset] = [fields[4 + 2 * i].split("(")[0].lower() for i in range(count)]
+            at = 4 + 2 * count
+            pointers = [fields[at + 1 + i : at + 5 + i] for i in range(0, 4 * int(fields[at]), 4)]
+            linked = [int(target) for kind, target, _, _ in pointers if kind in kinds]
             if linked and pos == "noun":
                 self.general[offset] = tuple(linked)
             elif linked and pos != "adv":
                 self.near[(pos, offset)] = frozenset(linked)
+            for kind, target, _, ends in pointers:  # antonymy links words: "ends" numbers them (hex)
+                if kind == _ANTONYM:
+                    opposed.append((words_of[offset][int(ends[:2], 16) - 1], int(target), int(ends[2:], 16)))
+        antonyms: dict[str, set[str]] = {}
+        for word, target, number in opposed:
+            antonyms.setdefault(word, set()).add(words_of[target][number - 1])
+        self.antonyms.update({(pos, word): frozenset(found) for word, found in antonyms.items()})
 
     @property
     def loaded(self) -> bool:
@@ -140,14 +147,10 @@ class WordNet:
         return False
 
     def antonyms_of(self, a: str, b: str) -> bool:
-        """Among the first SENSES senses of each (in one part of speech), WordNet names `a` and `b`
-        opposites: "tall" / "short", "win" / "lose", "legal" / "illegal"."""
-        for pos_a, base_a in self.lemmas(a):
-            opposed = set().union(*(self.antonyms.get((pos_a, s), ()) for s in self.senses[pos_a][base_a]))
-            for pos_b, base_b in self.lemmas(b):
-                if pos_b == pos_a and opposed & set(self.senses[pos_b][base_b]):
-                    return True
-        return False
+        """WordNet names `a` and `b` antonyms, in one part of speech: "tall" / "short", "win" /
+        "lose", "legal" / "illegal"."""
+        bases_b = self.lemmas(b)
+        return any((pos, o) in bases_b for pos, base in self.lemmas(a) for o in self.antonyms.get((pos, base), ()))
 
     def generalises(self, general: str, specific: str) -> bool:
         """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
@@ -162,19 +165,13 @@ class WordNet:
 
 
 def derived(a: str, b: str) -> bool:
-    """One word is the other with a derivational suffix, or both are one stem with two: "recommend"
-    / "recommendation", "driver" / "driving" (a stem of 4 letters at least, a final e dropped)."""
-    return bool(_stems(a) & _stems(b))
-
-
-def _stems(word: str) -> set[str]:
-    """The word, and what is left of it without each derivational suffix it ends with."""
-    stems = {word}
+    """One word is the other with a derivational suffix (a stem of 4 letters at least, a final e dropped)."""
+    short, long = sorted((a, b), key=len)
     for suffix in _DERIVATIONS:
-        stem = word[: -len(suffix)]
-        if word.endswith(suffix) and len(stem) >= 4:
-            stems |= {stem, stem + "e"}
-    return stems
+        stem = long[: -len(suffix)]
+        if long.endswith(suffix) and len(stem) >= 4 and short in (stem, stem + "e"):
+            return True
+    return False
 
 
 @cache
