@@ -99,6 +99,8 @@ _OF_PHRASE = _OF | _DETERMINERS
 # Capitalised words that name nothing: units ("Celsius"), and "OK" ("Is it OK to ...?"; other
 # greetings may start a name: "Hey Jude", "Hello Kitty").
 _NOT_NAMES = frozenset(MEASURES) | {"ok", "okay"}
+# Words in one prompt only that keep the antonym rule out (_opposed).
+_REVERSING_OR_NEGATING = REVERSING | NEGATORS
 
 
 def _normalise(text: str) -> str:
@@ -189,7 +191,7 @@ def _opposed(a: set[str], b: set[str]) -> bool:
         sides_a, sides_b = (bool(a & one), bool(a & other)), (bool(b & one), bool(b & other))
         if any(sides_a) and any(sides_b) and sides_a != sides_b:
             return True
-    if (a ^ b) & (REVERSING | NEGATORS):
+    if (a ^ b) & _REVERSING_OR_NEGATING:
         return False  # "fix a slow laptop" / "speed up my laptop": a problem and its goal
     net = wordnet()
     only_a, only_b = a - b, b - a
@@ -408,7 +410,8 @@ def conflict(a: str, b: str) -> str | None:
         return "opposite"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"
-    if _asked(ta) and _asked(tb) and not _asked(ta) & _asked(tb):
+    asked_a, asked_b = _asked(ta), _asked(tb)
+    if asked_a and asked_b and not asked_a & asked_b:
         return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:

@@ -7,9 +7,9 @@ a synonym among the first senses, a derivation) or by spelling (one unit: "oz" /
 misspelling; a compound written as one word); an added word must restate a word of the other
 prompt (or name what one of its words is: "the city of Philadelphia") or leave the request as
 wide as before, which it does not when it opens a phrase of its own ("in winter", "for a dog")
-or describes a word both prompts have ("funny haiku", "keto bread"). No word list can name every antonym,
-sibling noun, state change or qualifier: this rule needs none, only the small grammar lists in
-words/ (prepositions and other phrase openers, neutral additions).
+or describes a word both prompts have ("funny haiku", "keto bread"). No word list can name
+every antonym, sibling noun, state change or qualifier: this rule needs none, only the small
+grammar lists in words/ (prepositions and other phrase openers, neutral additions).
 """
 
 from __future__ import annotations
@@ -114,8 +114,14 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     net = wordnet()
     following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
     kinds = {pos for pos, _ in net.lemmas(word)}
-    # A term WordNet lacks ("hypoallergenic"), not a filler word misspelt ("realy").
-    unknown = not kinds and word.isalpha() and len(word) >= 4 and not any(_edits(word, w) <= 1 for w in FILLER)
+    # A term WordNet lacks ("hypoallergenic"), not a filler word misspelt ("realy"; an edit changes
+    # the length by one at most, so only filler words of about its length are compared).
+    unknown = (
+        not kinds
+        and word.isalpha()
+        and len(word) >= 4
+        and not any(abs(len(w) - len(word)) <= 1 and _edits(word, w) <= 1 for w in FILLER)
+    )
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
