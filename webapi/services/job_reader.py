@@ -31,14 +31,7 @@ class JobReader:
 
     def describe(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job object; NotFound for ids never submitted, or another tenant's (None: any)."""
-        # A worker writes the record's start and timings, stores the result, then marks the record
-        # done. Read in that order's reverse (the result, then the record), a result never meets a
-        # record older than it ("succeeded" with no start); a done record whose result was not
-        # there a moment before is read again (stored in between, or expired).
-        meta = self.celery.backend.get_task_meta(job_id)
         record = self.store.get(job_id)
-        if record is not None and record.state == DONE and meta.get("status") not in states.READY_STATES:
-            meta = self.celery.backend.get_task_meta(job_id)
         # None, or only what a worker wrote for a hand-sent task: never submitted here.
         if record is None or record.created_at is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no job with id {job_id!r}", "id")
@@ -48,6 +41,13 @@ class JobReader:
                 job.update(status="cancelled", result=None, error=None)
             job["cache"] = cache_info(record)
             return job
+        if record.result is not None:  # a cache hit: its answer was copied at submission
+            return job_object(job_id, record, {})
+        meta = self.celery.backend.get_task_meta(job_id)
+        if meta.get("status") in states.READY_STATES and record.state != DONE:
+            # It ended between the two reads. A worker writes a job's start and timings before its
+            # result, so the record read again is as new as the result ("succeeded" has a start).
+            record = self.store.get(job_id) or record
         return job_object(job_id, record, meta)
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
