@@ -75,7 +75,7 @@ def curve(pairs: list[Pair], thresholds: list[float]) -> list[Point]:
     for threshold in thresholds:
         served = sum(p.similarity >= threshold and p.guard_agrees for p in same)
         wrong = sum(p.similarity >= threshold and p.guard_agrees for p in different)
-        points.append(Point(threshold, round(served / len(same), 3), round(wrong / len(different), 3), wrong))
+        points.append(Point(threshold, served / len(same), wrong / len(different), wrong))
     return points
 
 
@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     points = curve(pairs, [round(0.5 + i / 100, 2) for i in range(50)])
     best = recommend(points, args.max_false_rate)
     if args.json:
-        print(json.dumps({"recommended": best and asdict(best), "curve": [asdict(p) for p in points]}, indent=2))
+        rounded = [{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()} for p in points]
+        chosen = rounded[points.index(best)] if best else None
+        print(json.dumps({"recommended": chosen, "curve": rounded}, indent=2))
     else:
         print(f"{'threshold':>9}  paraphrases served  near-misses served")
         for p in points:
