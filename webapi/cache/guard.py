@@ -15,8 +15,10 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
 - named entities: every capitalised word of one prompt appears in the other;
 - negation: the same number of negators (not, no, never, without, "with no", n't ..., "X-free"
   and "X-less" as "without X", "other than" as "except", and the words that negate without
-  "not": avoid, prevent, lack, fail ...), in any inflection; and no negating prefix on a word the
-  other prompt has ("legal" / "illegal", "like" / "dislike");
+  "not": avoid, prevent, lack, fail ..., and "stop X (from) doing"), in any inflection; no
+  negating prefix on a word the other prompt has ("legal" / "illegal", "like" / "dislike"); and
+  not each prompt negating a verb the other has ("eating but not drinking" / "not eating but
+  drinking");
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
   "only some cells");
@@ -24,10 +26,12 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
 - direction: the same "from X" / "to Y" roles, and not the same terms, or runs of terms, in a
   swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my
   dog", "sharpen a dull knife" vs "dull a sharp knife", "use my Prius to jump-start a gas car" vs
-  "use a gas car to jump-start my Prius"), read past voice, compounds and moved clauses;
+  "use a gas car to jump-start my Prius"), read past voice, compounds and moved clauses; and a
+  question word standing for the same role ("who defeated Rome" / "who did Rome defeat");
 - substitution and insertion (substitution.py): where the prompts differ by a few content words
   ("raw" / "cooked", "guitar" / "piano", "vegan cookies" / "cookies", "for a dog"), each
-  difference must be explained (an inflection, a WordNet synonym, a derivation) or, when only
+  difference must be explained (an inflection, a WordNet synonym, a derivation, a verb one step
+  more specific, similar adjectives; the passive voice moves words, it adds none) or, when only
   one prompt has the words, leave the request as wide as before. No word list can name every
   antonym, sibling noun, state change or qualifier; this rule needs none.
 
@@ -69,6 +73,11 @@ _CASED_NAMES = [
     (r"\bU\.?K\.?(?=\W|$)|\bUnited Kingdom\b|\bGreat Britain\b|\bBritain\b", " uk "),
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
+# "stop" something (from) doing, "keep" something from doing: "prevent" it ("keep my plants growing" is no such).
+_STOP_FROM = re.compile(
+    r"\b(?:stop|stops|stopping|stopped)\b(?=(?: [\w']+){1,4}(?: from)? \w+ing\b)"
+    r"|\b(?:keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
+)
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _TEXTED = {"2": "to", "4": "for"}
 # Where text-speak stands for its word: "2" after these ("how 2 make"), "4" before these ("4 my puppy").
@@ -86,12 +95,20 @@ _PRESENT = frozenset(
 )
 # "be" and "get" forms that make a passive with "by": "my phone was damaged by water".
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
+# Negators that negate the verb after them (not "no", "without": those negate a noun).
+_VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
+                            "cannot", "wont", "wouldnt", "shouldnt", "couldnt"])  # fmt: skip
+# Question words whose role a verb sets (_asker_role), and the auxiliaries that tell it.
+_ASKERS = frozenset(["who", "whom", "what", "which"])
+_DO = frozenset(["do", "does", "did"])
+_BE = frozenset(["is", "are", "was", "were"])
+_BE_FORMS = _BE | {"be", "been", "am"}
 # Words between two exchanged terms that make their order not matter ("python or java").
 _SYMMETRIC = frozenset(["and", "or", "vs", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
-_OF = frozenset(["of", "in", "for", "on", "with", "without"])
+_OF = frozenset(["of", "in", "for", "on", "with", "without", "about"])
 _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
 _OF_PHRASE = _OF | _DETERMINERS
 
@@ -120,6 +137,7 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"(\d)(?=[a-z])", r"\1 ", text)  # "100km" -> "100 km"
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
     text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
+    text = _STOP_FROM.sub("prevent", text)  # "stop my dog from barking" is "prevent my dog from barking"
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"\b{phrase}\b", canon, text)
     return [word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))]
@@ -162,6 +180,23 @@ def _numbers(toks: list[str]) -> Counter[str]:
 def _negations(toks: list[str]) -> int:
     """How many negators, in any inflection ("prevents", "avoiding")."""
     return sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
+
+
+def _negation_moved(a: list[str], b: list[str]) -> bool:
+    """Each prompt negates a verb the other has un-negated: "eating but not drinking" / "not eating
+    but drinking"."""
+    negated_a, negated_b = _negated_verbs(a), _negated_verbs(b)
+    return bool((negated_a - negated_b) & set(b)) and bool((negated_b - negated_a) & set(a))
+
+
+def _negated_verbs(toks: list[str]) -> set[str]:
+    """The verbs right after "not", "never", "don't" ...: "not drinking" -> "drinking"."""
+    net = wordnet()
+    return {
+        word
+        for negator, word in pairwise(toks)
+        if negator in _VERB_NEGATORS and any(pos == "verb" for pos, _ in net.lemmas(word)) and word not in STOPWORDS
+    }
 
 
 def _prefix_negated(a: set[str], b: set[str]) -> bool:
@@ -365,17 +400,47 @@ def _swapped(a: list[str], b: list[str]) -> bool:
 
 
 def _passive(toks: list[str]) -> bool:
-    """A passive clause with its agent: a form of "be" or "get", then a past participle, then "by"
-    ("was damaged by", "got rear-ended by"; not "is paying by card")."""
-    return any(
+    """A passive clause: with its agent, a form of "be" or "get", then a past participle, then "by"
+    ("was damaged by", "got rear-ended by"; not "is paying by card"); without, a form of "be" right
+    before a verb's past participle ("should tomatoes be fertilized", "is being bullied")."""
+    with_agent = any(
         t == "by" and i > 0 and _participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
         for i, t in enumerate(toks)
+    )
+    return with_agent or any(
+        t in _BE_FORMS and _participle(p) and _verb_form(p) for t, p in pairwise(t for t in toks if t != "being")
     )
 
 
 def _participle(word: str) -> bool:
     """Ends as a past participle does, or is an irregular one WordNet lists ("stung", "written")."""
-    return word.endswith(("ed", "en")) or word in wordnet().exceptions["verb"]
+    return word.endswith(("ed", "en")) or (word in wordnet().exceptions["verb"] and not word.endswith("ing"))
+
+
+def _asker_role(toks: list[str]) -> str | None:
+    """What a question's "who" or "what" stands for: the doer ("who defeated Rome", "who was Rome
+    defeated by", "by whom was it built") or the one it is done to ("who did Rome defeat", "who was
+    defeated by Rome"); None where the question does not say (no verb, a modal, no question word)."""
+    if any(a == "by" and b in _ASKERS for a, b in pairwise(toks)):
+        return "doer"
+    if len(toks) < 3 or toks[0] not in _ASKERS:
+        return None
+    at = 2 if toks[0] == "which" and toks[1] not in _DO | _BE else 1  # "which team won ..."
+    word, after = toks[at], toks[at + 1] if at + 1 < len(toks) else ""
+    if word in _DO:
+        return "done to"
+    if word in _BE:
+        if toks[-1] == "by":
+            return "doer"
+        return "done to" if toks[at + 2 : at + 3] == ["by"] and _verb_form(after) else None
+    return "doer" if _verb_form(word) else None
+
+
+def _verb_form(word: str) -> bool:
+    """A verb's past or third-person form ("defeated", "won", "causes"), not its base form."""
+    net = wordnet()
+    verbs = {base for pos, base in net.lemmas(word) if pos == "verb"}
+    return bool(verbs) and word not in verbs
 
 
 def _capitalised(text: str) -> set[str]:
@@ -404,7 +469,7 @@ def conflict(a: str, b: str) -> str | None:
     set_a, set_b = _words(ta), _words(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"
-    if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b):
+    if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b) or _negation_moved(ta, tb):
         return "negation"
     if _opposed(set_a, set_b):
         return "opposite"
@@ -434,6 +499,9 @@ def conflict(a: str, b: str) -> str | None:
         return "direction"  # "can my cat catch a cold from me" vs "can I catch a cold from my cat"
     elif _swapped(ta, tb):
         return "direction"
+    asker_a, asker_b = _asker_role(ta), _asker_role(tb)
+    if asker_a and asker_b and asker_a != asker_b:
+        return "direction"  # "who did the Romans defeat" / "who defeated the Romans"
     if substituted(ta, tb, names_a | names_b):
         return "substitution"
     return None

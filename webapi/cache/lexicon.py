@@ -31,6 +31,8 @@ GREETINGS = _words("greetings.txt")
 REVERSING = _words("reversing.txt")
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs, greetings).
 FILLER = _words("filler.txt") | GREETINGS
+#: Verbs so general that a kind of one is a different act ("inherit" / "get", "donate" / "give").
+LIGHT_VERBS = _words("light_verbs.txt")
 NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
 #: The insertion rule's grammar (substitution._narrows): words that open a phrase or clause of its
 #: own, and words that added alone leave a request as wide.
