@@ -99,14 +99,18 @@ NEAR_MISSES = [
         "Explain the French Revolution for a middle school report",
         "Explain the French Revolution for a graduate history seminar",
     ),
-    # A kind of a light verb is a different act; a superlative ranks by its own property.
-    ("substitution", "What happens if I take money from my 401k?", "What happens if I borrow money from my 401k?"),
+    # A verb one step more specific, adjectives WordNet clusters in rare senses: each a different question.
+    ("substitution", "Can I drink water before surgery?", "Can I sip water before surgery?"),
+    ("substitution", "How long can I keep rare steak in the fridge?", "How long can I keep raw steak in the fridge?"),
     ("substitution", "What's the deepest lake in the US?", "What's the largest lake in the US?"),
+    ("substitution", "Should I take a double dose of ibuprofen?", "Should I take a second dose of ibuprofen?"),
     # What the question word stands for: the doer or the one done to.
     ("direction", "Who did the Romans defeat at Cannae?", "Who defeated the Romans at Cannae?"),
     ("direction", "Who was the Spanish Armada defeated by?", "Who was defeated by the Spanish Armada?"),
     ("direction", "What do foxes eat?", "What eats foxes?"),
     ("negation", "dog eating but not drinking water", "dog not eating but drinking water"),
+    ("negation", "How do I keep my roses growing in the fall?", "How do I keep my roses from growing in the fall?"),
+    ("direction", "My cat is scared of my dog, why?", "Why is my dog scared of my cat?"),
 ]
 
 PARAPHRASES = [
@@ -168,12 +172,6 @@ PARAPHRASES = [
     ("Write a story for small scared kids", "Write a story for little frightened children"),
     ("How long do dogs live?", "How old do dogs get?"),
     ("Find me a really good pizza place", "Find me a realy good pizza place"),
-    # A verb one step more specific, in a sense WordNet words several ways ("choose, select, pick out").
-    ("How do I choose a good watermelon?", "How do I pick a good watermelon?"),
-    ("Best way to store fresh herbs", "Best way to keep fresh herbs"),
-    # Adjectives in one cluster of similar senses, whichever senses.
-    ("Is too much caffeine bad for your heart?", "Is too much caffeine harmful for your heart?"),
-    ("Is it legal to record a phone call in California?", "Is it lawful to record a phone call in California?"),
     # A verb and its particles as one verb.
     ("Why is my cat throwing up after eating?", "Why is my cat vomiting after eating?"),
     ("How to get rid of fruit flies in the kitchen", "How to eliminate fruit flies in the kitchen"),
@@ -184,8 +182,11 @@ PARAPHRASES = [
     ("Is it normal for a 2 year old to not talk much?", "is it normal for a two year old to not talk much"),
     ("whats a good grocery budget", "What's a good grocery budget?"),
     ("How do I stop my dog from barking at night?", "How can I prevent my dog from barking at night?"),
-    ("How do I keep bananas from ripening too fast?", "How do I stop bananas ripening too quickly?"),
-    ("Recommend some podcasts about history", "Recommend some history podcasts"),
+    ("How do I keep bananas from ripening too fast?", "How do I stop bananas from ripening too quickly?"),
+    ("What plants do deer eat?", "Which plants do deer eat?"),  # "plants" is no verb here
+    ("Who owns Instagram?", "Who does Instagram belong to?"),  # another verb, its roles the other way round
+    ("I don't think my cat is eating enough", "I think my cat is not eating enough"),
+    ("Is it bad that my dog eats quickly?", "Is it bad that my dog eats fast?"),
 ]
 
 
@@ -219,9 +220,6 @@ def test_substitutions_explained_by_wordnet_pass_and_others_do_not():
     assert net.related("buy", "purchase") and net.related("cooked", "cook") and net.related("mice", "mouse")
     assert net.related("recommend", "recommendations")  # derivation
     assert not net.related("bake", "cook") and not net.related("whisper", "speak")  # more specific: not a synonym
-    assert net.kind_of("pick", "choose") and net.kind_of("gnaw", "chew") and not net.kind_of("choose", "pick")
-    assert not net.kind_of("kiss", "touch") and not net.kind_of("bake", "cook")  # WordNet says "touch" one way only
-    assert net.similar_adjectives("bad", "harmful") and not net.similar_adjectives("raw", "cooked")
     assert net.generalises("city", "Lisbon") and net.generalises("virus", "hiv")
     assert not net.generalises("dog", "animal")
     for a, b in [("raw", "cooked"), ("succeed", "fail"), ("cat", "dog"), ("tighten", "loosen"), ("weight", "volume")]:

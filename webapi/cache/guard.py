@@ -52,6 +52,7 @@ from webapi.cache.lexicon import (
     ENTITIES,
     ENTITY_ALIASES,
     MEASURES,
+    NEG_RAISING,
     NEGATORS,
     NUMBER_WORDS,
     OPPOSITES,
@@ -73,10 +74,10 @@ _CASED_NAMES = [
     (r"\bU\.?K\.?(?=\W|$)|\bUnited Kingdom\b|\bGreat Britain\b|\bBritain\b", " uk "),
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
-# "stop" something (from) doing, "keep" something from doing: "prevent" it ("keep my plants growing" is no such).
+# "stop" or "keep" something from doing: "prevent" it ("keep my plants growing", "stop a nosebleed
+# while flying" are no such).
 _STOP_FROM = re.compile(
-    r"\b(?:stop|stops|stopping|stopped)\b(?=(?: [\w']+){1,4}(?: from)? \w+ing\b)"
-    r"|\b(?:keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
+    r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
 )
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _TEXTED = {"2": "to", "4": "for"}
@@ -108,7 +109,7 @@ _SYMMETRIC = frozenset(["and", "or", "vs", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
-_OF = frozenset(["of", "in", "for", "on", "with", "without", "about"])
+_OF = frozenset(["of", "in", "for", "on", "with", "without"])
 _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
 _OF_PHRASE = _OF | _DETERMINERS
 
@@ -195,7 +196,10 @@ def _negated_verbs(toks: list[str]) -> set[str]:
     return {
         word
         for negator, word in pairwise(toks)
-        if negator in _VERB_NEGATORS and any(pos == "verb" for pos, _ in net.lemmas(word)) and word not in STOPWORDS
+        if negator in _VERB_NEGATORS
+        and any(pos == "verb" for pos, _ in net.lemmas(word))
+        and word not in STOPWORDS
+        and net.base(word) not in NEG_RAISING
     }
 
 
@@ -389,7 +393,7 @@ def _swapped(a: list[str], b: list[str]) -> bool:
     """B is A with two terms or runs of terms exchanged: "7 from 20" / "20 from 7", "my dog bit
     another dog" / "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog"
     (without), in the same voice."""
-    if _passive(a) != _passive(b):
+    if _passive(a) != _passive(b) or _voice_turned(a, b) or _voice_turned(b, a):
         return False  # "my phone was damaged by water" / "water damaged my phone": the voice turns the order
     terms_a, terms_b = _terms(a), _terms(b)
     for persons in (True, False):
@@ -400,16 +404,26 @@ def _swapped(a: list[str], b: list[str]) -> bool:
 
 
 def _passive(toks: list[str]) -> bool:
-    """A passive clause: with its agent, a form of "be" or "get", then a past participle, then "by"
-    ("was damaged by", "got rear-ended by"; not "is paying by card"); without, a form of "be" right
-    before a verb's past participle ("should tomatoes be fertilized", "is being bullied")."""
-    with_agent = any(
+    """A passive clause with its agent: a form of "be" or "get", then a past participle, then "by"
+    ("was damaged by", "got rear-ended by"; not "is paying by card")."""
+    return any(
         t == "by" and i > 0 and _participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
         for i, t in enumerate(toks)
     )
-    return with_agent or any(
-        t in _BE_FORMS and _participle(p) and _verb_form(p) for t, p in pairwise(t for t in toks if t != "being")
-    )
+
+
+def _voice_turned(a: list[str], b: list[str]) -> bool:
+    """`a` has a verb in the passive, right after a form of "be", that `b` has in another form:
+    "should tomatoes be fertilized" / "should I fertilize tomatoes" (but "my cat is scared of my
+    dog" / "why is my dog scared of my cat" keeps its participle, and its roles)."""
+    net = wordnet()
+    verbs_b = {t: {base for pos, base in net.lemmas(t) if pos == "verb"} for t in b}
+    for be, participle in pairwise(t for t in a if t != "being"):
+        if be in _BE_FORMS and _participle(participle) and participle not in verbs_b:
+            verbs = {base for pos, base in net.lemmas(participle) if pos == "verb"}
+            if any(verbs & other for other in verbs_b.values()):
+                return True
+    return False
 
 
 def _participle(word: str) -> bool:
@@ -425,7 +439,9 @@ def _asker_role(toks: list[str]) -> str | None:
         return "doer"
     if len(toks) < 3 or toks[0] not in _ASKERS:
         return None
-    at = 2 if toks[0] == "which" and toks[1] not in _DO | _BE else 1  # "which team won ..."
+    # "which team won", "what plants do deer eat": the question word asks for a noun; "what eats foxes" a verb.
+    noun = toks[0] == "which" or toks[2] in _DO | _BE
+    at = 2 if noun and toks[1] not in _DO | _BE else 1
     word, after = toks[at], toks[at + 1] if at + 1 < len(toks) else ""
     if word in _DO:
         return "done to"
@@ -434,6 +450,14 @@ def _asker_role(toks: list[str]) -> str | None:
             return "doer"
         return "done to" if toks[at + 2 : at + 3] == ["by"] and _verb_form(after) else None
     return "doer" if _verb_form(word) else None
+
+
+def _bases(toks: list[str]) -> set[str]:
+    """The prompt's words in their base forms (a verb's where a word may be one: "eats" -> "eat"), less
+    stopwords and the auxiliaries of voice and question."""
+    net = wordnet()
+    verbs = {t: sorted(base for pos, base in net.lemmas(t) if pos == "verb") for t in toks}
+    return {(verbs[t] or [net.base(t)])[0] for t in toks if t not in STOPWORDS | _DO | _BE_FORMS}
 
 
 def _verb_form(word: str) -> bool:
@@ -500,8 +524,8 @@ def conflict(a: str, b: str) -> str | None:
     elif _swapped(ta, tb):
         return "direction"
     asker_a, asker_b = _asker_role(ta), _asker_role(tb)
-    if asker_a and asker_b and asker_a != asker_b:
-        return "direction"  # "who did the Romans defeat" / "who defeated the Romans"
+    if asker_a and asker_b and asker_a != asker_b and _bases(ta) == _bases(tb):
+        return "direction"  # "who did the Romans defeat" / "who defeated the Romans" (not "who owns" / "belongs to")
     if substituted(ta, tb, names_a | names_b):
         return "substitution"
     return None

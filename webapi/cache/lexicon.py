@@ -25,15 +25,17 @@ STOPWORDS = _words("stopwords.txt")
 #: Words that negate ("not", "without"), and the words that negate while meaning more ("avoid").
 NEGATING_WORDS = _words("negating_words.txt")
 NEGATORS = _words("negators.txt") | NEGATING_WORDS
+#: Verbs whose negation may belong to the clause after them ("don't think it is").
+NEG_RAISING = _words("neg_raising.txt")
 #: Greetings and asides ("OK", "Hey"): they name nothing, however they are cased.
 GREETINGS = _words("greetings.txt")
 #: Words that ask for the opposite of what they name ("fix a slow laptop"), for the antonym rule.
 REVERSING = _words("reversing.txt")
 #: Words the substitution rule ignores (articles, pronouns, politeness, request verbs, greetings).
 FILLER = _words("filler.txt") | GREETINGS
-#: Verbs so general that a kind of one is a different act ("inherit" / "get", "donate" / "give").
-LIGHT_VERBS = _words("light_verbs.txt")
-NUMBER_WORDS = {word: value for word, value in _rows("numbers.tsv")}
+#: cardinal number word -> its value ("two" -> "2"); NUMBER_WORDS adds ordinals and multiples ("second", "twice")
+CARDINALS = {word: value for word, value in _rows("numbers.tsv")}
+NUMBER_WORDS = CARDINALS | {word: value for word, value in _rows("number_forms.tsv")}
 #: The insertion rule's grammar (substitution._narrows): words that open a phrase or clause of its
 #: own, and words that added alone leave a request as wide.
 OPENERS = _words("openers.txt")

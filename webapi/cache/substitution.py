@@ -3,13 +3,13 @@
 Aligned word by word (difflib), two prompts that share most of their content words differ by a
 few: swapped ("raw" / "cooked", "guitar" / "piano"), added or dropped ("vegan cookies" /
 "cookies", "boil an egg at high altitude"). A swap must be explained by WordNet (an inflection,
-a synonym among the first senses, a derivation, a verb one step more specific, similar adjectives)
-or by spelling (one unit: "oz" / "ounce"; "2" / "two"; a misspelling; a compound written as one
-word); read word by word, or with a verb and its particles as one ("throw up" / "vomit"); an
-added word must restate a word of the other
-prompt (or name what one of its words is: "the city of Philadelphia") or leave the request as
-wide as before, which it does not when it opens a phrase of its own ("in winter", "for a dog")
-or describes a word both prompts have ("funny haiku", "keto bread"). No word list can name
+a synonym among the first senses, a derivation; an adverb as its adjective) or by spelling (one
+unit: "oz" / "ounce"; one number: "2" / "two"; a misspelling; a compound written as one word),
+read word by word or with a verb and its particles as one ("throw up" / "vomit"); an added word
+must restate a word of the other prompt (or name what one of its words is: "the city of
+Philadelphia") or leave the request as wide as before, which it does not when it opens a phrase
+of its own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku",
+"keto bread"). No word list can name
 every antonym, sibling noun, state change or qualifier: this rule needs none, only the small
 grammar lists in words/ (prepositions and other phrase openers, neutral additions).
 """
@@ -20,13 +20,12 @@ from collections import Counter
 from difflib import SequenceMatcher
 
 from webapi.cache.lexicon import (
+    CARDINALS,
     FILLER,
-    LIGHT_VERBS,
     MEASURES,
     NEGATING_WORDS,
     NEGATORS,
     NEUTRAL_ADDITIONS,
-    NUMBER_WORDS,
     OPENERS,
 )
 from webapi.cache.wordnet import wordnet
@@ -45,30 +44,18 @@ VOICE_WORDS = frozenset(["be", "do"])
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
 
-def _restates(a: str, b: str, graded: frozenset[str] = frozenset()) -> bool:
-    """`b` may stand for `a`: WordNet relates them (one verb a kind of the other: "pick" / "choose";
-    similar adjectives, unless one ranks by a property, as "deepest" / "largest" do: `graded`),
-    they spell one unit ("oz" / "ounce") or one number ("2" / "two"), or one is a misspelling of the
-    other."""
-    plain = _adjective(a), _adjective(b)  # "quickly" / "fast" as "quick" / "fast"
-    return _restates_word(a, b, graded) or (plain != (a, b) and _restates_word(*plain, graded))
+def _restates(a: str, b: str) -> bool:
+    """`b` may stand for `a`: WordNet relates them, they spell one unit ("oz" / "ounce") or one
+    number ("2" / "two"), one is a misspelling of the other, or an adverb restates the adjective
+    it is made of ("quickly" / "fast")."""
+    plain = _adjective(a), _adjective(b)
+    return _restates_word(a, b) or (plain != (a, b) and _restates_word(*plain))
 
 
-def _restates_word(a: str, b: str, graded: frozenset[str]) -> bool:
-    net = wordnet()
+def _restates_word(a: str, b: str) -> bool:
     one_unit = a in MEASURES and MEASURES[a] == MEASURES.get(b)
-    one_number = NUMBER_WORDS.get(a, a) == NUMBER_WORDS.get(b, b)
-    similar = not {a, b} & graded and net.similar_adjectives(a, b)
-    return (
-        net.related(a, b)
-        or (b not in LIGHT_VERBS and net.kind_of(a, b))
-        or (a not in LIGHT_VERBS and net.kind_of(b, a))
-        or similar
-        or one_unit
-        or one_number
-        or _misspelt(a, b)
-        or _misspelt(b, a)
-    )
+    one_number = CARDINALS.get(a, a) == CARDINALS.get(b, b)
+    return wordnet().related(a, b) or one_unit or one_number or _misspelt(a, b) or _misspelt(b, a)
 
 
 def _adjective(word: str) -> str:
@@ -107,23 +94,13 @@ def _content(toks: list[str]) -> list[tuple[str, int]]:
     """The words the substitution rule compares, in their base forms (no filler, no possessive 's,
     no bare negators: the negation rule counts those, so "with no" may stand for "without"), each
     with its place in `toks`."""
+    net = wordnet()
     words = ((t.removesuffix("'s"), i) for i, t in enumerate(toks))
     return [
         (base, i)
         for w, i in words
-        if w not in FILLER and w != "-" and (base := _base(w)) not in NEGATORS - NEGATING_WORDS
+        if w not in FILLER and w != "-" and (base := net.base(w)) not in NEGATORS - NEGATING_WORDS
     ]
-
-
-def _base(word: str) -> str:
-    """The word's base form; a participle's is its verb ("calculated" -> "calculate", though WordNet
-    lists "calculated" as an adjective too): a passive moves the verb, it does not change it."""
-    net = wordnet()
-    if word.endswith("ed"):
-        verbs = [base for pos, base in net.lemmas(word) if pos == "verb"]
-        if verbs and word not in net.exceptions["verb"]:  # the longest: "scared" is "scare", not "scar"
-            return max(verbs, key=lambda verb: (len(verb), verb))
-    return net.base(word)
 
 
 def _joined(toks: list[str], other: list[str]) -> list[str]:
@@ -253,8 +230,6 @@ def _phrasal(toks: list[str]) -> list[str]:
 def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
     """substituted(), on one reading of the prompts' words."""
     net = wordnet()
-    # Comparatives and superlatives rank by their property: "deepest" is not "largest".
-    graded = frozenset(base for t in ta + tb if (base := net.base(t)) != t and ("adj", base) in net.lemmas(t))
     content_a, content_b = _content(ta), _content(tb)
     a, b = [w for w, _ in content_a], [w for w, _ in content_b]
     matcher = SequenceMatcher(a=a, b=b, autojunk=False)
@@ -279,24 +254,24 @@ def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
             return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
         # Likewise one such phrase for another, unless its words restate the other's.
         first_a, first_b = min(content_a[k][1] for k in at_a), min(content_b[k][1] for k in at_b)
-        return _phrase_replaced(ta, first_a, tb, first_b) and _unexplained(only_a, only_b, graded)
+        return _phrase_replaced(ta, first_a, tb, first_b) and _unexplained(only_a, only_b)
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
         return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
         return False  # (difflib's ratio depends on the order of its arguments; the guard must not)
     if insertion:  # each added word restates the other prompt or leaves the request as wide
         return any(
-            not any(_restates(content[k][0], o, graded) or net.generalises(content[k][0], o) for o in other)
+            not any(_restates(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
             and _narrows(toks, content[k][1], inserted, shared, names)
             for k in added
         )
     if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
-        return any(not _restates(x, y, graded) for x, y in zip(only_a, only_b, strict=True))
-    return _unexplained(only_a, only_b, graded)
+        return any(not _restates(x, y) for x, y in zip(only_a, only_b, strict=True))
+    return _unexplained(only_a, only_b)
 
 
-def _unexplained(only_a: list[str], only_b: list[str], graded: frozenset[str]) -> bool:
+def _unexplained(only_a: list[str], only_b: list[str]) -> bool:
     """A word only one side has restates none of the other side's."""
-    return any(not any(_restates(x, y, graded) for y in only_b) for x in only_a) or any(
-        not any(_restates(y, x, graded) for x in only_a) for y in only_b
+    return any(not any(_restates(x, y) for y in only_b) for x in only_a) or any(
+        not any(_restates(y, x) for x in only_a) for y in only_b
     )

@@ -5,10 +5,7 @@ what a prompt asks? It may when it is an inflection of it ("cooked" / "cook", "m
 a derivation ("recommend" / "recommendation"), or a synonym: the two share a synset among their
 most frequent senses ("buy" / "purchase", "car" / "automobile"). WordNet
 lists a word's senses most frequent first, and rare senses make strange synonyms ("dog" and
-"frump"), so only the first SENSES of each word count. Two looser links serve substitution.py: a
-verb one step below another ("pick" / "choose", "store" / "keep": doing one is doing the
-other), and two adjectives in one cluster of similar senses, whichever senses
-("bad" / "harmful").
+"frump"), so only the first SENSES of each word count.
 
 WORDNET_DIR (default /usr/share/wordnet) holds the files; without them no word has a synonym or
 a lemma other than itself, and the cache refuses more (it never serves more).
@@ -48,19 +45,15 @@ GENERALITY = 4
 
 class WordNet:
     def __init__(self, directory: Path) -> None:
-        #: (pos, word) -> its synsets, most frequent sense first
         self.senses: dict[str, dict[str, tuple[int, ...]]] = {pos: {} for pos in POS}
         self.exceptions: dict[str, dict[str, tuple[str, ...]]] = {pos: {} for pos in POS}
         #: (pos, synset) -> the synsets WordNet puts next to it: an adjective's "similar to" cluster,
         #: a verb's "verb group" (senses so close WordNet groups them).
         self.near: dict[tuple[str, int], frozenset[int]] = {}
-        #: (pos, synset) -> its general terms' synsets: a noun's ("philadelphia" -> "city"), a verb's
-        #: ("jog" -> "run")
-        self.general: dict[tuple[str, int], tuple[int, ...]] = {}
+        #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
+        self.general: dict[int, tuple[int, ...]] = {}
         #: (pos, word) -> its antonyms, word to word as WordNet links them ("tall" -> "short")
         self.antonyms: dict[tuple[str, str], frozenset[str]] = {}
-        #: verb synsets WordNet words more than one way ("choose, take, select, pick out")
-        self.abstract_verbs: set[int] = set()
         for pos in POS:
             index, exc = directory / f"index.{pos}", directory / f"{pos}.exc"
             if not index.exists():
@@ -71,7 +64,7 @@ class WordNet:
                 fields = line.split()
                 pointers = int(fields[3])
                 offsets = fields[6 + pointers :]
-                self.senses[pos][fields[0]] = tuple(int(o) for o in offsets)
+                self.senses[pos][fields[0]] = tuple(int(o) for o in offsets[:SENSES])
             data = directory / f"data.{pos}"
             if data.exists():
                 self._read_pointers(pos, data)
@@ -81,7 +74,8 @@ class WordNet:
                     self.exceptions[pos][inflected] = tuple(bases)
 
     def _read_pointers(self, pos: str, data: Path) -> None:
-        """A noun's or verb's general terms; an adjective's or verb's near synsets; every word's antonyms."""
+        """A noun's general terms; an adjective's or verb's near synsets; every word's antonyms."""
+        kinds = _GENERAL if pos == "noun" else _NEAR
         words_of: dict[int, list[str]] = {}
         opposed: list[tuple[str, int, int]] = []  # (word, the antonym's synset, its word number there)
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -93,14 +87,11 @@ class WordNet:
             words_of[offset] = [fields[4 + 2 * i].split("(")[0].lower() for i in range(count)]
             at = 4 + 2 * count
             pointers = [fields[at + 1 + i : at + 5 + i] for i in range(0, 4 * int(fields[at]), 4)]
-            general = [int(target) for kind, target, _, _ in pointers if kind in _GENERAL]
-            near = [int(target) for kind, target, _, _ in pointers if kind in _NEAR]
-            if pos == "verb" and count > 1:
-                self.abstract_verbs.add(offset)
-            if general and pos in ("noun", "verb"):
-                self.general[(pos, offset)] = tuple(general)
-            if near and pos in ("adj", "verb"):
-                self.near[(pos, offset)] = frozenset(near)
+            linked = [int(target) for kind, target, _, _ in pointers if kind in kinds]
+            if linked and pos == "noun":
+                self.general[offset] = tuple(linked)
+            elif linked and pos != "adv":
+                self.near[(pos, offset)] = frozenset(linked)
             for kind, target, _, ends in pointers:  # antonymy links words: "ends" numbers them (hex)
                 if kind == _ANTONYM:
                     opposed.append((words_of[offset][int(ends[:2], 16) - 1], int(target), int(ends[2:], 16)))
@@ -147,39 +138,13 @@ class WordNet:
     def synonyms(self, a: str, b: str) -> bool:
         """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
         or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs)."""
-        return any(self._close(pos, a, b, SENSES) for pos in POS)
-
-    def similar_adjectives(self, a: str, b: str) -> bool:
-        """Some sense of each is in one cluster of similar adjectives: "bad" / "harmful", "legal" /
-        "lawful", "far" / "distant". Any sense: an adjective's sense is set by the noun it describes."""
-        return self._close("adj", a, b, None)
-
-    def _close(self, pos: str, a: str, b: str, senses: int | None) -> bool:
-        """In part of speech `pos`, a sense of `a` and one of `b` (among the first `senses`; None:
-        all) are one synset, or synsets WordNet puts next to each other."""
-        bases_b = [base for p, base in self.lemmas(b) if p == pos]
-        for p, base_a in self.lemmas(a):
-            if p != pos or not bases_b:
-                continue
-            top_a = set(self.senses[pos][base_a][:senses])
-            close_a = top_a.union(*(self.near.get((pos, s), ()) for s in top_a))
-            if any(close_a.intersection(self.senses[pos][base_b][:senses]) for base_b in bases_b):
-                return True
+        for pos_a, base_a in self.lemmas(a):
+            top_a = set(self.senses[pos_a][base_a])
+            close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
+            for pos_b, base_b in self.lemmas(b):
+                if pos_b == pos_a and close_a & set(self.senses[pos_b][base_b]):
+                    return True
         return False
-
-    def kind_of(self, specific: str, general: str) -> bool:
-        """Doing `specific` (a verb, in one of its first SENSES) is doing `general`, one step up
-        WordNet's verb hierarchy, in a sense WordNet words more than one way: "pick" / "choose, select,
-        take, pick out", "store" / "keep, hold on", "gnaw" / "chew, masticate". A sense with one word
-        is a basic act whose kinds are acts of their own: "kiss" / "touch", "bake" / "cook"."""
-        bases = {base for pos, base in self.lemmas(general) if pos == "verb"}
-        generals = {s for base in bases for s in self.senses["verb"][base]} & self.abstract_verbs
-        return any(
-            set(self.general.get(("verb", s), ())) & generals
-            for pos, base in self.lemmas(specific)
-            if pos == "verb"
-            for s in self.senses["verb"][base][:SENSES]
-        )
 
     def antonyms_of(self, a: str, b: str) -> bool:
         """WordNet names `a` and `b` antonyms, in one part of speech: "tall" / "short", "win" /
@@ -190,10 +155,10 @@ class WordNet:
     def generalises(self, general: str, specific: str) -> bool:
         """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
         "month" for "May", "virus" for "HIV" (so "the city of Philadelphia" asks no more)."""
-        targets = {s for pos, base in self.lemmas(general) if pos == "noun" for s in self.senses["noun"][base][:SENSES]}
-        level = {s for pos, base in self.lemmas(specific) if pos == "noun" for s in self.senses["noun"][base][:SENSES]}
+        targets = {s for pos, base in self.lemmas(general) if pos == "noun" for s in self.senses["noun"][base]}
+        level = {s for pos, base in self.lemmas(specific) if pos == "noun" for s in self.senses["noun"][base]}
         for _ in range(GENERALITY):
-            level = {g for s in level for g in self.general.get(("noun", s), ())}
+            level = {g for s in level for g in self.general.get(s, ())}
             if level & targets:
                 return True
         return False
