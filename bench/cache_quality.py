@@ -5,10 +5,10 @@
 A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
 finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
 writes bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard
-and the threshold were tuned on (dev2 to dev11 were each written by a helper who saw neither the
-guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl,
-cache_pairs_blind.jsonl and cache_pairs_blind2.jsonl were each written by someone who had not
-seen the guard, and are never tuned on.
+and the threshold were tuned on (dev2 to dev13 were each written by a helper who saw neither the
+guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
+cache_pairs_blind*.jsonl were each written by someone who had not seen the guard, and are never
+tuned on.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
-    unseen = ["cache_pairs_heldout.jsonl", "cache_pairs_blind.jsonl", "cache_pairs_blind2.jsonl"]
+    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", "blind2", "blind3", "blind4")]
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
