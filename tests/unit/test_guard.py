@@ -211,7 +211,7 @@ def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     served = [p for p in pairs if p["similarity"] >= threshold and conflict(p["a"], p["b"]) is None]
     near_misses = [p for p in pairs if p["label"] == "miss"]
     paraphrases = [p for p in pairs if p["label"] == "hit"]
-    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.0143  # calibrate's --max-false-rate
+    assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.0125  # calibrate's --max-false-rate
     assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.7
 
 
