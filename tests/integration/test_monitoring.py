@@ -138,13 +138,21 @@ def test_the_dashboard_charts_live_load_in_chromium(api, redis_url):
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.goto(f"{api}/dashboard")
-            page.wait_for_function(
-                """() => { const c = window.dashboard && window.dashboard.charts;
-                    const some = (chart, i) => chart.data.datasets[i].data.some((v) => v > 0);
-                    return c && c.throughput.data.labels.length >= 5 && some(c.throughput, 0)
-                        && some(c.throughput, 1) && some(c.latency, 1) && some(c.cache, 0) && some(c.batches, 0); }""",
-                timeout=90_000,
-            )
+            try:
+                page.wait_for_function(
+                    """() => { const c = window.dashboard && window.dashboard.charts;
+                        const some = (chart, i) => chart.data.datasets[i].data.some((v) => v > 0);
+                        return c && c.throughput.data.labels.length >= 5 && some(c.throughput, 0)
+                            && some(c.throughput, 1) && some(c.latency, 1) && some(c.cache, 0)
+                            && some(c.batches, 0); }""",
+                    timeout=90_000,
+                )
+            except Exception:  # say which chart stayed empty (a run on a loaded machine once timed out)
+                shown = page.evaluate(
+                    """() => Object.fromEntries(Object.entries((window.dashboard || {}).charts || {}).map(
+                        ([name, chart]) => [name, chart.data.datasets.map((d) => d.data.slice(-8))]))"""
+                )
+                raise AssertionError(f"the dashboard's charts after 90 s: {shown}; page errors: {problems}") from None
             settings = page.inner_text("#settings")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
