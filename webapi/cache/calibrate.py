@@ -1,6 +1,6 @@
 """Choose CACHE_THRESHOLD from labelled prompt pairs instead of by hand.
 
-    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.02]
+    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.0125]
 
 Each line of a pairs file is `{"a": str, "b": str, "label": "hit" | "miss"}`: would one answer
 serve both prompts? For every candidate threshold the command measures what the cache would do
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     calibrate = commands.add_parser("calibrate", help="recommend CACHE_THRESHOLD from labelled pairs")
     calibrate.add_argument("pairs", nargs="+", type=Path, help="JSONL files of {a, b, label: hit|miss}")
-    calibrate.add_argument("--max-false-rate", type=float, default=0.02, help="near-misses served, at most")
+    calibrate.add_argument(
+        "--max-false-rate", type=float, default=0.0125, help="near-misses served, at most (the default's bound)"
+    )
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")
     args = parser.parse_args(argv)
 
