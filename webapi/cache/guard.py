@@ -30,10 +30,10 @@ signal below, each cheap, explainable and measured on labelled pairs (bench/cach
   question word standing for the same role ("who defeated Rome" / "who did Rome defeat");
 - substitution and insertion (substitution.py): where the prompts differ by a few content words
   ("raw" / "cooked", "guitar" / "piano", "vegan cookies" / "cookies", "for a dog"), each
-  difference must be explained (an inflection, a WordNet synonym, a derivation, a verb one step
-  more specific, similar adjectives; the passive voice moves words, it adds none) or, when only
-  one prompt has the words, leave the request as wide as before. No word list can name every
-  antonym, sibling noun, state change or qualifier; this rule needs none.
+  difference must be explained (an inflection, a WordNet synonym, a derivation, an adverb as its
+  adjective, a verb and its particles as one verb; the passive voice moves words, it adds none) or,
+  when only one prompt has the words, leave the request as wide as before. No word list can name
+  every antonym, sibling noun, state change or qualifier; this rule needs none.
 
 The word lists live in webapi/cache/words/ (lexicon.py reads them).
 
@@ -197,7 +197,7 @@ def _negated_verbs(toks: list[str]) -> set[str]:
         word
         for negator, word in pairwise(toks)
         if negator in _VERB_NEGATORS
-        and any(pos == "verb" for pos, _ in net.lemmas(word))
+        and _verbs(word)
         and word not in STOPWORDS
         and net.base(word) not in NEG_RAISING
     }
@@ -416,14 +416,14 @@ def _voice_turned(a: list[str], b: list[str]) -> bool:
     """`a` has a verb in the passive, right after a form of "be", that `b` has in another form:
     "should tomatoes be fertilized" / "should I fertilize tomatoes" (but "my cat is scared of my
     dog" / "why is my dog scared of my cat" keeps its participle, and its roles)."""
-    net = wordnet()
-    verbs_b = {t: {base for pos, base in net.lemmas(t) if pos == "verb"} for t in b}
-    for be, participle in pairwise(t for t in a if t != "being"):
-        if be in _BE_FORMS and _participle(participle) and participle not in verbs_b:
-            verbs = {base for pos, base in net.lemmas(participle) if pos == "verb"}
-            if any(verbs & other for other in verbs_b.values()):
-                return True
-    return False
+    verbs_b = {t: _verbs(t) for t in b}
+    return any(
+        be in _BE_FORMS
+        and _participle(participle)
+        and participle not in verbs_b
+        and any(_verbs(participle) & other for other in verbs_b.values())
+        for be, participle in pairwise(t for t in a if t != "being")
+    )
 
 
 def _participle(word: str) -> bool:
@@ -456,15 +456,18 @@ def _bases(toks: list[str]) -> set[str]:
     """The prompt's words in their base forms (a verb's where a word may be one: "eats" -> "eat"), less
     stopwords and the auxiliaries of voice and question."""
     net = wordnet()
-    verbs = {t: sorted(base for pos, base in net.lemmas(t) if pos == "verb") for t in toks}
-    return {(verbs[t] or [net.base(t)])[0] for t in toks if t not in STOPWORDS | _DO | _BE_FORMS}
+    return {min(_verbs(t), default=net.base(t)) for t in toks if t not in STOPWORDS | _DO | _BE_FORMS}
 
 
 def _verb_form(word: str) -> bool:
     """A verb's past or third-person form ("defeated", "won", "causes"), not its base form."""
-    net = wordnet()
-    verbs = {base for pos, base in net.lemmas(word) if pos == "verb"}
+    verbs = _verbs(word)
     return bool(verbs) and word not in verbs
+
+
+def _verbs(word: str) -> set[str]:
+    """The verbs `word` may be a form of ("eats" -> "eat"; none for "plants" read as a noun only)."""
+    return {base for pos, base in wordnet().lemmas(word) if pos == "verb"}
 
 
 def _capitalised(text: str) -> set[str]:

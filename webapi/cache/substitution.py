@@ -9,9 +9,9 @@ read word by word or with a verb and its particles as one ("throw up" / "vomit")
 must restate a word of the other prompt (or name what one of its words is: "the city of
 Philadelphia") or leave the request as wide as before, which it does not when it opens a phrase
 of its own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku",
-"keto bread"). No word list can name
-every antonym, sibling noun, state change or qualifier: this rule needs none, only the small
-grammar lists in words/ (prepositions and other phrase openers, neutral additions).
+"keto bread"). No word list can name every antonym, sibling noun, state change or qualifier: this
+rule needs none, only the small grammar lists in words/ (prepositions and other phrase openers,
+neutral additions).
 """
 
 from __future__ import annotations
