@@ -78,6 +78,10 @@ NEAR_MISSES = [
     ("direction", "Should I feed my kitten adult cat food?", "Should I feed my adult cat kitten food?"),
     ("substitution", "Can I sand drywall mud that is still damp?", "Can I sand drywall mud that has fully cured?"),
     ("time", "Is coffee taxed in Kenya?", "Was coffee ever taxed in Kenya?"),
+    # Shorthand is read as a word only where the other prompt has that word; "nt" negates, no slip.
+    ("unit", "How many ml is 5 cc of medicine?", "How many ml is 5 tsp of medicine?"),
+    ("negation", "Things you should do on a first date", "Things you shouldn't do on a first date"),
+    ("number", "Who was Henry VIII's first wife?", "Who was Henry VII's first wife?"),
     ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
     ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
     ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),
@@ -187,6 +191,14 @@ PARAPHRASES = [
     ("Who owns Instagram?", "Who does Instagram belong to?"),  # another verb, its roles the other way round
     ("I don't think my cat is eating enough", "I think my cat is not eating enough"),
     ("Is it bad that my dog eats quickly?", "Is it bad that my dog eats fast?"),
+    # Shorthand, stretched words and slips, read as the other prompt spells them.
+    ("Is it normal for a 3 year old to wake at night?", "is it normal for a 3yo to wake at night"),
+    ("Best way to pay off credit card debt", "best way to pay off cc debt"),
+    ("How do I sleep through the night?", "how do i sleep thru the night"),
+    ("Why is my fridge so loud?", "why is my fridge sooo loud"),
+    ("Is it worth getting a masters degree?", "is it worth gettin a masters degree"),
+    ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
+    ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
 ]
 
 

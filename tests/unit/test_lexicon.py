@@ -61,3 +61,8 @@ def test_each_quantity_is_asked_by_a_word_of_its_own():
 def test_an_alias_names_an_entity_and_is_none_itself():
     for word, entity in lexicon.ENTITY_ALIASES.items():
         assert entity in lexicon.ENTITIES and word not in lexicon.ENTITIES
+
+
+def test_shorthand_is_no_word_another_rule_reads():
+    """A unit, number, negator or opposite keeps its own reading: "min" is not shorthand here."""
+    assert not set(lexicon.TEXT_SPEAK) & _meaningful(), sorted(set(lexicon.TEXT_SPEAK) & _meaningful())

@@ -3,7 +3,9 @@
 Sentence embeddings place "Convert 100 °F to Celsius" and "Convert 100 °C to Fahrenheit" at
 0.87, "turn on dark mode" and "turn off dark mode" at 0.95: they encode topic, not the small
 words that flip an answer. So after the similarity test, two prompts must also agree on every
-signal below, each cheap, explainable and measured on labelled pairs (bench/cache_quality.py):
+signal below, each cheap, explainable and measured on labelled pairs (bench/cache_quality.py),
+once each prompt's shorthand, stretched words and slips are read as the words the other prompt
+spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": spelling.py):
 
 - numbers: the same multiset of quantities (digits and number words, "five" == "5");
 - polarity: the same canonical opposite-carrying words (on/off, enable/disable, first/last ...),
@@ -63,6 +65,7 @@ from webapi.cache.lexicon import (
     STOPWORDS,
     SYMBOL_WORDS,
 )
+from webapi.cache.spelling import respelled
 from webapi.cache.substitution import substituted
 from webapi.cache.wordnet import derived, wordnet
 
@@ -80,10 +83,6 @@ _STOP_FROM = re.compile(
     r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
 )
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
-_TEXTED = {"2": "to", "4": "for"}
-# Where text-speak stands for its word: "2" after these ("how 2 make"), "4" before these ("4 my puppy").
-_TWO_AS_TO_AFTER = frozenset("how want wants need needs going way ways try trying able".split())
-_FOUR_AS_FOR_BEFORE = frozenset("my your his her its our their me him us them you".split())
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
 _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
@@ -140,7 +139,7 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
     text = _STOP_FROM.sub("prevent", text)  # "stop my dog from barking" is "prevent my dog from barking"
     for phrase, canon in PHRASES.items():
-        text = re.sub(rf"\b{phrase}\b", canon, text)
+        text = re.sub(rf"(?<!\w){phrase}(?!\w)", canon, text)  # (a phrase may end in a symbol: "w/")
     return [word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))]
 
 
@@ -150,22 +149,6 @@ def _without(tok: str) -> list[str]:
     if stem != tok and len(stem) >= 3 and ("noun", stem) in wordnet().lemmas(stem):
         return ["without", stem]
     return [tok]
-
-
-def _untexted(toks: list[str], other: list[str]) -> list[str]:
-    """Text-speak read as the word it stands for: "2" as "to" after "how", "want", "need" ... ("how 2
-    make pancakes"), "4" as "for" before a possessive or a pronoun ("4 my puppy"), or either where
-    the other prompt spells the word out in its place ("safe 2 eat" / "safe to eat"; not "eat at 2 am")."""
-    spelled = set(pairwise(other))
-
-    def texted(before: str, tok: str, after: str) -> bool:
-        if tok not in _TEXTED or tok in other:
-            return False
-        in_context = before in _TWO_AS_TO_AFTER if tok == "2" else after in _FOUR_AS_FOR_BEFORE
-        return in_context or (_TEXTED[tok], after) in spelled
-
-    padded = ["", *toks, ""]  # a word on each side of every token, the first and the last included
-    return [_TEXTED[t] if texted(b, t, a) else t for b, t, a in zip(padded, toks, padded[2:], strict=False)]
 
 
 def _numbers(toks: list[str]) -> Counter[str]:
@@ -492,7 +475,7 @@ def _words(toks: list[str]) -> set[str]:
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
     ta, tb = tokens(a), tokens(b)
-    ta, tb = _untexted(ta, tb), _untexted(tb, ta)
+    ta, tb = respelled(ta, tb), respelled(tb, ta)
     set_a, set_b = _words(ta), _words(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"

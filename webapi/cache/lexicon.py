@@ -42,6 +42,9 @@ OPENERS = _words("openers.txt")
 NEUTRAL_ADDITIONS = _words("neutral_additions.txt")
 #: word -> its grammatical person, for the role-swap rule
 PERSONS = {word: person for person, words in _rows("persons.tsv") for word in words.split()}
+#: shorthand -> the words it may stand for ("yo" -> "year old", "years old"), read so only where
+#: the other prompt spells them out (spelling.py)
+TEXT_SPEAK = {short: tuple(words.split() for words in readings) for short, *readings in _rows("text_speak.tsv")}
 #: Multi-word phrases rewritten to canonical tokens before anything else is compared.
 PHRASES = {phrase: canonical for phrase, canonical in _rows("phrases.tsv")}
 OPPOSITES = [(frozenset(one.split()), frozenset(other.split())) for one, other in _rows("opposites.tsv")]

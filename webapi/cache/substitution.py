@@ -28,6 +28,7 @@ from webapi.cache.lexicon import (
     NEUTRAL_ADDITIONS,
     OPENERS,
 )
+from webapi.cache.spelling import edits, misspelt
 from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
@@ -55,7 +56,7 @@ def _restates(a: str, b: str) -> bool:
 def _restates_word(a: str, b: str) -> bool:
     one_unit = a in MEASURES and MEASURES[a] == MEASURES.get(b)
     one_number = CARDINALS.get(a, a) == CARDINALS.get(b, b)
-    return wordnet().related(a, b) or one_unit or one_number or _misspelt(a, b) or _misspelt(b, a)
+    return wordnet().related(a, b) or one_unit or one_number or misspelt(a, b) or misspelt(b, a)
 
 
 def _adjective(word: str) -> str:
@@ -65,29 +66,6 @@ def _adjective(word: str) -> str:
         if stem != word and len(stem) >= 3 and ("adj", adjective) in wordnet().lemmas(adjective):
             return adjective
     return word
-
-
-def _misspelt(typo: str, word: str) -> bool:
-    """`typo` is no word WordNet knows, of five letters or more, one edit (two from eight letters)
-    from `word`, which it knows, and starts alike: "avacado" / "avocado", "symptons" / "symptoms".
-    Shorter unknown words are more often terms than typos: "cbd" is not "cod", "hiit" not "hit"."""
-    net = wordnet()
-    if len(typo) < 5 or typo[0] != word[0] or not word.isalpha() or net.lemmas(typo) or not net.lemmas(word):
-        return False
-    return _edits(typo, word) <= (2 if len(typo) >= 8 else 1)
-
-
-def _edits(a: str, b: str) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count one)."""
-    rows = [list(range(len(b) + 1))]
-    for i, x in enumerate(a, 1):
-        row = [i]
-        for j, y in enumerate(b, 1):
-            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (x != y)))
-            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
 
 
 def _content(toks: list[str]) -> list[tuple[str, int]]:
@@ -148,7 +126,7 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
         not kinds
         and word.isalpha()
         and len(word) >= 4
-        and not any(abs(len(w) - len(word)) <= 1 and _edits(word, w) <= 1 for w in FILLER)
+        and not any(abs(len(w) - len(word)) <= 1 and edits(word, w) <= 1 for w in FILLER)
     )
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     # Before a name, a noun says what the name is: "the acronym HTTP".
