@@ -82,6 +82,7 @@ NEAR_MISSES = [
     ("unit", "How many ml is 5 cc of medicine?", "How many ml is 5 tsp of medicine?"),
     ("negation", "Things you should do on a first date", "Things you shouldn't do on a first date"),
     ("number", "Who was Henry VIII's first wife?", "Who was Henry VII's first wife?"),
+    ("substitution", "Can a contract be cancelled after signing?", "Should a contract be cancelled after signing?"),
     ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
     ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
     ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),
@@ -199,6 +200,8 @@ PARAPHRASES = [
     ("Is it worth getting a masters degree?", "is it worth gettin a masters degree"),
     ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
     ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
+    # A modal that only makes the passive.
+    ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]
 
 

@@ -66,7 +66,7 @@ from webapi.cache.lexicon import (
     SYMBOL_WORDS,
 )
 from webapi.cache.spelling import respelled
-from webapi.cache.substitution import substituted
+from webapi.cache.substitution import participle, substituted
 from webapi.cache.wordnet import derived, wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
@@ -390,7 +390,7 @@ def _passive(toks: list[str]) -> bool:
     """A passive clause with its agent: a form of "be" or "get", then a past participle, then "by"
     ("was damaged by", "got rear-ended by"; not "is paying by card")."""
     return any(
-        t == "by" and i > 0 and _participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
+        t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
         for i, t in enumerate(toks)
     )
 
@@ -402,16 +402,11 @@ def _voice_turned(a: list[str], b: list[str]) -> bool:
     verbs_b = {t: _verbs(t) for t in b}
     return any(
         be in _BE_FORMS
-        and _participle(participle)
-        and participle not in verbs_b
-        and any(_verbs(participle) & other for other in verbs_b.values())
-        for be, participle in pairwise(t for t in a if t != "being")
+        and participle(done)
+        and done not in verbs_b
+        and any(_verbs(done) & other for other in verbs_b.values())
+        for be, done in pairwise(t for t in a if t != "being")
     )
-
-
-def _participle(word: str) -> bool:
-    """Ends as a past participle does, or is an irregular one WordNet lists ("stung", "written")."""
-    return word.endswith(("ed", "en")) or (word in wordnet().exceptions["verb"] and not word.endswith("ing"))
 
 
 def _asker_role(toks: list[str]) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from difflib import SequenceMatcher
+from itertools import pairwise
 
 from webapi.cache.lexicon import (
     CARDINALS,
@@ -41,8 +42,29 @@ SUBSTITUTION_WORDS = 2
 AUXILIARIES = frozenset(["be", "have", "do"])
 #: Auxiliaries of voice and question ("was built" / "did they build"), never counted as substituted.
 VOICE_WORDS = frozenset(["be", "do"])
+#: Modal verbs: "can" in "how can stains be removed" only makes the passive of "how do I remove
+#: stains", where the other prompt has no other modal ("should stains be removed" asks another thing).
+MODALS = frozenset(["can", "could", "should", "may", "might", "must", "will", "would", "shall"])
+_PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
 #: The direction rule's words (guard._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
+
+
+def participle(word: str) -> bool:
+    """Ends as a past participle does, or is an irregular one WordNet lists ("stung", "written")."""
+    return word.endswith(("ed", "en")) or (word in wordnet().exceptions["verb"] and not word.endswith("ing"))
+
+
+def _passive_modals(toks: list[str], other: list[str]) -> set[int]:
+    """Where `toks` has a modal that only makes a passive ("how can stains be removed"), and `other`
+    no other modal: the places of those modals."""
+    return {
+        i
+        for i, tok in enumerate(toks)
+        if tok in MODALS
+        and not (MODALS & set(other)) - {tok}
+        and any(be == "be" and participle(p) for be, p in pairwise(toks[i + 2 : i + 2 + _PASSIVE_SPAN]))
+    }
 
 
 def _restates(a: str, b: str) -> bool:
@@ -216,8 +238,11 @@ def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
     at_b = _surplus(b, [(j1, j2) for _, _, _, j1, j2 in changes], a)
     # "to" and "from" are the direction rule's; here they would only make a swap look like a rewording.
     # "be" and "do" only make passives and questions: "how was it built" / "how did they build it".
+    # So does a modal in a passive: "how can stains be removed" / "how do I remove stains".
     unread = ROLE_WORDS | VOICE_WORDS
-    at_a, at_b = [k for k in at_a if a[k] not in unread], [k for k in at_b if b[k] not in unread]
+    modals_a, modals_b = _passive_modals(ta, tb), _passive_modals(tb, ta)
+    at_a = [k for k in at_a if a[k] not in unread and content_a[k][1] not in modals_a]
+    at_b = [k for k in at_b if b[k] not in unread and content_b[k][1] not in modals_b]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
     if not (only_a or only_b):
