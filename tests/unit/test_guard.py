@@ -83,6 +83,11 @@ NEAR_MISSES = [
     ("negation", "Things you should do on a first date", "Things you shouldn't do on a first date"),
     ("number", "Who was Henry VIII's first wife?", "Who was Henry VII's first wife?"),
     ("substitution", "Can a contract be cancelled after signing?", "Should a contract be cancelled after signing?"),
+    # A small word put in the place of its reverse.
+    ("opposite", "Should I sleep with my retainer in?", "Should I sleep with my retainer out?"),
+    ("opposite", "Best hotels in Rome", "Best hotels near Rome"),
+    ("opposite", "Arguments for school uniforms", "Arguments against school uniforms"),
+    ("opposite", "What to do if I'm locked out of my house", "What to do if I'm locked in my house"),
     ("insertion", "How do I merge cells in Excel?", "How do I merge cells in Excel using a macro?"),
     ("insertion", "How do I bring a puppy home?", "How do I bring a puppy home if we already have an old cat?"),
     ("opposite", "Why did my sourdough turn out dense and heavy?", "Why did my sourdough turn out airy and light?"),

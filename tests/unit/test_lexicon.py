@@ -66,3 +66,8 @@ def test_an_alias_names_an_entity_and_is_none_itself():
 def test_shorthand_is_no_word_another_rule_reads():
     """A unit, number, negator or opposite keeps its own reading: "min" is not shorthand here."""
     assert not set(lexicon.TEXT_SPEAK) & _meaningful(), sorted(set(lexicon.TEXT_SPEAK) & _meaningful())
+
+
+def test_no_particle_reverses_itself():
+    for word, reverses in lexicon.PARTICLES.items():
+        assert word not in reverses, word

@@ -12,6 +12,8 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
   after mapping synonyms to one name ("turn on" == "enable", "pros" == "advantages"); and no
   word only one prompt has that WordNet names the antonym of a word only the other has ("grew
   tall" / "stayed short"), unless each prompt holds both poles ("small ... bigger");
+- particles: no small word in the place of its reverse ("locked out of" / "locked in", "arguments
+  for" / "against", "in Paris" / "near Paris": words/particles.tsv);
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
   cities, however they are cased ("autumn" may be named "fall": words/entity_aliases.tsv);
 - named entities: every capitalised word of one prompt appears in the other;
@@ -47,6 +49,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 from webapi.cache.lexicon import (
@@ -58,6 +61,7 @@ from webapi.cache.lexicon import (
     NEGATORS,
     NUMBER_WORDS,
     OPPOSITES,
+    PARTICLES,
     PERSONS,
     PHRASES,
     QUANTIFIERS,
@@ -222,6 +226,16 @@ def _opposed(a: set[str], b: set[str]) -> bool:
         for x in only_a
         for y in only_b
     )  # (not when each prompt holds both poles: "small ... bigger" / "tiny ... larger")
+
+
+def _particle_swapped(a: list[str], b: list[str]) -> bool:
+    """In one place, a small word stands for its reverse ("locked out of my car" / "locked in my
+    car", "arguments for" / "against"; words/particles.tsv)."""
+    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
+    return any(
+        op == "replace" and max(i2 - i1, j2 - j1) <= 2 and a[i1] in PARTICLES and b[j1] in PARTICLES[a[i1]]
+        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+    )  # (one or two words for one or two: "out of" / "in"; a longer run is a rewording)
 
 
 def _entities_differ(a: list[str], b: list[str]) -> bool:
@@ -476,7 +490,7 @@ def conflict(a: str, b: str) -> str | None:
         return "number"
     if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b) or _negation_moved(ta, tb):
         return "negation"
-    if _opposed(set_a, set_b):
+    if _opposed(set_a, set_b) or _particle_swapped(ta, tb):
         return "opposite"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"

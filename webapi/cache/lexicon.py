@@ -47,6 +47,13 @@ PERSONS = {word: person for person, words in _rows("persons.tsv") for word in wo
 TEXT_SPEAK = {short: tuple(words.split() for words in readings) for short, *readings in _rows("text_speak.tsv")}
 #: Multi-word phrases rewritten to canonical tokens before anything else is compared.
 PHRASES = {phrase: canonical for phrase, canonical in _rows("phrases.tsv")}
+#: word -> the small words that, put in its place, change what is asked ("in" -> "out", "near")
+PARTICLES: dict[str, frozenset[str]] = {}
+for _one, _other in _rows("particles.tsv"):
+    for _word in _one.split():
+        PARTICLES[_word] = PARTICLES.get(_word, frozenset()) | frozenset(_other.split())
+    for _word in _other.split():
+        PARTICLES[_word] = PARTICLES.get(_word, frozenset()) | frozenset(_one.split())
 OPPOSITES = [(frozenset(one.split()), frozenset(other.split())) for one, other in _rows("opposites.tsv")]
 #: word -> the quantities a "how <word>" question may ask for (length, height, ...)
 DIMENSIONS: dict[str, frozenset[str]] = {}
