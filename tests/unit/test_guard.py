@@ -84,6 +84,9 @@ NEAR_MISSES = [
     ("number", "Who was Henry VIII's first wife?", "Who was Henry VII's first wife?"),
     ("substitution", "Can a contract be cancelled after signing?", "Should a contract be cancelled after signing?"),
     # A small word put in the place of its reverse.
+    # Runs exchanged that begin with a word both prompts have there ("my sister" / "me").
+    ("direction", "What if my sister earns more than me?", "What if I earn more than my sister?"),
+    ("direction", "Can a cat be allergic to humans?", "Can a human be allergic to cats?"),
     ("opposite", "Should I sleep with my retainer in?", "Should I sleep with my retainer out?"),
     ("opposite", "Best hotels in Rome", "Best hotels near Rome"),
     ("opposite", "Arguments for school uniforms", "Arguments against school uniforms"),
@@ -205,6 +208,7 @@ PARAPHRASES = [
     ("Is it worth getting a masters degree?", "is it worth gettin a masters degree"),
     ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
     ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
+    ("How is brown rice cooked?", "How do you cook brown rice?"),  # the subject between "is" and its participle
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -49,6 +49,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from difflib import SequenceMatcher
 from itertools import pairwise
 
@@ -91,12 +92,17 @@ _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", 
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
 _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would",
                        "will", "is", "are", "i", "we", "you"])
+# An exchange (guard._runs): where each run ends and the other starts, in A and in B; whether both
+# runs are single terms; whether terms stand before and after them.
+_Runs = tuple[tuple[int, int], tuple[int, int], bool, bool]
+_SHARED_EDGE = 1  # terms the prompts share that an exchanged run may begin or end with (_runs)
 _LONGEST_EXCHANGE = 24  # terms moved at most: more is a rewording, and the search is cubic in them
 # Auxiliaries that set a prompt's tense ("Is Pluto a planet?" / "Was Pluto ever a planet?").
 _PAST = frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "hadnt"])
 _PRESENT = frozenset(
     ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
 )
+_SUBJECT_SPAN = 4  # words from "be" to its participle at most: "was the golden gate bridge built"
 # "be" and "get" forms that make a passive with "by": "my phone was damaged by water".
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
@@ -316,13 +322,24 @@ def _exchanged(a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b
     unmatched = [t for t in terms_a if t not in words_b]
     if len(terms_a) != len(keep_b) or len(unmatched) > 2:
         return False  # not the same terms, however derived
-    # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen").
-    terms_b = [t if t in words_a else next((u for u in unmatched if derived(u, t)), t) for _, t in keep_b]
+    # B's words, each read as the word of A it derives from ("dull a sharp knife": "sharp" is "sharpen";
+    # "humans" / "human", where WordNet keeps a plural as a word of its own).
+    net = wordnet()
+    terms_b = [
+        t if t in words_a else next((u for u in unmatched if derived(u, t) or net.same_lemma(u, t)), t)
+        for _, t in keep_b
+    ]
     if terms_a == terms_b or sorted(terms_a) != sorted(terms_b):
         return False
-    runs = _runs(terms_a, terms_b)
-    if runs is None:
-        return False  # not one exchange: a reordered sentence, not swapped roles
+    # Any reading of B as such an exchange that swaps roles ("my wife earns more than me" / "I earn
+    # more than my wife": "wife" moved to the end, or "my wife" and "me" exchanged; the second).
+    return any(_roles_swapped(a, keep_a, b, keep_b, runs) for runs in _runs(terms_a, terms_b))
+
+
+def _roles_swapped(
+    a: list[str], keep_a: list[tuple[int, str]], b: list[str], keep_b: list[tuple[int, str]], runs: _Runs
+) -> bool:
+    """The exchange `runs` of A's terms into B's swaps their roles."""
     (x_end, y_start), (y_end, x_start), single, inside = runs
     between_a = a[keep_a[x_end][0] + 1 : keep_a[y_start][0]]
     between_b = b[keep_b[y_end][0] + 1 : keep_b[x_start][0]]
@@ -350,9 +367,9 @@ def _symmetric(between: list[str]) -> bool:
 
 
 def _frame(between: list[str]) -> list[str]:
-    """The words between two exchanged runs, less determiners and persons ("to jump-start a" and
-    "to jump-start my" are one frame)."""
-    return [t for t in between if t not in _DETERMINERS and t not in PERSONS]
+    """The words between two exchanged runs in their base forms, less determiners and persons ("to
+    jump-start a" and "to jump-start my" are one frame, "earns more than" and "earn more than" too)."""
+    return [wordnet().base(t) for t in between if t not in _DETERMINERS and t not in PERSONS]
 
 
 def _moved(tight: list[str], loose: list[str]) -> bool:
@@ -366,24 +383,27 @@ def _compound(tight: list[str], spelled: list[str]) -> bool:
     return not any(t in STOPWORDS or t in _OF_PHRASE for t in tight) and joints <= _OF_PHRASE and bool(joints & _OF)
 
 
-def _runs(a: list[str], b: list[str]) -> tuple[tuple[int, int], tuple[int, int], bool, bool] | None:
-    """Where B is A with two runs of terms exchanged (A = P X M Y S, B = P Y M X S): in A, the end of
-    X and the start of Y; in B, the end of Y and the start of X; whether each run is one term; and
-    whether terms stand before and after them (P and S). None if B is not such an exchange."""
+def _runs(a: list[str], b: list[str]) -> Iterator[_Runs]:
+    """Each way B is A with two runs of terms exchanged (A = P X M Y S, B = P Y M X S): in A, the end
+    of X and the start of Y; in B, the end of Y and the start of X; whether each run is one term; and
+    whether terms stand before and after them (P and S). None if B is no such exchange."""
     start = next(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
     end = len(a) - next(k for k, (x, y) in enumerate(zip(reversed(a), reversed(b), strict=True)) if x != y)
-    inside = start > 0 and end < len(a)
     if a[start] == b[end - 1] and a[end - 1] == b[start] and a[start + 1 : end - 1] == b[start + 1 : end - 1]:
-        return (start, end - 1), (start, end - 1), True, inside  # two terms exchanged, however far apart
-    middle_a, middle_b = a[start:end], b[start:end]
-    if len(middle_a) > _LONGEST_EXCHANGE:
-        return None  # so many terms moved is a rewording (and the search is cubic in them)
-    for x in range(1, len(middle_a)):
-        for y in range(1, len(middle_a) - x + 1):
-            run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]
-            if middle_b == run_y + kept + run_x:
-                return (start + x - 1, end - y), (start + y - 1, end - x), x == y == 1, inside
-    return None
+        yield (start, end - 1), (start, end - 1), True, start > 0 and end < len(a)  # two terms, however far apart
+    if end - start > _LONGEST_EXCHANGE:
+        return  # so many terms moved is a rewording (and the search is cubic in them)
+    # A run may begin (or end) with a term the prompts share there: "my wife earns more than me" /
+    # "I earn more than my wife" exchanges "my wife" and "me", both of the first person.
+    for first in range(start, max(start - _SHARED_EDGE, 0) - 1, -1):
+        for last in range(end, min(end + _SHARED_EDGE, len(a)) + 1):
+            middle_a, middle_b = a[first:last], b[first:last]
+            inside = first > 0 and last < len(a)
+            for x in range(1, len(middle_a)):
+                for y in range(1, len(middle_a) - x + 1):
+                    run_x, run_y, kept = middle_a[:x], middle_a[len(middle_a) - y :], middle_a[x : len(middle_a) - y]
+                    if middle_b == run_y + kept + run_x:
+                        yield (first + x - 1, last - y), (first + y - 1, last - x), x == y == 1, inside
 
 
 def _swapped(a: list[str], b: list[str]) -> bool:
@@ -414,12 +434,14 @@ def _voice_turned(a: list[str], b: list[str]) -> bool:
     "should tomatoes be fertilized" / "should I fertilize tomatoes" (but "my cat is scared of my
     dog" / "why is my dog scared of my cat" keeps its participle, and its roles)."""
     verbs_b = {t: _verbs(t) for t in b}
+    words = [t for t in a if t != "being"]
     return any(
         be in _BE_FORMS
         and participle(done)
         and done not in verbs_b
         and any(_verbs(done) & other for other in verbs_b.values())
-        for be, done in pairwise(t for t in a if t != "being")
+        for i, be in enumerate(words)
+        for done in words[i + 1 : i + 1 + _SUBJECT_SPAN]  # a question puts the subject between: "is quinoa cooked"
     )
 
 
