@@ -209,6 +209,9 @@ PARAPHRASES = [
     ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
     ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
     ("How is brown rice cooked?", "How do you cook brown rice?"),  # the subject between "is" and its participle
+    ("Can I eat rice, beans and corn on a keto diet?", "Can I eat corn, beans and rice on a keto diet?"),  # a list
+    ("Recommend some books about gardening", "Recommend some gardening books"),
+    ("Who discovered penicillin?", "By whom was penicillin discovered?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -118,7 +118,7 @@ _SYMMETRIC = frozenset(["and", "or", "vs", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
-_OF = frozenset(["of", "in", "for", "on", "with", "without"])
+_OF = frozenset(["of", "in", "for", "on", "with", "without", "about"])
 _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
 _OF_PHRASE = _OF | _DETERMINERS
 
@@ -362,8 +362,9 @@ def _roles_swapped(
 
 
 def _symmetric(between: list[str]) -> bool:
-    words = set(between) - _DETERMINERS
-    return bool(words) and words <= _SYMMETRIC
+    """The words between two exchanged terms join them in a list: "python or java", "garlic, onions
+    and leeks", "a roth ira and a traditional ira"."""
+    return bool(set(between) & _SYMMETRIC)
 
 
 def _frame(between: list[str]) -> list[str]:
@@ -422,11 +423,12 @@ def _swapped(a: list[str], b: list[str]) -> bool:
 
 def _passive(toks: list[str]) -> bool:
     """A passive clause with its agent: a form of "be" or "get", then a past participle, then "by"
-    ("was damaged by", "got rear-ended by"; not "is paying by card")."""
+    ("was damaged by", "got rear-ended by"; not "is paying by card"); or a question that asks for
+    the agent first ("by whom was the telephone invented")."""
     return any(
         t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
         for i, t in enumerate(toks)
-    )
+    ) or any(by == "by" and asker in _ASKERS for by, asker in pairwise(toks[:2]))
 
 
 def _voice_turned(a: list[str], b: list[str]) -> bool:
