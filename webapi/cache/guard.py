@@ -363,8 +363,9 @@ def _roles_swapped(
 
 def _symmetric(between: list[str]) -> bool:
     """The words between two exchanged terms join them in a list: "python or java", "garlic, onions
-    and leeks", "a roth ira and a traditional ira"."""
-    return bool(set(between) & _SYMMETRIC)
+    and leeks", "a roth ira and a traditional ira" (the joining word just before the second term;
+    "the landlord owes the deposit ... and the oil while the tenant" is a clause, not a list)."""
+    return bool(set(between[-3:]) & _SYMMETRIC)
 
 
 def _frame(between: list[str]) -> list[str]:
