@@ -15,6 +15,8 @@ NEAR_MISSES = [
     ("number", "What year did World War II end?", "What year did World War I end?"),
     ("negation", "Which foods are gluten free?", "Which foods are not gluten free?"),
     ("negation", "I can eat this", "I can't eat this"),
+    ("negation", "Why is my cat eating grass?", "Why is my cat not eating grass?"),
+    ("negation", "My dog eats his food fast", "My dog doesn't eat his food fast"),
     ("opposite", "turn on dark mode", "turn off dark mode"),
     ("opposite", "How do I enable two-factor authentication?", "How do I disable two-factor authentication?"),
     ("opposite", "Sort the list in ascending order", "Sort the list in descending order"),
@@ -212,6 +214,9 @@ PARAPHRASES = [
     ("Can I eat rice, beans and corn on a keto diet?", "Can I eat corn, beans and rice on a keto diet?"),  # a list
     ("Recommend some books about gardening", "Recommend some gardening books"),
     ("Who discovered penicillin?", "By whom was penicillin discovered?"),
+    # A "not" in context a rewording adds, about words the other prompt lacks.
+    ("Explain what a mutual fund is", "I hear about mutual funds but I don't know what they are. Can you explain?"),
+    ("Substitute for sour cream?", "Recipe needs sour cream and I don't have any. What can I use instead?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

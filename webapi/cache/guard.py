@@ -19,8 +19,10 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
 - named entities: every capitalised word of one prompt appears in the other;
 - negation: the same number of negators (not, no, never, without, "with no", n't ..., "X-free"
   and "X-less" as "without X", "other than" as "except", and the words that negate without
-  "not": avoid, prevent, lack, fail ..., and "stop X (from) doing"), in any inflection; no
-  negating prefix on a word the other prompt has ("legal" / "illegal", "like" / "dislike"); and
+  "not": avoid, prevent, lack, fail ..., and "stop X (from) doing"), in any inflection, unless
+  the extra "not" or "no" negates words the other prompt lacks (context a rewording added: "I
+  don't have any buttermilk, what can I use instead?"); no negating prefix on a word the
+  other prompt has ("legal" / "illegal", "like" / "dislike"); and
   not each prompt negating a verb the other has ("eating but not drinking" / "not eating but
   drinking");
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
@@ -102,12 +104,15 @@ _PAST = frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "had
 _PRESENT = frozenset(
     ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
 )
+_NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don't really know"
 _SUBJECT_SPAN = 4  # words from "be" to its participle at most: "was the golden gate bridge built"
 # "be" and "get" forms that make a passive with "by": "my phone was damaged by water".
 _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
                             "cannot", "wont", "wouldnt", "shouldnt", "couldnt"])  # fmt: skip
+# Negators of a clause, which a rewording may add as context ("I have no idea what that is").
+_CLAUSE_NEGATORS = _VERB_NEGATORS | {"no"}
 # Question words whose role a verb sets (_asker_role), and the auxiliaries that tell it.
 _ASKERS = frozenset(["who", "whom", "what", "which"])
 _DO = frozenset(["do", "does", "did"])
@@ -173,7 +178,30 @@ def _numbers(toks: list[str]) -> Counter[str]:
 
 def _negations(toks: list[str]) -> int:
     """How many negators, in any inflection ("prevents", "avoiding")."""
-    return sum(t in NEGATORS or wordnet().base(t) in NEGATORS for t in toks)
+    return sum(_negator(t) for t in toks)
+
+
+def _negator(tok: str) -> bool:
+    return tok in NEGATORS or wordnet().base(tok) in NEGATORS
+
+
+def _negation_differs(a: list[str], b: list[str]) -> bool:
+    """The prompts negate a different number of times, and the one that negates more negates a word
+    the other has, or a bare clause ("can I eat this" / "I can't eat this"), or says "without",
+    "non-", "except", "avoid" ...; a "not" or "no" whose words the other prompt lacks belongs to
+    context a rewording added ("I don't have any buttermilk, what can I use instead" / "substitute
+    for buttermilk")."""
+    if _negations(a) == _negations(b):
+        return False
+    more, other = (a, b) if _negations(a) > _negations(b) else (b, a)
+    net = wordnet()
+    for i, tok in enumerate(more):
+        if not _negator(tok):
+            continue
+        scope = [t for t in more[i + 1 : i + 1 + _NEGATION_SCOPE] if t not in STOPWORDS and not _negator(t)]
+        if tok not in _CLAUSE_NEGATORS or not scope or any(net.same_lemma(scope[0], t) for t in other):
+            return True
+    return False
 
 
 def _negation_moved(a: list[str], b: list[str]) -> bool:
@@ -513,7 +541,7 @@ def conflict(a: str, b: str) -> str | None:
     set_a, set_b = _words(ta), _words(tb)
     if _numbers(ta) != _numbers(tb):
         return "number"
-    if _negations(ta) != _negations(tb) or _prefix_negated(set_a, set_b) or _negation_moved(ta, tb):
+    if _negation_differs(ta, tb) or _prefix_negated(set_a, set_b) or _negation_moved(ta, tb):
         return "negation"
     if _opposed(set_a, set_b) or _particle_swapped(ta, tb):
         return "opposite"
