@@ -217,6 +217,11 @@ PARAPHRASES = [
     # A "not" in context a rewording adds, about words the other prompt lacks.
     ("Explain what a mutual fund is", "I hear about mutual funds but I don't know what they are. Can you explain?"),
     ("Substitute for sour cream?", "Recipe needs sour cream and I don't have any. What can I use instead?"),
+    # Names in lower case, in the plural, as a possessive.
+    ("Do I need a visa for Japan as a U.S. citizen?", "do i need a visa for japan as a us citizen"),
+    ("Explain what a Roth IRA is", "What are Roth IRAs?"),
+    ("What is the capital of Peru?", "Which city is Peru's capital?"),
+    ("What documents do I need to renew my US passport?", "renewing my American passport, what documents do I need?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -56,6 +56,7 @@ from difflib import SequenceMatcher
 from itertools import pairwise
 
 from webapi.cache.lexicon import (
+    CARDINALS,
     DIMENSIONS,
     ENTITIES,
     ENTITY_ALIASES,
@@ -272,7 +273,7 @@ def _particle_swapped(a: list[str], b: list[str]) -> bool:
     )  # (one or two words for one or two: "out of" / "in"; a longer run is a rewording)
 
 
-def _entities_differ(a: list[str], b: list[str]) -> bool:
+def _entities_differ(a: set[str], b: set[str]) -> bool:
     """A language, place, season ... that one prompt names and the other does not, not even by an
     alias ("autumn" / "fall": words/entity_aliases.tsv)."""
     entities_a, entities_b = {t for t in a if t in ENTITIES}, {t for t in b if t in ENTITIES}
@@ -527,6 +528,13 @@ def _capitalised(text: str) -> set[str]:
     return {t.removesuffix("'s") for name in names - {"i'm", "i've", "i'd", "i'll"} for t in tokens(name)}
 
 
+def _named(name: str, words: set[str]) -> bool:
+    """`words` hold the name, maybe in the plural or the singular ("Roth IRAs" / "a Roth IRA"), a
+    number name as its digits ("World War One" / "world war 1"), or the entity it is a word for
+    ("American" / "US": words/entity_aliases.tsv)."""
+    return bool({name, name + "s", name.removesuffix("s"), CARDINALS.get(name), ENTITY_ALIASES.get(name)} & words)
+
+
 def _words(toks: list[str]) -> set[str]:
     """The prompt's words: a possessive as its noun ("dog's" is "dog"), a hyphenated word also as
     one ("wi - fi" is "wifi" too)."""
@@ -553,12 +561,12 @@ def conflict(a: str, b: str) -> str | None:
     tense_a, tense_b = _tense(set_a), _tense(set_b)
     if tense_a and tense_b and tense_a != tense_b:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
-    if _entities_differ(ta, tb):
+    if _entities_differ(set_a, set_b):
         return "entity"
     if _measures_differ(ta, tb):
         return "unit"
     names_a, names_b = _capitalised(a) - _NOT_NAMES, _capitalised(b) - _NOT_NAMES
-    if any(w not in set_b for w in names_a) or any(w not in set_a for w in names_b):
+    if any(not _named(w, set_b) for w in names_a) or any(not _named(w, set_a) for w in names_b):
         return "entity"
     (source_a, target_a), (source_b, target_b) = _roles(ta), _roles(tb)
     persons_a, persons_b = {_person(t) for t in set_a}, {_person(t) for t in set_b}
