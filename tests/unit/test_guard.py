@@ -50,6 +50,8 @@ NEAR_MISSES = [
     ("substitution", "Cheapest way from the airport to downtown", "Fastest way from the airport to downtown"),
     ("direction", "My dog bit me", "I bit my dog"),
     ("insertion", "Do birds fly?", "Do all birds fly?"),
+    ("insertion", "How do I renew my passport?", "How do I renew my passport urgently?"),
+    ("insertion", "How to grow basil", "How to grow basil indoors"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
     ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),
@@ -222,6 +224,8 @@ PARAPHRASES = [
     ("Explain what a Roth IRA is", "What are Roth IRAs?"),
     ("What is the capital of Peru?", "Which city is Peru's capital?"),
     ("What documents do I need to renew my US passport?", "renewing my American passport, what documents do I need?"),
+    ("What does a 500 error mean exactly?", "What does a 500 error mean?"),  # a hedge
+    ("How long does it take to learn piano, roughly?", "How long does it take to learn piano?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -133,7 +133,8 @@ def _surplus(words: list[str], spans: list[tuple[int, int]], other: list[str]) -
 
 def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], names: set[str]) -> bool:
     """The word added at `toks[at]` narrows the request: it stands in a phrase of its own ("in winter",
-    "for a dog", "at high altitude") or describes a word both prompts have ("vegan cookies")."""
+    "for a dog", "at high altitude"), says how or where ("urgently", "indoors"; hedges such as
+    "exactly" are neutral additions), or describes a word both prompts have ("vegan cookies")."""
     word = toks[at]
     if word in NEUTRAL_ADDITIONS or word in OPENERS:
         return False  # "suggest some names", a lone "for": as wide as without them
@@ -151,6 +152,8 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
         and not any(abs(len(w) - len(word)) <= 1 and edits(word, w) <= 1 for w in FILLER)
     )
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
+    if kinds == {"adv"}:
+        return True  # how or where: "get a passport urgently", "grow tomatoes indoors"
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
 
