@@ -50,6 +50,8 @@ NEAR_MISSES = [
     ("substitution", "Cheapest way from the airport to downtown", "Fastest way from the airport to downtown"),
     ("direction", "My dog bit me", "I bit my dog"),
     ("insertion", "Do birds fly?", "Do all birds fly?"),
+    ("state", "Is it safe to drink boiling water?", "Is it safe to drink boiled water?"),
+    ("state", "How do I care for a healing piercing?", "How do I care for a healed piercing?"),
     ("insertion", "How do I renew my passport?", "How do I renew my passport urgently?"),
     ("insertion", "How to grow basil", "How to grow basil indoors"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),

@@ -14,6 +14,8 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
   tall" / "stayed short"), unless each prompt holds both poles ("small ... bigger");
 - particles: no small word in the place of its reverse ("locked out of" / "locked in", "arguments
   for" / "against", "in Paris" / "near Paris": words/particles.tsv);
+- state: not a verb's "-ing" form in the place of its past participle ("a healing tattoo" / "a
+  healed tattoo");
 - lexicon terms: the same units, currencies, languages, programming languages, countries and
   cities, however they are cased ("autumn" may be named "fall": words/entity_aliases.tsv);
 - named entities: every capitalised word of one prompt appears in the other;
@@ -271,6 +273,24 @@ def _particle_swapped(a: list[str], b: list[str]) -> bool:
         op == "replace" and max(i2 - i1, j2 - j1) <= 2 and a[i1] in PARTICLES and b[j1] in PARTICLES[a[i1]]
         for op, i1, i2, j1, j2 in matcher.get_opcodes()
     )  # (one or two words for one or two: "out of" / "in"; a longer run is a rewording)
+
+
+def _aspect_changed(a: list[str], b: list[str]) -> bool:
+    """In one place, a verb's "-ing" form against its past participle: "a healing tattoo" / "a healed
+    tattoo", "boiling water" / "boiled water"."""
+    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
+    return any(
+        op == "replace" and i2 - i1 == j2 - j1 == 1 and _ing_and_participle(*sorted((a[i1], b[j1]), key=_ends_ing))
+        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+    )
+
+
+def _ends_ing(word: str) -> bool:
+    return word.endswith("ing")
+
+
+def _ing_and_participle(done: str, doing: str) -> bool:
+    return _ends_ing(doing) and not _ends_ing(done) and participle(done) and bool(_verbs(doing) & _verbs(done))
 
 
 def _entities_differ(a: set[str], b: set[str]) -> bool:
@@ -553,6 +573,8 @@ def conflict(a: str, b: str) -> str | None:
         return "negation"
     if _opposed(set_a, set_b) or _particle_swapped(ta, tb):
         return "opposite"
+    if _aspect_changed(ta, tb):
+        return "state"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"
     asked_a, asked_b = _asked(ta), _asked(tb)
