@@ -228,6 +228,9 @@ PARAPHRASES = [
     ("What documents do I need to renew my US passport?", "renewing my American passport, what documents do I need?"),
     ("What does a 500 error mean exactly?", "What does a 500 error mean?"),  # a hedge
     ("How long does it take to learn piano, roughly?", "How long does it take to learn piano?"),
+    ("How to remove a coffee stain from a couch", "How to remove a coffee stain from a sofa"),  # a role's synonym
+    ("Good laptop under $500?", "good laptop under 500 bucks"),
+    ("How do I stop my cat scratching the sofa?", "How do I stop my cat from scratching the sofa?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -87,11 +87,14 @@ _CASED_NAMES = [
     (r"\bU\.?K\.?(?=\W|$)|\bUnited Kingdom\b|\bGreat Britain\b|\bBritain\b", " uk "),
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
-# "stop" or "keep" something from doing: "prevent" it ("keep my plants growing", "stop a nosebleed
-# while flying" are no such).
+# "stop" or "keep" something from doing, or "stop" it doing: "prevent" it ("keep my plants growing",
+# "stop a nosebleed while flying" are no such).
 _STOP_FROM = re.compile(
     r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
+    r"|\b(?:stop|stops|stopping|stopped)\b(?= (?:my|your|his|her|our|their|the|a|an)(?: (?!while|when|if|during|"
+    r"after|before|in|on|at|for|with|by|and|or|but)\w+){1,2} \w+ing\b)"
 )
+_CURRENCY_FIRST = re.compile(r"([$€£¥])\s*(\d[\d,.]*\d|\d)")
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
@@ -143,6 +146,7 @@ def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
     for pattern, name in _CASED_NAMES:
         text = re.sub(pattern, name, text)
+    text = _CURRENCY_FIRST.sub(r"\2 \1", text)  # "$800" is "800 $", as "800 bucks" is said
     for symbol, word in SYMBOL_WORDS.items():
         text = re.sub(re.escape(symbol), word, text, flags=re.IGNORECASE)
     return text
@@ -335,6 +339,11 @@ def _roles(toks: list[str]) -> tuple[str | None, str | None]:
         elif tok in ("to", "into"):
             target = following
     return source, target
+
+
+def _role_changed(role_a: str, role_b: str, words_a: set[str], words_b: set[str]) -> bool:
+    """The prompts fill a role with different terms, one of which the other prompt has elsewhere."""
+    return role_a != role_b and (role_a in words_b or role_b in words_a)
 
 
 def _person(tok: str) -> str:
@@ -593,8 +602,10 @@ def conflict(a: str, b: str) -> str | None:
     (source_a, target_a), (source_b, target_b) = _roles(ta), _roles(tb)
     persons_a, persons_b = {_person(t) for t in set_a}, {_person(t) for t in set_b}
     if source_a and target_a and source_b and target_b:  # both say "from X ... to Y": roles decide order
-        if (source_a, target_a) != (source_b, target_b):
-            return "direction"
+        if _role_changed(source_a, source_b, persons_a, persons_b) or _role_changed(
+            target_a, target_b, persons_a, persons_b
+        ):
+            return "direction"  # (another word in a role is a substitution: "from a couch" / "from a sofa")
     elif target_a and target_b and target_a != target_b and target_a in persons_b and target_b in persons_a:
         return "direction"  # "convert A to B" vs "convert B to A"
     elif source_a and source_b and source_a != source_b and source_a in persons_b and source_b in persons_a:
