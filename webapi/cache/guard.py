@@ -263,9 +263,8 @@ def _opposed(a: set[str], b: set[str]) -> bool:
     net = wordnet()
     only_a, only_b = a - b, b - a
     return any(
-        net.antonyms_of(x, y) and not any(net.related(y, w) for w in a) and not any(net.related(x, w) for w in b)
-        for x in only_a
-        for y in only_b
+        not any(net.related(y, w) for w in a) and not any(net.related(x, w) for w in b)
+        for x, y in net.antonym_pairs(only_a, only_b)
     )  # (not when each prompt holds both poles: "small ... bigger" / "tiny ... larger")
 
 

@@ -28,23 +28,29 @@ def respelled(toks: list[str], other: list[str]) -> list[str]:
     """`toks` with each shorthand, stretched word or misspelling read as the word `other` spells out."""
     out = _untexted(toks, other)
     others = set(other)
-    return [word for tok in out for word in ([tok] if tok in others else _as_spelled(tok, other, others))]
+    net = wordnet()
+    # The other prompt's words by first letter, each with its base forms: a slip starts as its word does.
+    spellings: dict[str, list[tuple[str, set[str]]]] = {}
+    for word in dict.fromkeys(other):  # in the other prompt's order: the first match decides
+        if word[:1].isalpha():
+            spellings.setdefault(word[0], []).append((word, {word} | {base for _, base in net.lemmas(word)}))
+    return [word for tok in out for word in ([tok] if tok in others else _as_spelled(tok, other, spellings))]
 
 
-def _as_spelled(tok: str, other: list[str], others: set[str]) -> list[str]:
+def _as_spelled(tok: str, other: list[str], spellings: dict[str, list[tuple[str, set[str]]]]) -> list[str]:
     """The words `other` has for `tok`: its expansion ("yo" -> "year old"), the word it stretches
     ("sooo" -> "so"), or the word it misspells ("recomended" -> "recommended"); else `tok`."""
     for expansion in TEXT_SPEAK.get(tok, ()):
         if _contains(other, expansion):
             return expansion
-    net = wordnet()
-    if tok in NEGATORS or not tok.isalpha() or net.lemmas(tok) or set(tok) <= _ROMAN_DIGITS:
+    if tok in NEGATORS or not tok.isalpha() or wordnet().lemmas(tok) or set(tok) <= _ROMAN_DIGITS:
         return [tok]  # "shouldnt" is no slip for "should", nor "viii" for "vii"
+    candidates = spellings.get(tok[0], [])
     for squeezed in (_REPEATED.sub(r"\1", tok), _REPEATED.sub(r"\1\1", tok)):
-        if squeezed != tok and squeezed in others:
+        if squeezed != tok and any(squeezed == word for word, _ in candidates):
             return [squeezed]
-    for word in dict.fromkeys(other):  # in the other prompt's order: the first match decides
-        if misspelt(tok, word) or any(misspelt(tok, base) for _, base in net.lemmas(word)):
+    for word, forms in candidates:
+        if any(abs(len(form) - len(tok)) <= 2 and misspelt(tok, form) for form in forms):
             return [word]
     return [tok]
 

@@ -146,11 +146,20 @@ class WordNet:
                     return True
         return False
 
-    def antonyms_of(self, a: str, b: str) -> bool:
-        """WordNet names `a` and `b` antonyms, in one part of speech: "tall" / "short", "win" /
-        "lose", "legal" / "illegal"."""
-        bases_b = self.lemmas(b)
-        return any((pos, o) in bases_b for pos, base in self.lemmas(a) for o in self.antonyms.get((pos, base), ()))
+    def antonym_pairs(self, words_a: set[str], words_b: set[str]) -> list[tuple[str, str]]:
+        """The pairs (a, b) of the two sets that WordNet names antonyms, in one part of speech: "tall"
+        / "short", "win" / "lose", "legal" / "illegal" (in time linear in the words)."""
+        readings: dict[tuple[str, str], list[str]] = {}
+        for b in words_b:
+            for lemma in self.lemmas(b):
+                readings.setdefault(lemma, []).append(b)
+        return [
+            (a, b)
+            for a in words_a
+            for pos, base in self.lemmas(a)
+            for opposite in self.antonyms.get((pos, base), ())
+            for b in readings.get((pos, opposite), ())
+        ]
 
     def generalises(self, general: str, specific: str) -> bool:
         """`general` names what `specific` is, up to GENERALITY steps up: "city" for "Philadelphia",
