@@ -231,6 +231,9 @@ PARAPHRASES = [
     ("How to remove a coffee stain from a couch", "How to remove a coffee stain from a sofa"),  # a role's synonym
     ("Good laptop under $500?", "good laptop under 500 bucks"),
     ("How do I stop my cat scratching the sofa?", "How do I stop my cat from scratching the sofa?"),
+    ("How is my tax refund calculated?", "How do they calculate my tax refund?"),  # nobody in particular
+    ("What time zone is Denver in?", "what timezone is denver in"),
+    ("I can't log into my bank account", "I cant log in to my bank account"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]

@@ -45,6 +45,10 @@ VOICE_WORDS = frozenset(["be", "do"])
 #: Modal verbs: "can" in "how can stains be removed" only makes the passive of "how do I remove
 #: stains", where the other prompt has no other modal ("should stains be removed" asks another thing).
 MODALS = frozenset(["can", "could", "should", "may", "might", "must", "will", "would", "shall"])
+#: Who does the deed in an active sentence that names nobody: "how do they calculate my credit
+#: score" is "how is my credit score calculated", where the other prompt is passive.
+GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
+_BE = frozenset(["be", "is", "are", "was", "were", "been", "being", "get", "gets", "got"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
 #: The direction rule's words (guard._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
@@ -65,6 +69,14 @@ def _passive_modals(toks: list[str], other: list[str]) -> set[int]:
         and not (MODALS & set(other)) - {tok}
         and any(be == "be" and participle(p) for be, p in pairwise(toks[i + 2 : i + 2 + _PASSIVE_SPAN]))
     }
+
+
+def _passive(toks: list[str]) -> bool:
+    """A form of "be" or "get", then a past participle within a few words ("is my credit score
+    calculated", "was it signed")."""
+    return any(
+        tok in _BE and any(participle(p) for p in toks[i + 1 : i + 1 + _PASSIVE_SPAN]) for i, tok in enumerate(toks)
+    )
 
 
 def _restates(a: str, b: str) -> bool:
@@ -243,9 +255,12 @@ def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
     # "be" and "do" only make passives and questions: "how was it built" / "how did they build it".
     # So does a modal in a passive: "how can stains be removed" / "how do I remove stains".
     unread = ROLE_WORDS | VOICE_WORDS
+    # And nobody in particular doing the deed: "how do they calculate it" / "how is it calculated".
+    unread_a = unread | (GENERIC_AGENTS if _passive(tb) else frozenset())
+    unread_b = unread | (GENERIC_AGENTS if _passive(ta) else frozenset())
     modals_a, modals_b = _passive_modals(ta, tb), _passive_modals(tb, ta)
-    at_a = [k for k in at_a if a[k] not in unread and content_a[k][1] not in modals_a]
-    at_b = [k for k in at_b if b[k] not in unread and content_b[k][1] not in modals_b]
+    at_a = [k for k in at_a if a[k] not in unread_a and content_a[k][1] not in modals_a]
+    at_b = [k for k in at_b if b[k] not in unread_b and content_b[k][1] not in modals_b]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
     if not (only_a or only_b):
