@@ -87,12 +87,10 @@ _CASED_NAMES = [
     (r"\bU\.?K\.?(?=\W|$)|\bUnited Kingdom\b|\bGreat Britain\b|\bBritain\b", " uk "),
     (r"\bGo\b(?= (?:code|program|language|lang|func|module|routine))", " golang "),
 ]
-# "stop" or "keep" something from doing, or "stop" it doing: "prevent" it ("keep my plants growing",
-# "stop a nosebleed while flying" are no such).
+# "stop" or "keep" something from doing: "prevent" it ("keep my plants growing", "stop a nosebleed
+# while flying" are no such, nor "stop my nose bleeding": that ends what has begun).
 _STOP_FROM = re.compile(
     r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
-    r"|\b(?:stop|stops|stopping|stopped)\b(?= (?:my|your|his|her|our|their|the|a|an)(?: (?!while|when|if|during|"
-    r"after|before|in|on|at|for|with|by|and|or|but)\w+){1,2} \w+ing\b)"
 )
 _CURRENCY_FIRST = re.compile(r"([$€£¥])\s*(\d[\d,.]*\d|\d)")
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
@@ -103,6 +101,7 @@ _QUESTION = frozenset(["how", "what", "why", "when", "where", "do", "does", "did
 # An exchange (guard._runs): where each run ends and the other starts, in A and in B; whether both
 # runs are single terms; whether terms stand before and after them.
 _Runs = tuple[tuple[int, int], tuple[int, int], bool, bool]
+_ACRONYM = 3  # letters at most of a name whose plural is the same name ("IRAs", "SUVs")
 _SHARED_EDGE = 1  # terms the prompts share that an exchanged run may begin or end with (_runs)
 _LONGEST_EXCHANGE = 24  # terms moved at most: more is a rewording, and the search is cubic in them
 # Auxiliaries that set a prompt's tense ("Is Pluto a planet?" / "Was Pluto ever a planet?").
@@ -129,7 +128,7 @@ _SYMMETRIC = frozenset(["and", "or", "vs", "between"])
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
-_OF = frozenset(["of", "in", "for", "on", "with", "without", "about"])
+_OF = frozenset(["of", "in", "for", "on", "with", "without"])
 _DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
 _OF_PHRASE = _OF | _DETERMINERS
 
@@ -206,8 +205,8 @@ def _negation_differs(a: list[str], b: list[str]) -> bool:
         if not _negator(tok):
             continue
         scope = [t for t in more[i + 1 : i + 1 + _NEGATION_SCOPE] if t not in STOPWORDS and not _negator(t)]
-        if tok not in _CLAUSE_NEGATORS or not scope or any(net.same_lemma(scope[0], t) for t in other):
-            return True
+        if tok not in _CLAUSE_NEGATORS or not scope or any(net.related(scope[0], t) for t in other):
+            return True  # (the word it negates, or a synonym: "doesn't talk" / "speaks")
     return False
 
 
@@ -422,7 +421,7 @@ def _symmetric(between: list[str]) -> bool:
     """The words between two exchanged terms join them in a list: "python or java", "garlic, onions
     and leeks", "a roth ira and a traditional ira" (the joining word just before the second term;
     "the landlord owes the deposit ... and the oil while the tenant" is a clause, not a list)."""
-    return bool(set(between[-3:]) & _SYMMETRIC)
+    return bool(set(between[-3:]) & _SYMMETRIC) and "then" not in between  # "X and then Y" is an order
 
 
 def _frame(between: list[str]) -> list[str]:
@@ -557,10 +556,13 @@ def _capitalised(text: str) -> set[str]:
 
 
 def _named(name: str, words: set[str]) -> bool:
-    """`words` hold the name, maybe in the plural or the singular ("Roth IRAs" / "a Roth IRA"), a
-    number name as its digits ("World War One" / "world war 1"), or the entity it is a word for
-    ("American" / "US": words/entity_aliases.tsv)."""
-    return bool({name, name + "s", name.removesuffix("s"), CARDINALS.get(name), ENTITY_ALIASES.get(name)} & words)
+    """`words` hold the name, an acronym maybe in the plural or the singular ("Roth IRAs" / "a Roth
+    IRA"; not "Teams" / "my team", "the Kings" / "the King"), a number name as its digits ("World
+    War Two" / "world war 2"), or the entity it is a word for ("American" / "US": entity_aliases.tsv)."""
+    forms = {name, CARDINALS.get(name), ENTITY_ALIASES.get(name)}
+    if len(name.removesuffix("s")) <= _ACRONYM:
+        forms |= {name + "s", name.removesuffix("s")}
+    return bool(forms & words)
 
 
 def _words(toks: list[str]) -> set[str]:

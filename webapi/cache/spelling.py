@@ -2,9 +2,10 @@
 
 "how 2 make pancakes", "my 3yo", "sleep thru the night", "sooo loud", "recomended dose": the guard
 compares words, so before any rule reads two prompts each prompt's token is read as the word the
-other prompt has in its place, where the token is shorthand or a slip for it. Only then: "cc"
-is "credit card" beside "credit card debt", and stays "cc" beside "5 cc of medicine"; "wk" is
-"week" only where the other prompt says "week". Shorthand whose reading is never in doubt ("u",
+other prompt has in its place, where the token is shorthand or a slip for it. Only there: "cc"
+is "credit card" beside "credit card debt", and stays "cc" beside "5 cc of medicine"; "temp" is
+"temperature" in "what temp should a fridge be" beside "what temperature should a fridge be", not
+in "temp files" beside "the temperature on my pc". Shorthand whose reading is never in doubt ("u",
 "pls", "whats") is rewritten for every prompt (words/phrases.tsv).
 """
 
@@ -34,14 +35,22 @@ def respelled(toks: list[str], other: list[str]) -> list[str]:
     for word in dict.fromkeys(other):  # in the other prompt's order: the first match decides
         if word[:1].isalpha():
             spellings.setdefault(word[0], []).append((word, {word} | {base for _, base in net.lemmas(word)}))
-    return [word for tok in out for word in ([tok] if tok in others else _as_spelled(tok, other, spellings))]
+    padded = [None, *out, None]
+    return [
+        word
+        for before, tok, after in zip(padded, out, padded[2:], strict=False)
+        for word in ([tok] if tok in others else _as_spelled(tok, (before, after), other, spellings))
+    ]
 
 
-def _as_spelled(tok: str, other: list[str], spellings: dict[str, list[tuple[str, set[str]]]]) -> list[str]:
-    """The words `other` has for `tok`: its expansion ("yo" -> "year old"), the word it stretches
-    ("sooo" -> "so"), or the word it misspells ("recomended" -> "recommended"); else `tok`."""
+def _as_spelled(
+    tok: str, beside: tuple[str | None, str | None], other: list[str], spellings: dict[str, list[tuple[str, set[str]]]]
+) -> list[str]:
+    """The words `other` has for `tok`: its expansion in its place ("yo" -> "year old"; `beside`: the
+    words before and after `tok`), the word it stretches ("sooo" -> "so"), or the word it misspells
+    ("recomended" -> "recommended"); else `tok`."""
     for expansion in TEXT_SPEAK.get(tok, ()):
-        if _contains(other, expansion):
+        if _in_place(expansion, beside, other):
             return expansion
     if tok in NEGATORS or not tok.isalpha() or wordnet().lemmas(tok) or set(tok) <= _ROMAN_DIGITS:
         return [tok]  # "shouldnt" is no slip for "should", nor "viii" for "vii"
@@ -55,12 +64,17 @@ def _as_spelled(tok: str, other: list[str], spellings: dict[str, list[tuple[str,
     return [tok]
 
 
-def _contains(toks: list[str], words: list[str]) -> bool:
-    """`words` stand in `toks` in a row, each in any inflection ("dicts": "dictionaries")."""
+def _in_place(words: list[str], beside: tuple[str | None, str | None], toks: list[str]) -> bool:
+    """`words` stand in `toks` in a row, each in any inflection ("dicts": "dictionaries"), with the
+    word before or after them that stands beside the shorthand ("what temp should" / "what
+    temperature should"; not "temp files" / "the temperature on")."""
     net = wordnet()
     n = len(words)
+    padded = [None, *toks, None]
+    before, after = beside
     return any(
         all(t == w or net.same_lemma(t, w) for t, w in zip(toks[i : i + n], words, strict=True))
+        and ((before is not None and padded[i] == before) or (after is not None and padded[i + n + 1] == after))
         for i in range(len(toks) - n + 1)
     )
 
@@ -82,8 +96,8 @@ def _untexted(toks: list[str], other: list[str]) -> list[str]:
 
 
 def misspelt(typo: str, word: str) -> bool:
-    """`typo` is no word WordNet knows, of five letters or more, one edit (two from eight letters)
-    from `word`, which it knows (or a grammar word: "shoud" / "should"), and starts alike:
+    """`typo` is no word WordNet knows, of five letters or more, one edit (two letters left out or
+    added from eight letters) from `word`, which it knows (or a grammar word: "shoud" / "should"), and starts alike:
     "avacado" / "avocado", "symptons" / "symptoms". Shorter unknown words are more often terms
     than typos: "cbd" is not "cod", "hiit" not "hit"."""
     net = wordnet()
@@ -91,7 +105,16 @@ def misspelt(typo: str, word: str) -> bool:
         return False
     if typo in STOPWORDS or not (net.lemmas(word) or word in STOPWORDS or word in FILLER):
         return False
-    return edits(typo, word) <= (2 if len(typo) >= 8 else 1)
+    distance = edits(typo, word)
+    # Two slips in a long word only as letters left out or doubled ("recomended", "disconectin"):
+    # two changed letters make another word ("overwatering" is no slip for "overwintering").
+    return distance <= 1 or (distance == 2 and len(typo) >= 8 and (_within(typo, word) or _within(word, typo)))
+
+
+def _within(short: str, long: str) -> bool:
+    """`short` is `long` with letters left out."""
+    letters = iter(long)
+    return all(letter in letters for letter in short)
 
 
 def edits(a: str, b: str) -> int:

@@ -43,7 +43,7 @@ AUXILIARIES = frozenset(["be", "have", "do"])
 #: Auxiliaries of voice and question ("was built" / "did they build"), never counted as substituted.
 VOICE_WORDS = frozenset(["be", "do"])
 #: Modal verbs: "can" in "how can stains be removed" only makes the passive of "how do I remove
-#: stains", where the other prompt has no other modal ("should stains be removed" asks another thing).
+#: stains", where the other prompt has no other modal ("how should stains be removed" asks another thing).
 MODALS = frozenset(["can", "could", "should", "may", "might", "must", "will", "would", "shall"])
 #: Who does the deed in an active sentence that names nobody: "how do they calculate my credit
 #: score" is "how is my credit score calculated", where the other prompt is passive.
@@ -60,23 +60,38 @@ def participle(word: str) -> bool:
 
 
 def _passive_modals(toks: list[str], other: list[str]) -> set[int]:
-    """Where `toks` has a modal that only makes a passive ("how can stains be removed"), and `other`
-    no other modal: the places of those modals."""
+    """Where `toks` asks how a thing may be done, in the passive ("how can stains be removed"), and
+    `other` has no other modal: the places of those modals. Elsewhere a modal asks its own question:
+    "can a pardon be revoked" is not "has a pardon been revoked"."""
     return {
         i
         for i, tok in enumerate(toks)
         if tok in MODALS
+        and i > 0
+        and toks[i - 1] == "how"
         and not (MODALS & set(other)) - {tok}
         and any(be == "be" and participle(p) for be, p in pairwise(toks[i + 2 : i + 2 + _PASSIVE_SPAN]))
     }
 
 
-def _passive(toks: list[str]) -> bool:
-    """A form of "be" or "get", then a past participle within a few words ("is my credit score
-    calculated", "was it signed")."""
-    return any(
-        tok in _BE and any(participle(p) for p in toks[i + 1 : i + 1 + _PASSIVE_SPAN]) for i, tok in enumerate(toks)
-    )
+def _generic_agents(toks: list[str], other: list[str]) -> set[int]:
+    """Where `toks` has nobody in particular ("they", "people") do a deed that `other` puts in the
+    passive ("how do they calculate my score" / "how is my score calculated"): their places."""
+    net = wordnet()
+    done = {
+        base
+        for i, tok in enumerate(other)
+        if tok in _BE
+        for p in other[i + 1 : i + 1 + _PASSIVE_SPAN]
+        if participle(p)
+        for pos, base in net.lemmas(p)
+        if pos == "verb"
+    }
+    return {
+        i
+        for i, (tok, verb) in enumerate(pairwise(toks))
+        if tok in GENERIC_AGENTS and any(pos == "verb" and base in done for pos, base in net.lemmas(verb))
+    }
 
 
 def _restates(a: str, b: str) -> bool:
@@ -254,13 +269,12 @@ def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
     # "to" and "from" are the direction rule's; here they would only make a swap look like a rewording.
     # "be" and "do" only make passives and questions: "how was it built" / "how did they build it".
     # So does a modal in a passive: "how can stains be removed" / "how do I remove stains".
-    unread = ROLE_WORDS | VOICE_WORDS
     # And nobody in particular doing the deed: "how do they calculate it" / "how is it calculated".
-    unread_a = unread | (GENERIC_AGENTS if _passive(tb) else frozenset())
-    unread_b = unread | (GENERIC_AGENTS if _passive(ta) else frozenset())
-    modals_a, modals_b = _passive_modals(ta, tb), _passive_modals(tb, ta)
-    at_a = [k for k in at_a if a[k] not in unread_a and content_a[k][1] not in modals_a]
-    at_b = [k for k in at_b if b[k] not in unread_b and content_b[k][1] not in modals_b]
+    unread = ROLE_WORDS | VOICE_WORDS
+    voice_a = _passive_modals(ta, tb) | _generic_agents(ta, tb)
+    voice_b = _passive_modals(tb, ta) | _generic_agents(tb, ta)
+    at_a = [k for k in at_a if a[k] not in unread and content_a[k][1] not in voice_a]
+    at_b = [k for k in at_b if b[k] not in unread and content_b[k][1] not in voice_b]
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
     if not (only_a or only_b):
