@@ -92,6 +92,8 @@ NEAR_MISSES = [
     # A small word put in the place of its reverse.
     # Runs exchanged that begin with a word both prompts have there ("my sister" / "me").
     ("direction", "What if my sister earns more than me?", "What if I earn more than my sister?"),
+    ("direction", "Why is my cat attacked by my dog?", "Why does my cat attack my dog?"),  # the passive read as active
+    ("direction", "Is my son being bullied by his teacher?", "Is my son bullying his teacher?"),
     ("direction", "Can a cat be allergic to humans?", "Can a human be allergic to cats?"),
     ("opposite", "Should I sleep with my retainer in?", "Should I sleep with my retainer out?"),
     ("opposite", "Best hotels in Rome", "Best hotels near Rome"),
@@ -214,6 +216,7 @@ PARAPHRASES = [
     ("Is it worth getting a masters degree?", "is it worth gettin a masters degree"),
     ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
     ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
+    ("My husband is always criticized by my mother", "My mother always criticizes my husband"),
     ("How is brown rice cooked?", "How do you cook brown rice?"),  # the subject between "is" and its participle
     ("Can I eat rice, beans and corn on a keto diet?", "Can I eat corn, beans and rice on a keto diet?"),  # a list
     ("Who discovered penicillin?", "By whom was penicillin discovered?"),

@@ -34,7 +34,8 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
 - direction: the same "from X" / "to Y" roles, and not the same terms, or runs of terms, in a
   swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another dog bit my
   dog", "sharpen a dull knife" vs "dull a sharp knife", "use my Prius to jump-start a gas car" vs
-  "use a gas car to jump-start my Prius"), read past voice, compounds and moved clauses; and a
+  "use a gas car to jump-start my Prius"), a passive with its agent read in the active order ("is
+  my cat attacked by my dog" / "does my cat attack my dog"), past compounds and moved clauses; and a
   question word standing for the same role ("who defeated Rome" / "who did Rome defeat");
 - substitution and insertion (substitution.py): where the prompts differ by a few content words
   ("raw" / "cooked", "guitar" / "piano", "vegan cookies" / "cookies", "for a dog"), each
@@ -116,6 +117,9 @@ _PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", 
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
                             "cannot", "wont", "wouldnt", "shouldnt", "couldnt"])  # fmt: skip
+# Words that open a clause, where a passive's subject or agent ends ("... by my dog when I ...").
+_CLAUSE_OPENERS = frozenset(["if", "when", "why", "how", "what", "that", "and", "but", "because", "since", "while",
+                             "so", "after", "before", "whenever", "although"])  # fmt: skip
 # Negators of a clause, which a rewording may add as context ("I have no idea what that is").
 _CLAUSE_NEGATORS = _VERB_NEGATORS | {"no"}
 # Question words whose role a verb sets (_asker_role), and the auxiliaries that tell it.
@@ -427,7 +431,8 @@ def _symmetric(between: list[str]) -> bool:
 def _frame(between: list[str]) -> list[str]:
     """The words between two exchanged runs in their base forms, less determiners and persons ("to
     jump-start a" and "to jump-start my" are one frame, "earns more than" and "earn more than" too)."""
-    return [wordnet().base(t) for t in between if t not in _DETERMINERS and t not in PERSONS]
+    net = wordnet()
+    return [min(_verbs(t), default=net.base(t)) for t in between if t not in _DETERMINERS and t not in PERSONS]
 
 
 def _moved(tight: list[str], loose: list[str]) -> bool:
@@ -468,8 +473,14 @@ def _swapped(a: list[str], b: list[str]) -> bool:
     """B is A with two terms or runs of terms exchanged: "7 from 20" / "20 from 7", "my dog bit
     another dog" / "another dog bit my dog" (read with persons), "my dog bit me" / "I bit my dog"
     (without), in the same voice."""
-    if _passive(a) != _passive(b) or _voice_turned(a, b) or _voice_turned(b, a):
-        return False  # "my phone was damaged by water" / "water damaged my phone": the voice turns the order
+    if _passive(a) != _passive(b):
+        # "my phone was damaged by water" / "water damaged my phone": read the passive in the active order.
+        active_a, active_b = _active(a), _active(b)
+        if active_a is None and active_b is None:
+            return False
+        a, b = active_a or a, active_b or b
+    elif _voice_turned(a, b) or _voice_turned(b, a):
+        return False  # "should tomatoes be fertilized" / "should I fertilize tomatoes"
     terms_a, terms_b = _terms(a), _terms(b)
     for persons in (True, False):
         keep_a = [(i, t) for i, t, person in terms_a if persons or not person]
@@ -486,6 +497,34 @@ def _passive(toks: list[str]) -> bool:
         t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
         for i, t in enumerate(toks)
     ) or any(by == "by" and asker in _ASKERS for by, asker in pairwise(toks[:2]))
+
+
+def _active(toks: list[str]) -> list[str] | None:
+    """A passive clause with its agent in the active order: "why is my cat attacked by my dog" ->
+    "why my dog attacked my cat", "my phone was damaged by water" -> "water damaged my phone"; None
+    without one."""
+    for k, tok in enumerate(toks):
+        if tok != "by" or k < 2 or not participle(toks[k - 1]):
+            continue
+        be = min((j for j in range(max(0, k - 6), k - 1) if toks[j] in _PASSIVE), default=None)
+        if be is None:
+            continue
+        # A question puts the subject after "be" ("is my dog being bullied by"), a statement before it
+        # ("my husband is always criticized by"), back to the start of its clause.
+        between = [t for t in toks[be + 1 : k - 1] if t not in _PASSIVE]
+        adverbs = [t for t in between if _adverb(t)]  # "is always criticized by": "always" stays by its verb
+        if len(adverbs) < len(between):
+            head, subject = toks[:be], [t for t in between if not _adverb(t)]
+        else:
+            start = max((j + 1 for j in range(be) if toks[j] in _CLAUSE_OPENERS), default=0)
+            head, subject = toks[:start], toks[start:be]
+        end = next((j for j in range(k + 1, len(toks)) if toks[j] in _CLAUSE_OPENERS), len(toks))
+        return head + toks[k + 1 : end] + adverbs + [toks[k - 1]] + subject + toks[end:]
+    return None
+
+
+def _adverb(word: str) -> bool:
+    return {pos for pos, _ in wordnet().lemmas(word)} == {"adv"}
 
 
 def _voice_turned(a: list[str], b: list[str]) -> bool:
