@@ -77,7 +77,7 @@ from webapi.cache.lexicon import (
     SYMBOL_WORDS,
 )
 from webapi.cache.spelling import respelled
-from webapi.cache.substitution import participle, substituted
+from webapi.cache.substitution import PASSIVE_AUXILIARIES, participle, substituted
 from webapi.cache.wordnet import derived, wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
@@ -112,8 +112,6 @@ _PRESENT = frozenset(
 )
 _NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don't really know"
 _SUBJECT_SPAN = 4  # words from "be" to its participle at most: "was the golden gate bridge built"
-# "be" and "get" forms that make a passive with "by": "my phone was damaged by water".
-_PASSIVE = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
                             "cannot", "wont", "wouldnt", "shouldnt", "couldnt"])  # fmt: skip
@@ -494,7 +492,7 @@ def _passive(toks: list[str]) -> bool:
     ("was damaged by", "got rear-ended by"; not "is paying by card"); or a question that asks for
     the agent first ("by whom was the telephone invented")."""
     return any(
-        t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _PASSIVE
+        t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & PASSIVE_AUXILIARIES
         for i, t in enumerate(toks)
     ) or any(by == "by" and asker in _ASKERS for by, asker in pairwise(toks[:2]))
 
@@ -506,12 +504,12 @@ def _active(toks: list[str]) -> list[str] | None:
     for k, tok in enumerate(toks):
         if tok != "by" or k < 2 or not participle(toks[k - 1]):
             continue
-        be = min((j for j in range(max(0, k - 6), k - 1) if toks[j] in _PASSIVE), default=None)
+        be = min((j for j in range(max(0, k - 6), k - 1) if toks[j] in PASSIVE_AUXILIARIES), default=None)
         if be is None:
             continue
         # A question puts the subject after "be" ("is my dog being bullied by"), a statement before it
         # ("my husband is always criticized by"), back to the start of its clause.
-        between = [t for t in toks[be + 1 : k - 1] if t not in _PASSIVE]
+        between = [t for t in toks[be + 1 : k - 1] if t not in PASSIVE_AUXILIARIES]
         adverbs = [t for t in between if _adverb(t)]  # "is always criticized by": "always" stays by its verb
         if len(adverbs) < len(between):
             head, subject = toks[:be], [t for t in between if not _adverb(t)]

@@ -48,7 +48,8 @@ MODALS = frozenset(["can", "could", "should", "may", "might", "must", "will", "w
 #: Who does the deed in an active sentence that names nobody: "how do they calculate my credit
 #: score" is "how is my credit score calculated", where the other prompt is passive.
 GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
-_BE = frozenset(["be", "is", "are", "was", "were", "been", "being", "get", "gets", "got"])
+#: "be" and "get" forms that make a passive: "my phone was damaged", "got rear-ended".
+PASSIVE_AUXILIARIES = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
 #: The direction rule's words (guard._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
@@ -81,7 +82,7 @@ def _generic_agents(toks: list[str], other: list[str]) -> set[int]:
     done = {
         base
         for i, tok in enumerate(other)
-        if tok in _BE
+        if tok in PASSIVE_AUXILIARIES
         for p in other[i + 1 : i + 1 + _PASSIVE_SPAN]
         if participle(p)
         for pos, base in net.lemmas(p)
