@@ -51,7 +51,7 @@ GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
 #: "be" and "get" forms that make a passive: "my phone was damaged", "got rear-ended".
 PASSIVE_AUXILIARIES = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
-#: The direction rule's words (guard._roles): never counted as substituted here.
+#: The direction rule's words (roles._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
 

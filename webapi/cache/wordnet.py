@@ -124,6 +124,10 @@ class WordNet:
         bases = {base for _, base in self.lemmas(word)}
         return word if not bases or word in bases else min(bases)
 
+    def verbs(self, word: str) -> set[str]:
+        """The verbs `word` may be a form of ("eats" -> "eat"; none for "plants" read as a noun only)."""
+        return {base for pos, base in self.lemmas(word) if pos == "verb"}
+
     def same_lemma(self, a: str, b: str) -> bool:
         """One word is an inflection of the other, or both of one base ("ran" / "running")."""
         if a == b:
