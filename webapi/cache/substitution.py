@@ -179,7 +179,9 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
         and len(word) >= 4
         and not any(abs(len(w) - len(word)) <= 1 and edits(word, w) <= 1 for w in FILLER)
     )
+    # A past participle describes too: "an expedited passport", "a cracked phone screen".
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
+    describes = describes or (word.endswith("ed") and participle(word))
     if kinds == {"adv"}:
         return True  # how or where: "get a passport urgently", "grow tomatoes indoors"
     # Before a name, a noun says what the name is: "the acronym HTTP".
