@@ -97,9 +97,9 @@ def _untexted(toks: list[str], other: list[str]) -> list[str]:
 
 def misspelt(typo: str, word: str) -> bool:
     """`typo` is no word WordNet knows, of five letters or more, one edit (two letters left out or
-    added from eight letters) from `word`, which it knows (or a grammar word: "shoud" / "should"), and starts alike:
-    "avacado" / "avocado", "symptons" / "symptoms". Shorter unknown words are more often terms
-    than typos: "cbd" is not "cod", "hiit" not "hit"."""
+    added, from eight letters) from `word`, which it knows or is a grammar word ("shoud" /
+    "should"), and starts alike: "avacado" / "avocado", "symptons" / "symptoms". Shorter unknown
+    words are more often terms than typos: "cbd" is not "cod", "hiit" not "hit"."""
     net = wordnet()
     if len(typo) < 5 or typo[0] != word[0] or not word.isalpha() or not typo.isalpha() or net.lemmas(typo):
         return False
