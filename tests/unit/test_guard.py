@@ -94,6 +94,7 @@ NEAR_MISSES = [
     # Runs exchanged that begin with a word both prompts have there ("my sister" / "me").
     ("direction", "What if my sister earns more than me?", "What if I earn more than my sister?"),
     ("direction", "Why is my cat attacked by my dog?", "Why does my cat attack my dog?"),  # the passive read as active
+    ("direction", "I'm suing my neighbour over a fence, what now?", "My neighbour is suing me over a fence, what now?"),
     ("direction", "Is my son being bullied by his teacher?", "Is my son bullying his teacher?"),
     ("direction", "Can a cat be allergic to humans?", "Can a human be allergic to cats?"),
     ("opposite", "Should I sleep with my retainer in?", "Should I sleep with my retainer out?"),
