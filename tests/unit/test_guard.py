@@ -17,6 +17,7 @@ NEAR_MISSES = [
     ("negation", "I can eat this", "I can't eat this"),
     ("negation", "Why is my cat eating grass?", "Why is my cat not eating grass?"),
     ("negation", "My dog eats his food fast", "My dog doesn't eat his food fast"),
+    ("negation", "My alarm is ringing but there's no fire", "My alarm isn't ringing but there's a fire"),
     ("opposite", "turn on dark mode", "turn off dark mode"),
     ("opposite", "How do I enable two-factor authentication?", "How do I disable two-factor authentication?"),
     ("opposite", "Sort the list in ascending order", "Sort the list in descending order"),

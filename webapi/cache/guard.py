@@ -25,8 +25,8 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
   the extra "not" or "no" negates words the other prompt lacks (context a rewording added: "I
   don't have any buttermilk, what can I use instead?"); no negating prefix on a word the
   other prompt has ("legal" / "illegal", "like" / "dislike"); and
-  not each prompt negating a verb the other has ("eating but not drinking" / "not eating but
-  drinking");
+  not each prompt negating a word the other has ("eating but not drinking" / "not eating but
+  drinking", "no smoke" / "isn't beeping");
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
   "only some cells");
@@ -103,6 +103,7 @@ _NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
                             "cannot", "wont", "wouldnt", "shouldnt", "couldnt"])  # fmt: skip
+_NOUN_NEGATORS = frozenset(["no", "without"])
 # Negators of a clause, which a rewording may add as context ("I have no idea what that is").
 _CLAUSE_NEGATORS = _VERB_NEGATORS | {"no"}
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "anti", "mis")
@@ -186,22 +187,24 @@ def _negation_differs(a: list[str], b: list[str]) -> bool:
 
 
 def _negation_moved(a: list[str], b: list[str]) -> bool:
-    """Each prompt negates a verb the other has un-negated: "eating but not drinking" / "not eating
-    but drinking"."""
-    negated_a, negated_b = _negated_verbs(a), _negated_verbs(b)
+    """Each prompt negates a word the other has un-negated: "eating but not drinking" / "not eating
+    but drinking", "beeping but there's no smoke" / "isn't beeping but there's smoke"."""
+    negated_a, negated_b = _negated(a), _negated(b)
     return bool((negated_a - negated_b) & set(b)) and bool((negated_b - negated_a) & set(a))
 
 
-def _negated_verbs(toks: list[str]) -> set[str]:
-    """The verbs right after "not", "never", "don't" ...: "not drinking" -> "drinking"."""
+def _negated(toks: list[str]) -> set[str]:
+    """The verbs right after "not", "never", "don't" ... ("not drinking" -> "drinking"), and the
+    nouns right after "no" or "without" ("no smoke" -> "smoke")."""
     net = wordnet()
     return {
         word
         for negator, word in pairwise(toks)
-        if negator in _VERB_NEGATORS
-        and net.verbs(word)
-        and word not in STOPWORDS
-        and net.base(word) not in NEG_RAISING
+        if word not in STOPWORDS
+        and (
+            (negator in _VERB_NEGATORS and net.verbs(word) and net.base(word) not in NEG_RAISING)
+            or (negator in _NOUN_NEGATORS and any(pos == "noun" for pos, _ in net.lemmas(word)))
+        )
     }
 
 
