@@ -86,6 +86,7 @@ NEAR_MISSES = [
     ("direction", "Should I feed my kitten adult cat food?", "Should I feed my adult cat kitten food?"),
     ("substitution", "Can I sand drywall mud that is still damp?", "Can I sand drywall mud that has fully cured?"),
     ("time", "Is coffee taxed in Kenya?", "Was coffee ever taxed in Kenya?"),
+    ("time", "What was the price of gas in Ohio?", "What will the price of gas be in Ohio?"),
     # Shorthand is read as a word only where the other prompt has that word; "nt" negates, no slip.
     ("unit", "How many ml is 5 cc of medicine?", "How many ml is 5 tsp of medicine?"),
     ("negation", "Things you should do on a first date", "Things you shouldn't do on a first date"),
@@ -220,6 +221,7 @@ PARAPHRASES = [
     ("What is the recommended dose of zinc?", "whats the recomended dose of zinc"),
     ("Can I be fired for discussing pay with coworkers?", "can i be fired for discussing pay w/ coworkers"),
     ("My husband is always criticized by my mother", "My mother always criticizes my husband"),
+    ("How long does it take to renew a passport?", "How many weeks will it take to renew a passport?"),
     ("How is brown rice cooked?", "How do you cook brown rice?"),  # the subject between "is" and its participle
     ("Can I eat rice, beans and corn on a keto diet?", "Can I eat corn, beans and rice on a keto diet?"),  # a list
     ("Who discovered penicillin?", "By whom was penicillin discovered?"),

@@ -30,7 +30,7 @@ spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": s
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
   "only some cells");
-- tense: not "is" against "was" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
+- tense: not "was" against "is" or "will" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
 - direction (roles.py): the same "from X" / "to Y" roles, and not the same terms, or runs of
   terms, in a swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another
   dog bit my dog", "sharpen a dull knife" vs "dull a sharp knife"), in either voice; and a
@@ -95,10 +95,16 @@ _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
 _ACRONYM = 3  # letters at most of a name whose plural is the same name ("IRAs", "SUVs")
 # Auxiliaries that set a prompt's tense ("Is Pluto a planet?" / "Was Pluto ever a planet?").
-_PAST = frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "hadnt"])
-_PRESENT = frozenset(
-    ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
-)
+_TENSES = {
+    "past": frozenset(["was", "were", "did", "had", "wasnt", "werent", "didnt", "hadnt"]),
+    "present": frozenset(
+        ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
+    ),
+    "future": frozenset(["will", "wont", "shall"]),
+}
+# Tenses that ask different things: what was against what is, or what will be. (What is and what
+# will be often ask one thing: "how long does it take" / "how many weeks will it take".)
+_OTHER_TIMES = {frozenset(["past", "present"]), frozenset(["past", "future"])}
 _NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don't really know"
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
@@ -222,9 +228,10 @@ def _prefix_negated(a: set[str], b: set[str]) -> bool:
 
 
 def _tense(words: set[str]) -> str | None:
-    """"past" or "present" when a prompt's auxiliaries all say one ("was", "did" / "is", "does")."""
-    past, present = bool(words & _PAST), bool(words & _PRESENT)
-    return None if past == present else "past" if past else "present"
+    """"past", "present" or "future" when a prompt's auxiliaries all say one ("was", "did" / "is",
+    "does" / "will")."""
+    said = [tense for tense, auxiliaries in _TENSES.items() if words & auxiliaries]
+    return said[0] if len(said) == 1 else None
 
 
 def _opposed(a: set[str], b: set[str]) -> bool:
@@ -351,8 +358,7 @@ def conflict(a: str, b: str) -> str | None:
     asked_a, asked_b = _asked(ta), _asked(tb)
     if asked_a and asked_b and not asked_a & asked_b:
         return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
-    tense_a, tense_b = _tense(set_a), _tense(set_b)
-    if tense_a and tense_b and tense_a != tense_b:
+    if frozenset([_tense(set_a), _tense(set_b)]) in _OTHER_TIMES:
         return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
     if _entities_differ(set_a, set_b):
         return "entity"
