@@ -56,6 +56,7 @@ NEAR_MISSES = [
     ("insertion", "How do I renew my passport?", "How do I renew my passport urgently?"),
     ("insertion", "How to grow basil", "How to grow basil indoors"),
     ("insertion", "How long does it take to get a visa?", "How long does it take to get an expedited visa?"),
+    ("insertion", "How do I get a pilot's license?", "How do I get a commercial pilot's license?"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
     ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),

@@ -169,7 +169,7 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     if _in_own_phrase(toks, at, inserted, shared):
         return True
     net = wordnet()
-    following = net.base(toks[at + 1]) if at + 1 < len(toks) else ""
+    following = net.base(toks[at + 1].removesuffix("'s")) if at + 1 < len(toks) else ""  # "driver's" is "driver"
     kinds = {pos for pos, _ in net.lemmas(word)}
     # A term WordNet lacks ("hypoallergenic"), not a filler word misspelt ("realy"; an edit changes
     # the length by one at most, so only filler words of about its length are compared).
