@@ -241,6 +241,12 @@ PARAPHRASES = [
     ("How is my tax refund calculated?", "How do they calculate my tax refund?"),  # nobody in particular
     ("What time zone is Denver in?", "what timezone is denver in"),
     ("I can't log into my bank account", "I cant log in to my bank account"),
+    ("I have no appetite, what should I do?", "I don't have any appetite, what should I do?"),
+    ("I'm overwhelmed by my workload, any advice?", "My workload overwhelms me, any advice?"),
+    ("I was rear-ended by a truck at a red light, who pays?", "A truck rear-ended me at a red light, who pays?"),
+    ("I've been blocked by my friend on Snapchat", "My friend blocked me on Snapchat"),
+    ("Why won't my car start?", "Why didn't my car start?"),
+    ("What's the recommended dose of ibuprofen?", "What's the dose of ibuprofen?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
 ]
@@ -326,6 +332,9 @@ _FILLER_CLAUSE = (
         ("good dad jokes", "good jokes about dads"),
         ("how do I stop my nose bleeding", "how do I prevent my nose from bleeding"),  # stopping is no preventing
         ("will my car be repossessed if I miss one payment", "how do I repossess a car if they miss one payment"),
+        # The third review (of the rules after the second).
+        ("What did the Pilgrims bring from England to America?", "What brought the Pilgrims from England to America?"),
+        ("How much was a stamp, and will the price go up?", "How much is a stamp, and will the price go up?"),
         ("is paying by card cheaper than cash", "is cash cheaper than paying by card"),  # a gerund is no passive
         ("how do I cook rice", "how do I cook rice if I already have a rice cooker"),  # the clause reuses "rice"
         ("benefits of cbd oil for anxiety", "benefits of cod oil for anxiety"),  # a short unknown word is no typo

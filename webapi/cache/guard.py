@@ -100,11 +100,9 @@ _TENSES = {
     "present": frozenset(
         ["is", "are", "am", "do", "does", "has", "have", "isnt", "arent", "dont", "doesnt", "hasnt", "havent"]
     ),
-    "future": frozenset(["will", "wont", "shall"]),
+    "future": frozenset(["will", "shall"]),  # ("won't" refuses more often than it foretells: "why won't my car start")
 }
-# Tenses that ask different things: what was against what is, or what will be. (What is and what
-# will be often ask one thing: "how long does it take" / "how many weeks will it take".)
-_OTHER_TIMES = {frozenset(["past", "present"]), frozenset(["past", "future"])}
+
 _NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don't really know"
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
@@ -195,23 +193,27 @@ def _negation_differs(a: list[str], b: list[str]) -> bool:
 def _negation_moved(a: list[str], b: list[str]) -> bool:
     """Each prompt negates a word the other has un-negated: "eating but not drinking" / "not eating
     but drinking", "beeping but there's no smoke" / "isn't beeping but there's smoke"."""
-    negated_a, negated_b = _negated(a), _negated(b)
+    (negated_a, holding_a), (negated_b, holding_b) = _negated(a), _negated(b)
+    # "have no appetite" says what "don't have any appetite" says: the verb that holds the negated noun.
+    negated_a, negated_b = negated_a - holding_b, negated_b - holding_a
     return bool((negated_a - negated_b) & set(b)) and bool((negated_b - negated_a) & set(a))
 
 
-def _negated(toks: list[str]) -> set[str]:
-    """The verbs right after "not", "never", "don't" ... ("not drinking" -> "drinking"), and the
-    nouns right after "no" or "without" ("no smoke" -> "smoke")."""
+def _negated(toks: list[str]) -> tuple[set[str], set[str]]:
+    """The verbs right after "not", "never", "don't" ... ("not drinking" -> "drinking") and the
+    nouns right after "no" or "without" ("no smoke" -> "smoke"); and the words right before those
+    nouns ("have no appetite" -> "have")."""
     net = wordnet()
-    return {
-        word
-        for negator, word in pairwise(toks)
-        if word not in STOPWORDS
-        and (
-            (negator in _VERB_NEGATORS and net.verbs(word) and net.base(word) not in NEG_RAISING)
-            or (negator in _NOUN_NEGATORS and any(pos == "noun" for pos, _ in net.lemmas(word)))
-        )
-    }
+    negated, holding = set(), set()
+    for i, (negator, word) in enumerate(pairwise(toks)):
+        if word in STOPWORDS:
+            continue
+        if negator in _VERB_NEGATORS and net.verbs(word) and net.base(word) not in NEG_RAISING:
+            negated.add(word)
+        elif negator in _NOUN_NEGATORS and any(pos == "noun" for pos, _ in net.lemmas(word)):
+            negated.add(word)
+            holding.update(toks[i - 1 : i])
+    return negated, holding
 
 
 def _prefix_negated(a: set[str], b: set[str]) -> bool:
@@ -227,11 +229,18 @@ def _prefix_negated(a: set[str], b: set[str]) -> bool:
     )
 
 
-def _tense(words: set[str]) -> str | None:
-    """"past", "present" or "future" when a prompt's auxiliaries all say one ("was", "did" / "is",
-    "does" / "will")."""
-    said = [tense for tense, auxiliaries in _TENSES.items() if words & auxiliaries]
-    return said[0] if len(said) == 1 else None
+def _times_differ(a: set[str], b: set[str]) -> bool:
+    """One prompt asks about the past, the other about the present ("Is Pluto a planet?" / "Was Pluto
+    ever a planet?"; a "will" beside either aside: "how much was it, and will it go up?"), or only
+    about the future ("what was the minimum wage" / "what will the minimum wage be")."""
+    said_a, said_b = _tenses(a), _tenses(b)
+    now_or_then = {said_a - {"future"}, said_b - {"future"}} == {frozenset(["past"]), frozenset(["present"])}
+    return now_or_then or {said_a, said_b} == {frozenset(["past"]), frozenset(["future"])}
+
+
+def _tenses(words: set[str]) -> frozenset[str]:
+    """The tenses a prompt's auxiliaries say: "past" ("was", "did"), "present" ("is", "does"), "future"."""
+    return frozenset(tense for tense, auxiliaries in _TENSES.items() if words & auxiliaries)
 
 
 def _opposed(a: set[str], b: set[str]) -> bool:
@@ -358,8 +367,8 @@ def conflict(a: str, b: str) -> str | None:
     asked_a, asked_b = _asked(ta), _asked(tb)
     if asked_a and asked_b and not asked_a & asked_b:
         return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
-    if frozenset([_tense(set_a), _tense(set_b)]) in _OTHER_TIMES:
-        return "time"  # "Is Pluto a planet?" / "Was Pluto ever a planet?"
+    if _times_differ(set_a, set_b):
+        return "time"
     if _entities_differ(set_a, set_b):
         return "entity"
     if _measures_differ(ta, tb):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import pairwise
 
-from webapi.cache.lexicon import MEASURES, NEGATORS, PERSONS, STOPWORDS
+from webapi.cache.lexicon import MEASURES, NEGATORS, OPENERS, PERSONS, STOPWORDS
 from webapi.cache.substitution import PASSIVE_AUXILIARIES, participle
 from webapi.cache.wordnet import derived, wordnet
 
@@ -36,6 +36,11 @@ _SUBJECT_SPAN = 4  # words from "be" to its participle at most: "was the golden 
 # Words that open a clause, where a passive's subject or agent ends ("... by my dog when I ...").
 _CLAUSE_OPENERS = frozenset(["if", "when", "why", "how", "what", "that", "and", "but", "because", "since", "while",
                              "so", "after", "before", "whenever", "although"])  # fmt: skip
+# A person and "be" in one word, which may start a passive: "i'm overwhelmed by my workload".
+_BE_CONTRACTIONS = frozenset(["i'm", "you're", "we're", "they're", "he's", "she's", "it's"])
+_BE_PASSIVE = PASSIVE_AUXILIARIES | _BE_CONTRACTIONS
+_LONGEST_AGENT = 6  # words at most of a passive's agent: "by the heavy rain last night"
+_AGENT_ENDS = _CLAUSE_OPENERS | OPENERS  # where a passive's agent ends: "by my friend | on Snapchat"
 # Question words whose role a verb sets (_asker_role), and the auxiliaries that tell it.
 _ASKERS = frozenset(["who", "whom", "what", "which"])
 _DO = frozenset(["do", "does", "did"])
@@ -57,14 +62,15 @@ def roles_differ(ta: list[str], tb: list[str], words_a: set[str], words_b: set[s
     persons_a, persons_b = {_person(t) for t in words_a}, {_person(t) for t in words_b}
     if source_a and target_a and source_b and target_b:  # both say "from X ... to Y": roles decide order
         # (another word in a role is a substitution: "from a couch" / "from a sofa")
-        return _role_changed(source_a, source_b, persons_a, persons_b) or _role_changed(
+        if _role_changed(source_a, source_b, persons_a, persons_b) or _role_changed(
             target_a, target_b, persons_a, persons_b
-        )
-    if target_a and target_b and target_a != target_b and target_a in persons_b and target_b in persons_a:
+        ):
+            return True
+    elif target_a and target_b and target_a != target_b and target_a in persons_b and target_b in persons_a:
         return True  # "convert A to B" vs "convert B to A"
-    if source_a and source_b and source_a != source_b and source_a in persons_b and source_b in persons_a:
+    elif source_a and source_b and source_a != source_b and source_a in persons_b and source_b in persons_a:
         return True  # "can my cat catch a cold from me" vs "can I catch a cold from my cat"
-    if _swapped(ta, tb):
+    elif _swapped(ta, tb):
         return True
     asker_a, asker_b = _asker_role(ta), _asker_role(tb)
     # "who did the Romans defeat" / "who defeated the Romans" (not "who owns" / "belongs to")
@@ -236,7 +242,7 @@ def _passive(toks: list[str]) -> bool:
     ("was damaged by", "got rear-ended by"; not "is paying by card"); or a question that asks for
     the agent first ("by whom was the telephone invented")."""
     return any(
-        t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & PASSIVE_AUXILIARIES
+        t == "by" and i > 0 and participle(toks[i - 1]) and set(toks[max(0, i - 5) : i - 1]) & _BE_PASSIVE
         for i, t in enumerate(toks)
     ) or any(by == "by" and asker in _ASKERS for by, asker in pairwise(toks[:2]))
 
@@ -248,21 +254,37 @@ def _active(toks: list[str]) -> list[str] | None:
     for k, tok in enumerate(toks):
         if tok != "by" or k < 2 or not participle(toks[k - 1]):
             continue
-        be = min((j for j in range(max(0, k - 6), k - 1) if toks[j] in PASSIVE_AUXILIARIES), default=None)
+        done = k - 3 if k >= 3 and toks[k - 2] == "-" else k - 1  # the participle's start: "rear - ended"
+        be = min((j for j in range(max(0, done - 5), done) if toks[j] in _BE_PASSIVE), default=None)
         if be is None:
             continue
+        end = _agent_end(toks, k + 1)
+        if toks[be] in _BE_CONTRACTIONS:  # "i'm overwhelmed by my workload": the subject is in "be"
+            return toks[:be] + toks[k + 1 : end] + toks[be + 1 : k] + [toks[be]] + toks[end:]
         # A question puts the subject after "be" ("is my dog being bullied by"), a statement before it
         # ("my husband is always criticized by"), back to the start of its clause.
-        between = [t for t in toks[be + 1 : k - 1] if t not in PASSIVE_AUXILIARIES]
+        between = [t for t in toks[be + 1 : done] if t not in PASSIVE_AUXILIARIES]
         adverbs = [t for t in between if _adverb(t)]  # "is always criticized by": "always" stays by its verb
         if len(adverbs) < len(between):
             head, subject = toks[:be], [t for t in between if not _adverb(t)]
         else:
             start = max((j + 1 for j in range(be) if toks[j] in _CLAUSE_OPENERS), default=0)
             head, subject = toks[:start], toks[start:be]
-        end = next((j for j in range(k + 1, len(toks)) if toks[j] in _CLAUSE_OPENERS), len(toks))
-        return head + toks[k + 1 : end] + adverbs + [toks[k - 1]] + subject + toks[end:]
+        return head + toks[k + 1 : end] + adverbs + toks[done:k] + subject + toks[end:]
     return None
+
+
+def _agent_end(toks: list[str], start: int) -> int:
+    """Where the agent that starts at `toks[start]` ends: at the first small word after its content
+    words ("by my workload | any advice", "by a debt collector | without", "by my friend | on
+    Snapchat"), or after _LONGEST_AGENT words."""
+    content = False
+    for j in range(start, min(start + _LONGEST_AGENT, len(toks))):
+        small = toks[j] in STOPWORDS or toks[j] in _AGENT_ENDS
+        if content and small:
+            return j
+        content = content or not small
+    return min(start + _LONGEST_AGENT, len(toks))
 
 
 def _adverb(word: str) -> bool:
