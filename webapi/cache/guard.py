@@ -177,9 +177,10 @@ def _negation_differs(a: list[str], b: list[str]) -> bool:
     "non-", "except", "avoid" ...; a "not" or "no" whose words the other prompt lacks belongs to
     context a rewording added ("I don't have any buttermilk, what can I use instead" / "substitute
     for buttermilk")."""
-    if _negations(a) == _negations(b):
+    count_a, count_b = _negations(a), _negations(b)
+    if count_a == count_b:
         return False
-    more, other = (a, b) if _negations(a) > _negations(b) else (b, a)
+    more, other = (a, b) if count_a > count_b else (b, a)
     net = wordnet()
     for i, tok in enumerate(more):
         if not _negator(tok):
@@ -261,23 +262,26 @@ def _opposed(a: set[str], b: set[str]) -> bool:
     )  # (not when each prompt holds both poles: "small ... bigger" / "tiny ... larger")
 
 
-def _particle_swapped(a: list[str], b: list[str]) -> bool:
+def _replacements(a: list[str], b: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Where difflib aligns the prompts' tokens, the runs of one that stand in the place of the
+    other's (the particle and state rules read them)."""
+    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
+    return [(a[i1:i2], b[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op == "replace"]
+
+
+def _particle_swapped(replaced: list[tuple[list[str], list[str]]]) -> bool:
     """In one place, a small word stands for its reverse ("locked out of my car" / "locked in my
     car", "arguments for" / "against"; words/particles.tsv)."""
-    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
     return any(
-        op == "replace" and max(i2 - i1, j2 - j1) <= 2 and a[i1] in PARTICLES and b[j1] in PARTICLES[a[i1]]
-        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+        max(len(x), len(y)) <= 2 and x[0] in PARTICLES and y[0] in PARTICLES[x[0]] for x, y in replaced
     )  # (one or two words for one or two: "out of" / "in"; a longer run is a rewording)
 
 
-def _aspect_changed(a: list[str], b: list[str]) -> bool:
+def _aspect_changed(replaced: list[tuple[list[str], list[str]]]) -> bool:
     """In one place, a verb's "-ing" form against its past participle: "a healing tattoo" / "a healed
     tattoo", "boiling water" / "boiled water"."""
-    matcher = SequenceMatcher(a=a, b=b, autojunk=False)
     return any(
-        op == "replace" and i2 - i1 == j2 - j1 == 1 and _ing_and_participle(*sorted((a[i1], b[j1]), key=_ends_ing))
-        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+        len(x) == len(y) == 1 and _ing_and_participle(*sorted((x[0], y[0]), key=_ends_ing)) for x, y in replaced
     )
 
 
@@ -358,9 +362,10 @@ def conflict(a: str, b: str) -> str | None:
         return "number"
     if _negation_differs(ta, tb) or _prefix_negated(set_a, set_b) or _negation_moved(ta, tb):
         return "negation"
-    if _opposed(set_a, set_b) or _particle_swapped(ta, tb):
+    replaced = _replacements(ta, tb)
+    if _opposed(set_a, set_b) or _particle_swapped(replaced):
         return "opposite"
-    if _aspect_changed(ta, tb):
+    if _aspect_changed(replaced):
         return "state"
     if _scoped(set_a, set_b) or _scoped(set_b, set_a):
         return "scope"

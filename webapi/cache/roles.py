@@ -179,8 +179,7 @@ def _symmetric(between: list[str]) -> bool:
 def _frame(between: list[str]) -> list[str]:
     """The words between two exchanged runs in their base forms, less determiners and persons ("to
     jump-start a" and "to jump-start my" are one frame, "earns more than" and "earn more than" too)."""
-    net = wordnet()
-    return [min(net.verbs(t), default=net.base(t)) for t in between if t not in _DETERMINERS and t not in PERSONS]
+    return [_verb_base(t) for t in between if t not in _DETERMINERS and t not in PERSONS]
 
 
 def _moved(tight: list[str], loose: list[str]) -> bool:
@@ -332,8 +331,13 @@ def _asker_role(toks: list[str]) -> str | None:
 def _bases(toks: list[str]) -> set[str]:
     """The prompt's words in their base forms (a verb's where a word may be one: "eats" -> "eat"), less
     stopwords and the auxiliaries of voice and question."""
+    return {_verb_base(t) for t in toks if t not in STOPWORDS | _DO | _BE_FORMS}
+
+
+def _verb_base(word: str) -> str:
+    """A word's base form, a verb's where it may be one: "eats" -> "eat", "bullying" -> "bully"."""
     net = wordnet()
-    return {min(net.verbs(t), default=net.base(t)) for t in toks if t not in STOPWORDS | _DO | _BE_FORMS}
+    return min(net.verbs(word), default=net.base(word))
 
 
 def _verb_form(word: str) -> bool:
