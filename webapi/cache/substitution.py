@@ -4,8 +4,9 @@ Aligned word by word (difflib), two prompts that share most of their content wor
 few: swapped ("raw" / "cooked", "guitar" / "piano"), added or dropped ("vegan cookies" /
 "cookies", "boil an egg at high altitude"). A swap must be explained by WordNet (an inflection,
 a synonym among the first senses, a derivation; an adverb as its adjective) or by spelling (one
-unit: "oz" / "ounce"; one number: "2" / "two"; a misspelling; a compound written as one word),
-read word by word or with a verb and its particles as one ("throw up" / "vomit"); an added word
+unit: "oz" / "ounce"; one number: "2" / "two"; a compound written as one word; a misspelling is
+read as its word before any rule, by spelling.py), read word by word or with a verb and its
+particles as one ("throw up" / "vomit"); an added word
 must restate a word of the other prompt (or name what one of its words is: "the city of
 Philadelphia") or leave the request as wide as before, which it does not when it opens a phrase
 of its own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku",
@@ -29,7 +30,7 @@ from webapi.cache.lexicon import (
     NEUTRAL_ADDITIONS,
     OPENERS,
 )
-from webapi.cache.spelling import edits, misspelt
+from webapi.cache.spelling import edits
 from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
@@ -97,8 +98,8 @@ def _generic_agents(toks: list[str], other: list[str]) -> set[int]:
 
 def _restates(a: str, b: str) -> bool:
     """`b` may stand for `a`: WordNet relates them, they spell one unit ("oz" / "ounce") or one
-    number ("2" / "two"), one is a misspelling of the other, or an adverb restates the adjective
-    it is made of ("quickly" / "fast")."""
+    number ("2" / "two"), or an adverb restates the adjective it is made of ("quickly" / "fast").
+    (A misspelling was read as its word before: spelling.py.)"""
     plain = _adjective(a), _adjective(b)
     return _restates_word(a, b) or (plain != (a, b) and _restates_word(*plain))
 
@@ -106,7 +107,7 @@ def _restates(a: str, b: str) -> bool:
 def _restates_word(a: str, b: str) -> bool:
     one_unit = a in MEASURES and MEASURES[a] == MEASURES.get(b)
     one_number = CARDINALS.get(a, a) == CARDINALS.get(b, b)
-    return wordnet().related(a, b) or one_unit or one_number or misspelt(a, b) or misspelt(b, a)
+    return wordnet().related(a, b) or one_unit or one_number
 
 
 def _adjective(word: str) -> str:
