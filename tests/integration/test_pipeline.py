@@ -86,7 +86,8 @@ def test_async_submission_is_202_with_a_job_to_poll(api):
     response = requests.post(f"{api}/v1/jobs", json=body, timeout=10)
     assert response.status_code == 202
     job = response.json()
-    assert job["status"] == "queued" and job["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    # The reply describes the job as it stands when read back; an idle worker may have started it.
+    assert job["status"] in ("queued", "running") and job["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
 
 
