@@ -60,6 +60,7 @@ from webapi.cache.lexicon import (
     DIMENSIONS,
     ENTITIES,
     ENTITY_ALIASES,
+    FRAMES,
     MEASURES,
     NEG_RAISING,
     NEGATORS,
@@ -141,7 +142,30 @@ def tokens(text: str) -> list[str]:
     text = _STOP_FROM.sub("prevent", text)  # "stop my dog from barking" is "prevent my dog from barking"
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"(?<!\w){phrase}(?!\w)", canon, text)  # (a phrase may end in a symbol: "w/")
-    return [word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))]
+    return _framed([word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))])
+
+
+def _framed(toks: list[str]) -> list[str]:
+    """A request framed by a noun, as "how to": "the steps for building a bed", "tips on building a
+    bed" and "instructions to build a bed" ask "how to build a bed" (words/frames.txt). Only where
+    a verb follows: "tips for beginners" asks for tips."""
+    out: list[str] = []
+    at = 0
+    while at < len(toks):
+        frame = toks[at : at + 3]
+        if (
+            len(frame) == 3
+            and frame[0] in FRAMES
+            and frame[1] in ("for", "on", "to", "of")
+            and wordnet().verbs(frame[2])
+            and (frame[2].endswith("ing") or frame[1] == "to")
+        ):
+            out += ["how", "to"]
+            at += 2
+        else:
+            out.append(toks[at])
+            at += 1
+    return out
 
 
 def _without(tok: str) -> list[str]:

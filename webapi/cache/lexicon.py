@@ -40,6 +40,8 @@ NUMBER_WORDS = CARDINALS | {word: value for word, value in _rows("number_forms.t
 #: own, and words that added alone leave a request as wide.
 OPENERS = _words("openers.txt")
 NEUTRAL_ADDITIONS = _words("neutral_additions.txt")
+#: Nouns that frame a request for a way of doing something ("steps for building" is "how to build").
+FRAMES = _words("frames.txt")
 #: word -> its grammatical person, for the role-swap rule
 PERSONS = {word: person for person, words in _rows("persons.tsv") for word in words.split()}
 #: shorthand -> the words it may stand for ("yo" -> "year old", "years old"), read so only where
