@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tasks.settings import Settings
-from webapi.cache.guard import conflict
+from webapi.cache.guard import conflict, tokens
 from webapi.cache.wordnet import WordNet, wordnet
 
 NEAR_MISSES = [
@@ -249,6 +249,13 @@ PARAPHRASES = [
     ("What's the recommended dose of ibuprofen?", "What's the dose of ibuprofen?"),
     # A modal that only makes the passive.
     ("How can grease stains be removed from a driveway?", "How do I remove grease stains from a driveway?"),
+    # A request framed by a noun asks how to do it.
+    ("how do i build a raised garden bed", "give me the steps for building a raised garden bed"),
+    ("explain the process for opening a roth ira", "how do I open a roth ira"),
+    ("tips for keeping basil alive indoors", "advice on keeping basil alive indoors"),
+    ("what should i pack if they're picky eaters", "what should i pack if theyre picky eaters"),  # no apostrophe
+    ("I'd like a recipe for banana bread", "i would like a recipe for banana bread"),
+    ("is it legal to record a phone call", "is it lawful to record a phone call"),  # WordNet's fourth sense
 ]
 
 
@@ -275,6 +282,13 @@ def test_the_guard_on_its_dev_sets_at_the_default_threshold():
     paraphrases = [p for p in pairs if p["label"] == "hit"]
     assert sum(p["label"] == "miss" for p in served) / len(near_misses) <= 0.0125  # calibrate's --max-false-rate
     assert sum(p["label"] == "hit" for p in served) / len(paraphrases) >= 0.7
+
+
+def test_a_noun_frames_a_request_only_before_a_verb():
+    assert tokens("the steps for building a shed") == ["the", "how", "to", "building", "a", "shed"]
+    assert tokens("instructions to build a shed") == ["how", "to", "build", "a", "shed"]
+    assert tokens("tips for beginners") == ["tips", "for", "beginners"]  # tips, not a way of doing
+    assert tokens("the process of elimination") == ["the", "process", "of", "elimination"]
 
 
 def test_substitutions_explained_by_wordnet_pass_and_others_do_not():

@@ -5,7 +5,8 @@ Sentence embeddings place "Convert 100 °F to Celsius" and "Convert 100 °C to F
 words that flip an answer. So after the similarity test, two prompts must also agree on every
 signal below, each cheap, explainable and measured on labelled pairs (bench/cache_quality.py),
 once each prompt's shorthand, stretched words and slips are read as the words the other prompt
-spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": spelling.py):
+spells out ("3yo" / "3 year old", "sooo" / "so", "recomended" / "recommended": spelling.py), and a
+request framed by a noun as "how to" ("the steps for building a bed": words/frames.txt):
 
 - numbers: the same multiset of quantities (digits and number words, "five" == "5");
 - polarity: the same canonical opposite-carrying words (on/off, enable/disable, first/last ...),

@@ -26,7 +26,8 @@ _REPEATED = re.compile(r"([a-z])\1{2,}")  # a letter three times or more: "sooo"
 
 
 def respelled(toks: list[str], other: list[str]) -> list[str]:
-    """`toks` with each shorthand, stretched word or misspelling read as the word `other` spells out."""
+    """`toks` with each shorthand, stretched word, misspelling or apostrophe left out read as the word
+    `other` spells out."""
     out = _untexted(toks, other)
     others = set(other)
     net = wordnet()
@@ -55,6 +56,9 @@ def _as_spelled(
     if tok in NEGATORS or not tok.isalpha() or wordnet().lemmas(tok) or set(tok) <= _ROMAN_DIGITS:
         return [tok]  # "shouldnt" is no slip for "should", nor "viii" for "vii"
     candidates = spellings.get(tok[0], [])
+    for word, _ in candidates:
+        if "'" in word and word.replace("'", "") == tok:
+            return [word]  # an apostrophe left out: "theyre" / "they're"
     for squeezed in (_REPEATED.sub(r"\1", tok), _REPEATED.sub(r"\1\1", tok)):
         if squeezed != tok and any(squeezed == word for word, _ in candidates):
             return [squeezed]

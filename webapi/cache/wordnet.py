@@ -37,8 +37,9 @@ _NEAR = ("&", "$")
 _ANTONYM = "!"
 #: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
 _GENERAL = ("@", "@i")
-#: How many of a word's senses, most frequent first, may make it a synonym.
-SENSES = 3
+#: How many of a word's senses, most frequent first, may make it a synonym (4 admits "legal" /
+#: "lawful", "smart" / "wise", "substitute" / "replacement"; all of them admit "learn" / "teach").
+SENSES = 4
 #: How many steps up WordNet's noun hierarchy a general term may stand ("HIV" -> "virus": three).
 GENERALITY = 4
 
