@@ -256,6 +256,9 @@ PARAPHRASES = [
     ("what should i pack if they're picky eaters", "what should i pack if theyre picky eaters"),  # no apostrophe
     ("I'd like a recipe for banana bread", "i would like a recipe for banana bread"),
     ("is it legal to record a phone call", "is it lawful to record a phone call"),  # WordNet's fourth sense
+    ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
+    ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
+    ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal
 ]
 
 
