@@ -259,6 +259,7 @@ PARAPHRASES = [
     ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal
+    ("how is an array different from a linked list", "how is a linked list different from an array"),
 ]
 
 

@@ -46,8 +46,10 @@ _ASKERS = frozenset(["who", "whom", "what", "which"])
 _DO = frozenset(["do", "does", "did"])
 _BE = frozenset(["is", "are", "was", "were"])
 _BE_FORMS = _BE | {"be", "been", "am"}
-# Words between two exchanged terms that make their order not matter ("python or java").
-_SYMMETRIC = frozenset(["and", "or", "vs", "between"])
+# Words between two exchanged terms that make their order not matter ("python or java", "an array
+# different from a list"; not "compared to": "is a cat bigger compared to a dog" has an order).
+_DIFFERENT = frozenset(["different", "differ", "differs"])
+_SYMMETRIC = frozenset(["and", "or", "vs", "between"]) | _DIFFERENT
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
 _OF = frozenset(["of", "in", "for", "on", "with", "without"])
@@ -84,7 +86,7 @@ def _roles(toks: list[str]) -> tuple[str | None, str | None]:
     source = target = None
     for i, tok in enumerate(toks[:-1]):
         following = next((_person(t) for t in toks[i + 1 :] if t not in STOPWORDS or _pronoun(t)), None)
-        if tok == "from" and source is None:
+        if tok == "from" and source is None and not (i and toks[i - 1] in _DIFFERENT):  # no source
             source = following
         elif tok in ("to", "into"):
             target = following
