@@ -58,6 +58,8 @@ NEAR_MISSES = [
     ("insertion", "How long does it take to get a visa?", "How long does it take to get an expedited visa?"),
     ("insertion", "How do I get a pilot's license?", "How do I get a commercial pilot's license?"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
+    ("scope", "does every state require a front license plate", "which states require a front license plate"),
+    ("scope", "should I cut back all of my perennials in fall", "which of my perennials should I cut back in fall"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
     ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),
     ("negation", "Give me a list of drinks high in caffeine", "Give me a list of caffeine-free drinks"),
@@ -260,6 +262,7 @@ PARAPHRASES = [
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal
     ("how is an array different from a linked list", "how is a linked list different from an array"),
+    ("list all the states that require a front plate", "which states require a front plate"),  # asks which
 ]
 
 

@@ -30,7 +30,8 @@ request framed by a noun as "how to" ("the steps for building a bed": words/fram
   drinking", "no smoke" / "isn't beeping");
 - quantity: "how ..." asking for the same quantity ("how long" / "how tall": words/dimensions.tsv);
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
-  "only some cells");
+  "only some cells"), nor a yes-or-no question about all of them against which of them ("does
+  every state require it" / "which states require it");
 - tense: not "was" against "is" or "will" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
 - direction (roles.py): the same "from X" / "to Y" roles, and not the same terms, or runs of
   terms, in a swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another
@@ -105,6 +106,8 @@ _TENSES = {
     "future": frozenset(["will", "shall"]),  # ("won't" refuses more often than it foretells: "why won't my car start")
 }
 
+# The words that open a yes-or-no question.
+_YES_NO = frozenset("do does did is are was were can could should must will would may".split())
 _NEGATION_SCOPE = 3  # words after a negator that may hold what it negates: "don't really know"
 # Negators that negate the verb after them (not "no", "without": those negate a noun).
 _VERB_NEGATORS = frozenset(["not", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
@@ -335,6 +338,19 @@ def _scoped(a: set[str], b: set[str]) -> bool:
     return bool((a - b) & QUANTIFIERS["universal"]) and bool((b - a) & QUANTIFIERS["partial"])
 
 
+def _selects(toks: list[str], other: set[str]) -> bool:
+    """`toks` asks yes or no about all of something, the other prompt which of them: "does every
+    state require a front plate" / "which states require a front plate" ("list all the states that
+    ..." asks which, and so is no such question)."""
+    return (
+        bool(toks)
+        and toks[0] in _YES_NO
+        and bool((set(toks) - other) & QUANTIFIERS["universal"])
+        and "which" in other
+        and "which" not in toks
+    )
+
+
 def _asked(toks: list[str]) -> frozenset[str]:
     """The quantities "how ..." may ask for: "how tall" a height, "how long" a length or a time."""
     return frozenset().union(*(DIMENSIONS[t] for before, t in pairwise(toks) if before == "how" and t in DIMENSIONS))
@@ -392,7 +408,7 @@ def conflict(a: str, b: str) -> str | None:
         return "opposite"
     if _aspect_changed(replaced):
         return "state"
-    if _scoped(set_a, set_b) or _scoped(set_b, set_a):
+    if _scoped(set_a, set_b) or _scoped(set_b, set_a) or _selects(ta, set_b) or _selects(tb, set_a):
         return "scope"
     asked_a, asked_b = _asked(ta), _asked(tb)
     if asked_a and asked_b and not asked_a & asked_b:
