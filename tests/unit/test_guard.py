@@ -59,6 +59,7 @@ NEAR_MISSES = [
     ("insertion", "How do I get a pilot's license?", "How do I get a commercial pilot's license?"),
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("scope", "does every state require a front license plate", "which states require a front license plate"),
+    ("insertion", "how do I take a screenshot on a mac", "how do I take a scrolling screenshot on a mac"),
     ("scope", "should I cut back all of my perennials in fall", "which of my perennials should I cut back in fall"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
     ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),
@@ -263,6 +264,7 @@ PARAPHRASES = [
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal
     ("how is an array different from a linked list", "how is a linked list different from an array"),
     ("list all the states that require a front plate", "which states require a front plate"),  # asks which
+    ("Is coffee bad for your heart?", "Is drinking coffee bad for the heart?"),  # an "-ing" form as a verb
 ]
 
 

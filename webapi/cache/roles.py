@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 from webapi.cache.lexicon import MEASURES, NEGATORS, OPENERS, PERSONS, STOPWORDS
-from webapi.cache.substitution import PASSIVE_AUXILIARIES, participle
+from webapi.cache.substitution import DETERMINERS, PASSIVE_AUXILIARIES, participle
 from webapi.cache.wordnet import derived, wordnet
 
 # The words of a question's frame, which an adverb moves across: "Politely, how do I ...".
@@ -53,8 +53,7 @@ _SYMMETRIC = frozenset(["and", "or", "vs", "between"]) | _DIFFERENT
 # Words that spell a compound out ("resignation letter" / "letter of resignation", "my car's oil" /
 # "the oil in my car"): one of _OF, and determiners.
 _OF = frozenset(["of", "in", "for", "on", "with", "without"])
-_DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
-_OF_PHRASE = _OF | _DETERMINERS
+_OF_PHRASE = _OF | DETERMINERS
 
 
 def roles_differ(ta: list[str], tb: list[str], words_a: set[str], words_b: set[str]) -> bool:
@@ -104,7 +103,7 @@ def _person(tok: str) -> str:
 
 def _pronoun(tok: str) -> bool:
     """A person standing for a noun ("from me"), not a determiner before one ("from my phone")."""
-    return tok in PERSONS and tok not in _DETERMINERS
+    return tok in PERSONS and tok not in DETERMINERS
 
 
 def _terms(toks: list[str]) -> list[tuple[int, str, bool]]:
@@ -181,7 +180,7 @@ def _symmetric(between: list[str]) -> bool:
 def _frame(between: list[str]) -> list[str]:
     """The words between two exchanged runs in their base forms, less determiners and persons ("to
     jump-start a" and "to jump-start my" are one frame, "earns more than" and "earn more than" too)."""
-    return [_verb_base(t) for t in between if t not in _DETERMINERS and t not in PERSONS]
+    return [_verb_base(t) for t in between if t not in DETERMINERS and t not in PERSONS]
 
 
 def _moved(tight: list[str], loose: list[str]) -> bool:

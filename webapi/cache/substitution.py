@@ -52,6 +52,7 @@ GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
 #: "be" and "get" forms that make a passive: "my phone was damaged", "got rear-ended".
 PASSIVE_AUXILIARIES = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
+DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
 #: The direction rule's words (roles._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
@@ -183,6 +184,8 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     # A past participle describes too: "an expedited passport", "a cracked phone screen".
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     describes = describes or (word.endswith("ed") and participle(word))
+    # So does an "-ing" form between a determiner and its noun: "a scrolling screenshot".
+    describes = describes or (word.endswith("ing") and at > 0 and toks[at - 1] in DETERMINERS)
     if kinds == {"adv"}:
         return True  # how or where: "get a passport urgently", "grow tomatoes indoors"
     # Before a name, a noun says what the name is: "the acronym HTTP".
