@@ -60,6 +60,8 @@ NEAR_MISSES = [
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("scope", "does every state require a front license plate", "which states require a front license plate"),
     ("insertion", "how do I take a screenshot on a mac", "how do I take a scrolling screenshot on a mac"),
+    ("time", "what movies are in theaters right now", "what movies are coming to theaters next month"),
+    ("time", "what was the weather like in denver last weekend", "what is the weather like in denver this weekend"),
     ("scope", "should I cut back all of my perennials in fall", "which of my perennials should I cut back in fall"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),
     ("insertion", "Is it safe to use retinol?", "Is it safe to use retinol while pregnant?"),
@@ -265,6 +267,7 @@ PARAPHRASES = [
     ("how is an array different from a linked list", "how is a linked list different from an array"),
     ("list all the states that require a front plate", "which states require a front plate"),  # asks which
     ("Is coffee bad for your heart?", "Is drinking coffee bad for the heart?"),  # an "-ing" form as a verb
+    ("what's the next step after a job offer today", "what is the next step after a job offer today"),  # no time
 ]
 
 

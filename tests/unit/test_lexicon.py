@@ -20,7 +20,8 @@ def test_no_word_sits_on_two_opposites_on_different_sides():
 def _meaningful() -> set[str]:
     """Words that change an answer: negators, numbers, entities, units and both sides of opposites."""
     meaningful = set(lexicon.NEGATORS) | set(lexicon.NUMBER_WORDS) | set(lexicon.ENTITIES) | set(lexicon.MEASURES)
-    return meaningful | {word for one, other in lexicon.OPPOSITES for word in one | other}
+    times = {word for when in ("past", "present", "future") for word in lexicon.WHEN[when]}
+    return meaningful | times | {word for one, other in lexicon.OPPOSITES for word in one | other}
 
 
 def test_words_that_carry_meaning_are_never_filler_or_stopwords():
@@ -45,6 +46,11 @@ def test_words_an_insertion_may_add_freely_carry_no_meaning():
 def test_a_word_names_one_person():
     words = [w for _, members in lexicon._rows("persons.tsv") for w in members.split()]
     assert len(words) == len(set(words))
+
+
+def test_a_word_names_one_time():
+    times = [lexicon.WHEN[when] for when in ("past", "present", "future", "period")]
+    assert sum(map(len, times)) == len(frozenset().union(*times))
 
 
 def test_a_quantifier_has_one_scope():

@@ -32,7 +32,8 @@ request framed by a noun as "how to" ("the steps for building a bed": words/fram
 - scope: not all of something against part of it ("all dogs" / "some dogs", "every cell" /
   "only some cells"), nor a yes-or-no question about all of them against which of them ("does
   every state require it" / "which states require it");
-- tense: not "was" against "is" or "will" ("Is Pluto a planet?" / "Was Pluto ever a planet?");
+- tense: not "was" against "is" or "will" ("Is Pluto a planet?" / "Was Pluto ever a planet?"),
+  nor one time against another ("right now" / "next month", "last year" / "this year": words/when.tsv);
 - direction (roles.py): the same "from X" / "to Y" roles, and not the same terms, or runs of
   terms, in a swapped order ("dog bit man" vs "man bit dog", "my dog bit another dog" vs "another
   dog bit my dog", "sharpen a dull knife" vs "dull a sharp knife"), in either voice; and a
@@ -74,6 +75,7 @@ from webapi.cache.lexicon import (
     REVERSING,
     STOPWORDS,
     SYMBOL_WORDS,
+    WHEN,
 )
 from webapi.cache.roles import roles_differ
 from webapi.cache.spelling import respelled
@@ -267,6 +269,16 @@ def _times_differ(a: set[str], b: set[str]) -> bool:
     return now_or_then or {said_a, said_b} == {frozenset(["past"]), frozenset(["future"])}
 
 
+def _when(toks: list[str]) -> frozenset[str]:
+    """The times a prompt names: "past" ("yesterday", "last year"), "present" ("right now", "this
+    week") or "future" ("tomorrow", "next month"); words/when.tsv."""
+    placed = {"last": "past", "this": "present", "next": "future"}
+    return frozenset(
+        {when for tok in toks for when in ("past", "present", "future") if tok in WHEN[when]}
+        | {placed[tok] for tok, period in pairwise(toks) if tok in placed and period in WHEN["period"]}
+    )
+
+
 def _tenses(words: set[str]) -> frozenset[str]:
     """The tenses a prompt's auxiliaries say: "past" ("was", "did"), "present" ("is", "does"), "future"."""
     return frozenset(tense for tense, auxiliaries in _TENSES.items() if words & auxiliaries)
@@ -413,7 +425,8 @@ def conflict(a: str, b: str) -> str | None:
     asked_a, asked_b = _asked(ta), _asked(tb)
     if asked_a and asked_b and not asked_a & asked_b:
         return "quantity"  # "how long is the bridge?" / "how tall is the bridge?"
-    if _times_differ(set_a, set_b):
+    when_a, when_b = _when(ta), _when(tb)
+    if _times_differ(set_a, set_b) or (when_a and when_b and when_a != when_b):
         return "time"
     if _entities_differ(set_a, set_b):
         return "entity"

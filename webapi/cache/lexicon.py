@@ -62,6 +62,9 @@ DIMENSIONS: dict[str, frozenset[str]] = {}
 for _quantity, _asking in _rows("dimensions.tsv"):
     for _word in _asking.split():
         DIMENSIONS[_word] = DIMENSIONS.get(_word, frozenset()) | {_quantity}
+#: "past" / "present" / "future" -> the words that place a request then; "period" -> the words that
+#: "last", "this" and "next" place ("next week")
+WHEN = {when: frozenset(words.split()) for when, words in _rows("when.tsv")}
 #: "universal" / "partial" -> the quantifiers of that scope (guard._scoped)
 QUANTIFIERS = {scope: frozenset(words.split()) for scope, words in _rows("quantifiers.tsv")}
 #: word -> its closed class (language, place, ...)
