@@ -3,7 +3,11 @@
 For the cache's substitution rule (guard.py): may one word stand for another without changing
 what a prompt asks? It may when it is an inflection of it ("cooked" / "cook", "mice" / "mouse"),
 a derivation ("recommend" / "recommendation"), or a synonym: the two share a synset among their
-most frequent senses ("buy" / "purchase", "car" / "automobile"). WordNet
+most frequent senses ("buy" / "purchase", "car" / "automobile"), or one verb is a way of doing the
+other ("pick" / "choose", "extract" / "remove", "soothe" / "calm": WordNet's troponyms, one step).
+Verbs only: a noun's kind is another thing ("freezer" / "fridge", "ukulele" / "guitar"). A troponym
+may narrow the deed ("sip" / "drink", "kiss" / "touch"): on a review set of 70 such near-misses it
+served 2, for 13 more of 70 verb paraphrases (tests/data/cache_pairs_review_verbs.jsonl). WordNet
 lists a word's senses most frequent first, and rare senses make strange synonyms ("dog" and
 "frump"), so only the first SENSES of each word count.
 
@@ -53,6 +57,8 @@ class WordNet:
         self.near: dict[tuple[str, int], frozenset[int]] = {}
         #: noun synset -> its general terms' synsets ("philadelphia" -> "city")
         self.general: dict[int, tuple[int, ...]] = {}
+        #: verb synset -> the verbs it is a way of doing ("pick" -> "choose", "extract" -> "remove")
+        self.manner_of: dict[int, tuple[int, ...]] = {}
         #: (pos, word) -> its antonyms, word to word as WordNet links them ("tall" -> "short")
         self.antonyms: dict[tuple[str, str], frozenset[str]] = {}
         for pos in POS:
@@ -75,7 +81,8 @@ class WordNet:
                     self.exceptions[pos][inflected] = tuple(bases)
 
     def _read_pointers(self, pos: str, data: Path) -> None:
-        """A noun's general terms; an adjective's or verb's near synsets; every word's antonyms."""
+        """A noun's general terms; an adjective's or verb's near synsets; the verbs a verb is a way of
+        doing; every word's antonyms."""
         kinds = _GENERAL if pos == "noun" else _NEAR
         words_of: dict[int, list[str]] = {}
         opposed: list[tuple[str, int, int]] = []  # (word, the antonym's synset, its word number there)
@@ -93,6 +100,8 @@ class WordNet:
                 self.general[offset] = tuple(linked)
             elif linked and pos != "adv":
                 self.near[(pos, offset)] = frozenset(linked)
+            if pos == "verb" and (ways := [int(target) for kind, target, _, _ in pointers if kind == "@"]):
+                self.manner_of[offset] = tuple(ways)
             for kind, target, _, ends in pointers:  # antonymy links words: "ends" numbers them (hex)
                 if kind == _ANTONYM:
                     opposed.append((words_of[offset][int(ends[:2], 16) - 1], int(target), int(ends[2:], 16)))
@@ -142,14 +151,22 @@ class WordNet:
 
     def synonyms(self, a: str, b: str) -> bool:
         """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
-        or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs)."""
+        or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs), or
+        one verb is a way of doing the other ("pick" / "choose", "extract" / "remove")."""
         for pos_a, base_a in self.lemmas(a):
             top_a = set(self.senses[pos_a][base_a])
             close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
             for pos_b, base_b in self.lemmas(b):
-                if pos_b == pos_a and close_a & set(self.senses[pos_b][base_b]):
+                top_b = set(self.senses[pos_b][base_b])
+                if pos_b == pos_a and (close_a & top_b or (pos_a == "verb" and self._manner(top_a, top_b))):
                     return True
         return False
+
+    def _manner(self, senses_a: set[int], senses_b: set[int]) -> bool:
+        """A sense of one verb is a way of doing a sense of the other (WordNet's troponym)."""
+        ways_a = {w for s in senses_a for w in self.manner_of.get(s, ())}
+        ways_b = {w for s in senses_b for w in self.manner_of.get(s, ())}
+        return bool(ways_a & senses_b or ways_b & senses_a)
 
     def antonym_pairs(self, words_a: set[str], words_b: set[str]) -> list[tuple[str, str]]:
         """The pairs (a, b) of the two sets that WordNet names antonyms, in one part of speech: "tall"
