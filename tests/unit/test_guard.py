@@ -261,6 +261,7 @@ PARAPHRASES = [
     ("is it legal to record a phone call", "is it lawful to record a phone call"),  # WordNet's fourth sense
     ("help me pick a laptop for college", "help me choose a laptop for college"),
     ("how do I ask for a raise at work", "how do I request a raise at work"),
+    ("what to do about a noisy upstairs neighbor", "what to do about a loud upstairs neighbor"),
     ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal

@@ -36,8 +36,10 @@ _SUFFIXES = {
 #: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation", "tight" / "tighten".
 _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", "or", "ors", "ing", "al", "ly", "ness",
                 "ity", "ive", "ful", "en")  # fmt: skip
-#: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group".
+#: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group"; and, between
+#: adjectives, "also see" ("noisy" / "loud", "fit" / "healthy").
 _NEAR = ("&", "$")
+_NEAR_ADJECTIVES = (*_NEAR, "^")
 _ANTONYM = "!"
 #: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
 _GENERAL = ("@", "@i")
@@ -83,7 +85,7 @@ class WordNet:
     def _read_pointers(self, pos: str, data: Path) -> None:
         """A noun's general terms; an adjective's or verb's near synsets; the verbs a verb is a way of
         doing; every word's antonyms."""
-        kinds = _GENERAL if pos == "noun" else _NEAR
+        kinds = {"noun": _GENERAL, "adj": _NEAR_ADJECTIVES}.get(pos, _NEAR)
         words_of: dict[int, list[str]] = {}
         opposed: list[tuple[str, int, int]] = []  # (word, the antonym's synset, its word number there)
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
