@@ -60,6 +60,10 @@ NEAR_MISSES = [
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("scope", "does every state require a front license plate", "which states require a front license plate"),
     ("insertion", "how do I take a screenshot on a mac", "how do I take a scrolling screenshot on a mac"),
+    ("insertion", "what's the best phone for photography", "what's the best budget phone for photography"),
+    ("insertion", "how to clean a mattress", "how to clean a memory foam mattress"),
+    ("insertion", "side effects of melatonin", "long-term side effects of melatonin"),
+    ("insertion", "what's the average salary for a nurse", "what's the average starting salary for a nurse"),
     ("time", "what movies are in theaters right now", "what movies are coming to theaters next month"),
     ("time", "what was the weather like in denver last weekend", "what is the weather like in denver this weekend"),
     ("scope", "should I cut back all of my perennials in fall", "which of my perennials should I cut back in fall"),
@@ -262,6 +266,9 @@ PARAPHRASES = [
     ("help me pick a laptop for college", "help me choose a laptop for college"),
     ("how do I ask for a raise at work", "how do I request a raise at work"),
     ("what to do about a noisy upstairs neighbor", "what to do about a loud upstairs neighbor"),
+    ("How do I make a paper airplane?", "Making paper airplanes?"),  # an "-ing" form opening a prompt
+    ("Define the word 'serendipity'.", "define serendipity"),
+    ("Why do cats purr?", "What is the reason cats purr?"),
     ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal

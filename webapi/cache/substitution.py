@@ -29,6 +29,7 @@ from webapi.cache.lexicon import (
     NEGATORS,
     NEUTRAL_ADDITIONS,
     OPENERS,
+    STOPWORDS,
 )
 from webapi.cache.spelling import edits
 from webapi.cache.wordnet import wordnet
@@ -184,12 +185,33 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
     # A past participle describes too: "an expedited passport", "a cracked phone screen".
     describes = ("adj" in kinds or ("noun" in kinds and "verb" not in kinds) or unknown) and not word.endswith("ing")
     describes = describes or (word.endswith("ed") and participle(word))
-    # So does an "-ing" form between a determiner and its noun: "a scrolling screenshot".
-    describes = describes or (word.endswith("ing") and at > 0 and toks[at - 1] in DETERMINERS)
+    # So does a noun that may be a verb where a noun phrase begins ("the best budget phone", "memory
+    # foam mattress"), and an "-ing" form inside one ("a scrolling screenshot", "the average starting
+    # salary"; at the start it is a verb: "making paper airplanes").
+    grammar = word in STOPWORDS or net.base(word) in AUXILIARIES  # "that has gone hard"
+    if word.isalpha() and not grammar and (opens := _opens_noun_phrase(toks, at, inserted)):
+        describes = describes or (opens != "start" if word.endswith("ing") else "noun" in kinds)
     if kinds == {"adv"}:
         return True  # how or where: "get a passport urgently", "grow tomatoes indoors"
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
+
+
+def _opens_noun_phrase(toks: list[str], at: int, inserted: set[int]) -> str | None:
+    """What stands back from `toks[at]`, over the insertion's other words and hyphens ("low-risk"),
+    where a noun phrase begins: "start" (of the prompt), "determiner", "number" or "adjective" ("the
+    best budget phone", "good low-risk investments"); None elsewhere ("my flight gets canceled")."""
+    before = at - 1
+    while before >= 0 and (before in inserted or toks[before] == "-"):
+        before -= 1
+    if before < 0:
+        return "start"
+    word = toks[before]
+    if word in DETERMINERS:
+        return "determiner"
+    if word[0].isdigit():
+        return "number"
+    return "adjective" if word not in FILLER and ("adj", word) in wordnet().lemmas(word) else None
 
 
 def _in_own_phrase(toks: list[str], at: int, inserted: set[int], shared: set[str]) -> bool:
