@@ -63,6 +63,8 @@ NEAR_MISSES = [
     ("insertion", "what's the best phone for photography", "what's the best budget phone for photography"),
     ("insertion", "how to clean a mattress", "how to clean a memory foam mattress"),
     ("insertion", "side effects of melatonin", "long-term side effects of melatonin"),
+    ("insertion", "is it safe to use a space heater", "is it safe to use a space heater overnight"),
+    ("insertion", "how to grow tomatoes", "how to grow tomatoes hydroponically"),
     ("insertion", "what's the average salary for a nurse", "what's the average starting salary for a nurse"),
     ("time", "what movies are in theaters right now", "what movies are coming to theaters next month"),
     ("time", "what was the weather like in denver last weekend", "what is the weather like in denver this weekend"),

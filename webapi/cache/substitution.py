@@ -54,6 +54,7 @@ GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
 PASSIVE_AUXILIARIES = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
 DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
+_DEGREE = frozenset(["so", "too", "very"])  # "thank you so much": "much" says how much thanks
 #: The direction rule's words (roles._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
 
@@ -193,6 +194,11 @@ def _narrows(toks: list[str], at: int, inserted: set[int], shared: set[str], nam
         describes = describes or (opens != "start" if word.endswith("ing") else "noun" in kinds)
     if kinds == {"adv"}:
         return True  # how or where: "get a passport urgently", "grow tomatoes indoors"
+    # After every word both prompts have, a word that may be an adverb says how or when: "use a space
+    # heater overnight", "grow tomatoes hydroponically" (which WordNet lacks); not "thank you so much".
+    adverb = ("adv" in kinds and kinds <= {"adj", "adv"}) or (unknown and word.endswith("ly"))
+    if adverb and at and toks[at - 1] not in _DEGREE and not any(net.base(t) in shared for t in toks[at + 1 :]):
+        return True
     # Before a name, a noun says what the name is: "the acronym HTTP".
     return following in shared and describes and following not in names
 
