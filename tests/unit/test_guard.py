@@ -271,6 +271,12 @@ PARAPHRASES = [
     ("How do I make a paper airplane?", "Making paper airplanes?"),  # an "-ing" form opening a prompt
     ("Define the word 'serendipity'.", "define serendipity"),
     ("Why do cats purr?", "What is the reason cats purr?"),
+    ("how do I teach my dog to sit", "ways to teach my dog to sit"),
+    ("how to keep kids entertained on a road trip", "ideas for keeping kids entertained on a road trip"),
+    ("how do I make cold brew at home", "give me a recipe for making cold brew at home"),
+    ("how to remove rust from a bike chain", "how to get rust off a bike chain"),
+    ("how to remove a coffee stain from a shirt", "how to get a coffee stain out of a shirt"),
+    ("can I get a refund on a nonrefundable booking", "Can I get a refund on a non-refundable booking?"),
     ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),
     ("how do i sell my used car privately", "how do i sell my second-hand car privately"),  # no ordinal

@@ -95,6 +95,10 @@ _CASED_NAMES = [
 _STOP_FROM = re.compile(
     r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
 )
+# "get" something "off" or "out of" a thing: "remove" it "from" the thing (not time: "get a day off work").
+_GET_OFF = re.compile(
+    r"\bget ((?:(?!(?:days?|time|weeks?|nights?|weekend|month|year)\b)[\w']+ ){1,3}?)(?:out of|off of|off)\b"
+)
 _CURRENCY_FIRST = re.compile(r"([$€£¥])\s*(\d[\d,.]*\d|\d)")
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "xi": "11", "xii": "12"}
@@ -146,6 +150,8 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
     text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
     text = _STOP_FROM.sub("prevent", text)  # "stop my dog from barking" is "prevent my dog from barking"
+    text = _GET_OFF.sub(r"remove \1from", text)  # "get rust off a chain" is "remove rust from a chain"
+    text = re.sub(r"\bnon-(?=[^\W\d_])", "non", text)  # "non-refundable" is "nonrefundable"
     for phrase, canon in PHRASES.items():
         text = re.sub(rf"(?<!\w){phrase}(?!\w)", canon, text)  # (a phrase may end in a symbol: "w/")
     return _framed([word for tok in _TOKEN.findall(text) for word in _without(_ROMAN.get(tok, tok))])
