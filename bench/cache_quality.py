@@ -31,21 +31,21 @@ def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
     """Score one pairs file."""
     pairs = load([path], embedder)
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"pairs": 0, "served": 0, "over_threshold": 0})
+    by_label = {label: {"pairs": 0, "served": 0, "over_threshold": 0} for label in ("hit", "miss")}
     wrong = []
     for pair in pairs:
         over = pair.similarity >= threshold
         served = over and pair.guard_agrees
-        stats = by_category[pair.category]
-        stats["pairs"] += 1
-        stats["over_threshold"] += over
-        stats["served"] += served
+        label = "hit" if pair.same else "miss"
+        # A review set may use one category for both labels ("rule1"): its hits and misses count apart.
+        for stats in (by_category[pair.category if pair.category else label], by_label[label]):
+            stats["pairs"] += 1
+            stats["over_threshold"] += over
+            stats["served"] += served
         if served != pair.same:
             wrong.append(asdict(pair) | {"similarity": round(pair.similarity, 3), "served": served})
-    hit_categories = {p.category for p in pairs if p.same}
-    hits = {k: sum(by_category[c][k] for c in hit_categories) for k in ("pairs", "served", "over_threshold")}
-    misses = {c: s for c, s in by_category.items() if c not in hit_categories}
-    near_misses = sum(s["pairs"] for s in misses.values())
-    wrong_hits = sum(s["served"] for s in misses.values())
+    hits, misses = by_label["hit"], by_label["miss"]
+    near_misses, wrong_hits = misses["pairs"], misses["served"]
     return {
         "file": path.name,
         "threshold": threshold,
@@ -54,7 +54,7 @@ def evaluate(path: Path, embedder: Embedder, threshold: float) -> dict:
         "paraphrase_recall_embedding_only": round(hits["over_threshold"] / hits["pairs"], 3),
         "near_misses": near_misses,
         "wrong_hits": wrong_hits,
-        "wrong_hits_embedding_only": sum(s["over_threshold"] for s in misses.values()),
+        "wrong_hits_embedding_only": misses["over_threshold"],
         "wrong_hits_per_35": round(35 * wrong_hits / near_misses, 2),
         "precision": round(hits["served"] / max(1, hits["served"] + wrong_hits), 3),
         "by_category": dict(by_category),

@@ -60,6 +60,7 @@ NEAR_MISSES = [
     ("insertion", "How do I sort a list in Python?", "How do I sort a list in Python by date?"),
     ("scope", "does every state require a front license plate", "which states require a front license plate"),
     ("insertion", "how do I take a screenshot on a mac", "how do I take a scrolling screenshot on a mac"),
+    ("substitution", "Is it OK to give a baby warm water?", "Is it OK to give a baby hot water?"),
     ("insertion", "what's the best phone for photography", "what's the best budget phone for photography"),
     ("insertion", "how to clean a mattress", "how to clean a memory foam mattress"),
     ("insertion", "side effects of melatonin", "long-term side effects of melatonin"),
@@ -264,10 +265,9 @@ PARAPHRASES = [
     ("tips for keeping basil alive indoors", "advice on keeping basil alive indoors"),
     ("what should i pack if they're picky eaters", "what should i pack if theyre picky eaters"),  # no apostrophe
     ("I'd like a recipe for banana bread", "i would like a recipe for banana bread"),
-    ("is it legal to record a phone call", "is it lawful to record a phone call"),  # WordNet's fourth sense
+    ("what's a good substitute for buttermilk", "what's a good replacement for buttermilk"),  # a fourth sense
     ("help me pick a laptop for college", "help me choose a laptop for college"),
     ("how do I ask for a raise at work", "how do I request a raise at work"),
-    ("what to do about a noisy upstairs neighbor", "what to do about a loud upstairs neighbor"),
     ("How do I make a paper airplane?", "Making paper airplanes?"),  # an "-ing" form opening a prompt
     ("Define the word 'serendipity'.", "define serendipity"),
     ("Why do cats purr?", "What is the reason cats purr?"),
@@ -279,6 +279,7 @@ PARAPHRASES = [
     ("how do I tell my professor I'll miss the deadline", "how do i tell my prof ill miss the deadline"),
     ("what's a good budgeting app for couples", "what's a good budgeting application for couples"),
     ("how to remove a coffee stain from a shirt", "how to get a coffee stain out of a shirt"),
+    ("Any tips on growing basil indoors?", "How can I grow basil indoors?"),
     ("can I get a refund on a nonrefundable booking", "Can I get a refund on a non-refundable booking?"),
     ("foods to avoid with acid reflux", "foods to stay away from with acid reflux"),
     ("good sources of omega 3 besides fish", "good sources of omega 3 other than fish"),

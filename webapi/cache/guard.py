@@ -95,9 +95,11 @@ _CASED_NAMES = [
 _STOP_FROM = re.compile(
     r"\b(?:stop|stops|stopping|stopped|keep|keeps|keeping|kept)\b(?=(?: [\w']+){1,4} from \w+ing\b)"
 )
-# "get" something "off" or "out of" a thing: "remove" it "from" the thing (not time: "get a day off work").
+# "get" something "off" or "out of" a thing: "remove" it "from" the thing (not time, "get a day off
+# work", nor "get the most out of" it).
 _GET_OFF = re.compile(
-    r"\bget ((?:(?!(?:days?|time|weeks?|nights?|weekend|month|year)\b)[\w']+ ){1,3}?)(?:out of|off of|off)\b"
+    r"\bget ((?:(?!(?:days?|time|weeks?|nights?|weekend|month|year|most|more|best)\b)[\w']+ ){1,3}?)"
+    r"(?:out of|off of|off)\b"
 )
 _CURRENCY_FIRST = re.compile(r"([$€£¥])\s*(\d[\d,.]*\d|\d)")
 _LETTER_A = "ａ"  # fullwidth: a word character that no prompt's text has after NFKC
@@ -172,6 +174,8 @@ def _framed(toks: list[str]) -> list[str]:
             and wordnet().verbs(frame[2])
             and (frame[2].endswith("ing") or frame[1] == "to")
         ):
+            if out and out[-1] in ("any", "some"):
+                out.pop()  # "any tips on growing basil" is "how to grow basil"
             out += ["how", "to"]
             at += 2
         else:

@@ -36,16 +36,16 @@ _SUFFIXES = {
 #: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation", "tight" / "tighten".
 _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", "or", "ors", "ing", "al", "ly", "ness",
                 "ity", "ive", "ful", "en")  # fmt: skip
-#: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group"; and, between
-#: adjectives, "also see" ("noisy" / "loud", "fit" / "healthy").
+#: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group". (Not "also
+#: see": it links "warm" and "hot".)
 _NEAR = ("&", "$")
-_NEAR_ADJECTIVES = (*_NEAR, "^")
 _ANTONYM = "!"
 #: WordNet's pointers from a noun to its general term: hypernym, instance hypernym.
 _GENERAL = ("@", "@i")
-#: How many of a word's senses, most frequent first, may make it a synonym (4 admits "legal" /
-#: "lawful", "smart" / "wise", "substitute" / "replacement"; all of them admit "learn" / "teach").
-SENSES = 4
+#: How many of a word's senses, most frequent first, may make it a synonym, by part of speech: four
+#: admit "substitute" / "replacement" and "exercise" / "work out"; an adjective's fourth sense
+#: joins points of one scale ("warm" / "hot"), and all senses admit "learn" / "teach".
+SENSES = {"noun": 4, "verb": 4, "adj": 3, "adv": 3}
 #: How many steps up WordNet's noun hierarchy a general term may stand ("HIV" -> "virus": three).
 GENERALITY = 4
 
@@ -73,7 +73,7 @@ class WordNet:
                 fields = line.split()
                 pointers = int(fields[3])
                 offsets = fields[6 + pointers :]
-                self.senses[pos][fields[0]] = tuple(int(o) for o in offsets[:SENSES])
+                self.senses[pos][fields[0]] = tuple(int(o) for o in offsets[: SENSES[pos]])
             data = directory / f"data.{pos}"
             if data.exists():
                 self._read_pointers(pos, data)
@@ -85,7 +85,7 @@ class WordNet:
     def _read_pointers(self, pos: str, data: Path) -> None:
         """A noun's general terms; an adjective's or verb's near synsets; the verbs a verb is a way of
         doing; every word's antonyms."""
-        kinds = {"noun": _GENERAL, "adj": _NEAR_ADJECTIVES}.get(pos, _NEAR)
+        kinds = _GENERAL if pos == "noun" else _NEAR
         words_of: dict[int, list[str]] = {}
         opposed: list[tuple[str, int, int]] = []  # (word, the antonym's synset, its word number there)
         for line in data.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -154,13 +154,17 @@ class WordNet:
     def synonyms(self, a: str, b: str) -> bool:
         """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
         or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs), or
-        one verb is a way of doing the other ("pick" / "choose", "extract" / "remove")."""
-        for pos_a, base_a in self.lemmas(a):
+        one verb is a way of doing the other ("pick" / "choose", "extract" / "remove"; not two words
+        that may both be adjectives: "warm" and "hot" water are not "warm" and "heat" it)."""
+        lemmas_a, lemmas_b = self.lemmas(a), self.lemmas(b)
+        adjectives = any(pos == "adj" for pos, _ in lemmas_a) and any(pos == "adj" for pos, _ in lemmas_b)
+        for pos_a, base_a in lemmas_a:
             top_a = set(self.senses[pos_a][base_a])
             close_a = top_a.union(*(self.near.get((pos_a, s), ()) for s in top_a))
-            for pos_b, base_b in self.lemmas(b):
+            manner = pos_a == "verb" and not adjectives
+            for pos_b, base_b in lemmas_b:
                 top_b = set(self.senses[pos_b][base_b])
-                if pos_b == pos_a and (close_a & top_b or (pos_a == "verb" and self._manner(top_a, top_b))):
+                if pos_b == pos_a and (close_a & top_b or (manner and self._manner(top_a, top_b))):
                     return True
         return False
 
