@@ -149,6 +149,7 @@ def tokens(text: str) -> list[str]:
     # A capital A standing alone inside a sentence is a letter (blood type A, plan A), not the article.
     text = re.sub(r"(?<=[^\W_] )A(?=\W|$)", _LETTER_A, _normalise(text)).lower()
     text = re.sub(r"(\d)(?=[a-z])", r"\1 ", text)  # "100km" -> "100 km"
+    text = re.sub(r'(\d)"', r"\1 inch", text)  # '1/4"' is "1/4 inch"
     text = re.sub(r"(\w+)n't\b", r"\1nt", text)  # don't -> dont (a negator)
     text = re.sub(r"\b([^\W\d_]+)-free\b", r"without \1", text)  # "dairy-free" is "without dairy"
     text = _STOP_FROM.sub("prevent", text)  # "stop my dog from barking" is "prevent my dog from barking"
@@ -193,8 +194,13 @@ def _without(tok: str) -> list[str]:
 
 
 def _numbers(toks: list[str]) -> Counter[str]:
+    """The quantities a prompt names. One is none of them, as "a" and "one" are not ("1 mile" is "a
+    mile", "World War 1" is "World War One"), unless it makes a fraction ("1/4") or an ordinal ("1st")."""
     values: Counter[str] = Counter()
-    for tok in toks:
+    padded = ["", *toks, ""]
+    for before, tok, after in zip(padded, toks, padded[2:], strict=False):
+        if tok == "1" and "/" not in (before, after) and after != "st":
+            continue
         if tok[0].isdigit():
             values[tok.replace(",", "")] += 1
         elif tok in NUMBER_WORDS:
@@ -402,8 +408,9 @@ def _capitalised(text: str) -> set[str]:
 def _named(name: str, words: set[str]) -> bool:
     """`words` hold the name, an acronym maybe in the plural or the singular ("Roth IRAs" / "a Roth
     IRA"; not "Teams" / "my team", "the Kings" / "the King"), a number name as its digits ("World
-    War Two" / "world war 2"), or the entity it is a word for ("American" / "US": entity_aliases.tsv)."""
-    forms = {name, CARDINALS.get(name), ENTITY_ALIASES.get(name)}
+    War Two" / "world war 2", "World War One"), or the entity it is a word for ("American" / "US":
+    entity_aliases.tsv)."""
+    forms = {name, CARDINALS.get(name, "1" if name == "one" else None), ENTITY_ALIASES.get(name)}
     if len(name.removesuffix("s")) <= _ACRONYM:
         forms |= {name + "s", name.removesuffix("s")}
     return bool(forms & words)

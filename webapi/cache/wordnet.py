@@ -33,9 +33,10 @@ _SUFFIXES = {
     "adj": [("er", ""), ("est", ""), ("er", "e"), ("est", "e")],
     "adv": [],
 }  # fmt: skip
-#: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation", "tight" / "tighten".
+#: Derivational suffixes: "recommend" / "recommendation", "invite" / "invitation", "tight" / "tighten",
+#: "leak" / "leaky".
 _DERIVATIONS = ("ation", "ations", "ion", "ions", "ment", "ments", "er", "ers", "or", "ors", "ing", "al", "ly", "ness",
-                "ity", "ive", "ful", "en")  # fmt: skip
+                "ity", "ive", "ful", "en", "y")  # fmt: skip
 #: WordNet's pointers to synsets close enough to stand in: "similar to", "verb group". (Not "also
 #: see": it links "warm" and "hot".)
 _NEAR = ("&", "$")
