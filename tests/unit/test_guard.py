@@ -70,6 +70,7 @@ NEAR_MISSES = [
     ("insertion", "how to grow tomatoes", "how to grow tomatoes hydroponically"),
     ("insertion", "what's the average salary for a nurse", "what's the average starting salary for a nurse"),
     ("time", "what movies are in theaters right now", "what movies are coming to theaters next month"),
+    ("time", "signs my water heater is about to fail", "signs my water heater has already failed"),
     ("time", "what was the weather like in denver last weekend", "what is the weather like in denver this weekend"),
     ("scope", "should I cut back all of my perennials in fall", "which of my perennials should I cut back in fall"),
     ("insertion", "Is coffee bad for you?", "Is coffee bad for you during pregnancy?"),

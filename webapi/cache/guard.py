@@ -286,12 +286,14 @@ def _times_differ(a: set[str], b: set[str]) -> bool:
 
 
 def _when(toks: list[str]) -> frozenset[str]:
-    """The times a prompt names: "past" ("yesterday", "last year"), "present" ("right now", "this
-    week") or "future" ("tomorrow", "next month"); words/when.tsv."""
+    """The times a prompt names: "past" ("yesterday", "last year", "already"), "present" ("right
+    now", "this week") or "future" ("tomorrow", "next month", "about to"); words/when.tsv."""
     placed = {"last": "past", "this": "present", "next": "future"}
     return frozenset(
         {when for tok in toks for when in ("past", "present", "future") if tok in WHEN[when]}
         | {placed[tok] for tok, period in pairwise(toks) if tok in placed and period in WHEN["period"]}
+        | {"future" for pair in pairwise(toks) if pair == ("about", "to")}
+        | {"past" for tok in toks if tok == "already"}
     )
 
 
