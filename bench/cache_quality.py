@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
-    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *(f"blind{n}" for n in range(2, 18)))]
+    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *(f"blind{n}" for n in range(2, 22)))]
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
     reports = [evaluate(path, embedder, args.threshold) for path in files]
