@@ -105,6 +105,9 @@ class Settings:
     cache_enabled: bool = True
     #: Chosen by `llm-cache calibrate tests/data/cache_pairs_dev*.jsonl --max-false-rate 0.0143` (README).
     cache_threshold: float = 0.77
+    #: The similarity a semantic match needs where the prompts are a rewording of each other, too
+    #: different in their words for the guard's rules to compare (README: "Cache trust").
+    cache_rewording_threshold: float = 0.85
     cache_ttl_s: int = 86_400
     cache_max_entries: int = 100_000
     #: The share of semantic hits generated again on the bulk lane to check the cached answer.
@@ -154,6 +157,7 @@ class Settings:
         _bound("tenant_max_jobs", self.tenant_max_jobs, 0, 100_000_000)
         _bound("tenant_max_priority", self.tenant_max_priority, 0, 9)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
+        _bound("cache_rewording_threshold", self.cache_rewording_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)

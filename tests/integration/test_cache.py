@@ -26,8 +26,8 @@ def caches(redis_url, embedder):
     client.flushdb()
     made = []
 
-    def make(ttl_s=60, max_entries=100) -> SemanticCache:
-        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, threshold=0.8)
+    def make(ttl_s=60, max_entries=100, rewording_threshold=None) -> SemanticCache:
+        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, 0.8, rewording_threshold)
         cache.start()
         assert cache.ready.wait(10)
         made.append(cache)
@@ -95,6 +95,18 @@ def test_each_near_miss_category_is_refused_by_the_guard(caches, stored, asked, 
     probe = cache.probe(GenerationRequest(prompt=asked), MODEL)
     assert probe.hit is None
     assert probe.refused == [rule]  # it was over the threshold: only the guard stood between
+
+
+def test_a_rewording_the_guard_cannot_compare_needs_the_rewording_threshold(caches):
+    # MiniLM puts these at 0.91; too many words differ for the guard's rules to compare them.
+    asked = GenerationRequest(prompt="France's capital city, which one is it?")
+    strict, lenient = caches(rewording_threshold=0.95), caches(rewording_threshold=0.9)
+    _remember(strict, "What is the capital of France?", "Paris")
+    _wait_indexed(strict, 1)
+    _wait_indexed(lenient, 1)
+    probe = strict.probe(asked, MODEL)
+    assert probe.hit is None and probe.refused == ["rewording"]
+    assert lenient.probe(asked, MODEL).hit.result == {"text": "Paris"}
 
 
 def test_scope_isolation(caches):

@@ -1,10 +1,11 @@
 """Choose CACHE_THRESHOLD from labelled prompt pairs instead of by hand.
 
-    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.0125]
+    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.0125] [--rewording-threshold 0.85]
 
 Each line of a pairs file is `{"a": str, "b": str, "label": "hit" | "miss"}`: would one answer
 serve both prompts? For every candidate threshold the command measures what the cache would do
-(MiniLM similarity at or over the threshold, and the near-miss guard agreeing): the share of
+(MiniLM similarity at or over the threshold, at or over the rewording threshold too where the
+guard finds the prompts a rewording it cannot compare, and the guard agreeing): the share of
 paraphrases served and the share of near-misses wrongly served. It recommends the lowest
 threshold that serves the most paraphrases while its false-hit rate stays within
 `--max-false-rate` (on a tie, the higher threshold: the safer), as RedisVL's threshold optimizer
@@ -18,8 +19,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tasks.settings import Settings
 from webapi.cache.embedder import Embedder
-from webapi.cache.guard import conflict
+from webapi.cache.guard import judge
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,12 @@ class Pair:
     similarity: float
     refusal: str | None  # the near-miss guard's reason to refuse, None when it agrees
     category: str = ""
+    reworded: bool = False  # a rewording the guard cannot compare: it needs the rewording threshold
 
-    @property
-    def guard_agrees(self) -> bool:
-        return self.refusal is None
+    def served(self, threshold: float, rewording_threshold: float) -> bool:
+        """Would the cache answer B from A: similar enough, and the guard agrees."""
+        needed = max(threshold, rewording_threshold) if self.reworded else threshold
+        return self.similarity >= needed and self.refusal is None
 
 
 @dataclass(frozen=True)
@@ -52,29 +56,24 @@ def load(paths: list[Path], embedder: Embedder) -> list[Pair]:
             raise ValueError(f"each line needs a label of 'hit' or 'miss': {row}")
     vectors = embedder.embed([r["a"] for r in rows] + [r["b"] for r in rows])
     n = len(rows)
+    verdicts = [judge(r["a"], r["b"]) for r in rows]
     return [
-        Pair(
-            r["a"],
-            r["b"],
-            r["label"] == "hit",
-            float(vectors[i] @ vectors[n + i]),
-            conflict(r["a"], r["b"]),
-            r.get("category", ""),
-        )
-        for i, r in enumerate(rows)
-    ]
+        Pair(r["a"], r["b"], r["label"] == "hit", float(vectors[i] @ vectors[n + i]), v.refusal, r.get("category", ""),
+             v.reworded)
+        for i, (r, v) in enumerate(zip(rows, verdicts, strict=True))
+    ]  # fmt: skip
 
 
-def curve(pairs: list[Pair], thresholds: list[float]) -> list[Point]:
-    """Served and false-hit rates at each threshold."""
+def curve(pairs: list[Pair], thresholds: list[float], rewording_threshold: float) -> list[Point]:
+    """Served and false-hit rates at each threshold (rewordings need `rewording_threshold` too)."""
     same = [p for p in pairs if p.same]
     different = [p for p in pairs if not p.same]
     if not same or not different:
         raise ValueError("calibration needs both paraphrases (label hit) and near-misses (label miss)")
     points = []
     for threshold in thresholds:
-        served = sum(p.similarity >= threshold and p.guard_agrees for p in same)
-        wrong = sum(p.similarity >= threshold and p.guard_agrees for p in different)
+        served = sum(p.served(threshold, rewording_threshold) for p in same)
+        wrong = sum(p.served(threshold, rewording_threshold) for p in different)
         points.append(Point(threshold, served / len(same), wrong / len(different), wrong))
     return points
 
@@ -93,11 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument(
         "--max-false-rate", type=float, default=0.0125, help="near-misses served, at most (the default's bound)"
     )
+    calibrate.add_argument(
+        "--rewording-threshold",
+        type=float,
+        default=Settings().cache_rewording_threshold,
+        help="what a rewording the guard cannot compare needs (CACHE_REWORDING_THRESHOLD)",
+    )
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")
     args = parser.parse_args(argv)
 
     pairs = load(args.pairs, Embedder().load())
-    points = curve(pairs, [round(0.5 + i / 100, 2) for i in range(50)])
+    points = curve(pairs, [round(0.5 + i / 100, 2) for i in range(50)], args.rewording_threshold)
     best = recommend(points, args.max_false_rate)
     if args.json:
         rounded = [{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()} for p in points]

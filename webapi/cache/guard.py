@@ -55,6 +55,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import pairwise
 
@@ -79,7 +80,7 @@ from webapi.cache.lexicon import (
 )
 from webapi.cache.roles import roles_differ
 from webapi.cache.spelling import respelled
-from webapi.cache.substitution import participle, substituted
+from webapi.cache.substitution import REWORDED, compared, participle
 from webapi.cache.wordnet import wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
@@ -425,8 +426,28 @@ def _words(toks: list[str]) -> set[str]:
     return {t.removesuffix("'s") for t in toks} | hyphenated
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The guard's judgement of two prompts."""
+
+    refusal: str | None  # the rule that refuses them one answer, None if none does
+    #: Too many words differ for the rules to compare them (a rewording): only the embedding can
+    #: judge, so the cache asks more similarity of such a pair (CACHE_REWORDING_THRESHOLD).
+    reworded: bool = False
+
+
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""
+    return judge(a, b).refusal
+
+
+def judge(a: str, b: str) -> Verdict:
+    """conflict(), and whether the prompts are a rewording of each other that no rule could compare."""
+    refusal = _refusal(a, b)
+    return Verdict(None, reworded=True) if refusal == REWORDED else Verdict(refusal)
+
+
+def _refusal(a: str, b: str) -> str | None:
     ta, tb = tokens(a), tokens(b)
     ta, tb = respelled(ta, tb), respelled(tb, ta)
     set_a, set_b = _words(ta), _words(tb)
@@ -456,6 +477,4 @@ def conflict(a: str, b: str) -> str | None:
         return "entity"
     if roles_differ(ta, tb, set_a, set_b):
         return "direction"
-    if substituted(ta, tb, names_a | names_b):
-        return "substitution"
-    return None
+    return compared(ta, tb, names_a | names_b)  # "substitution", "rewording" or None

@@ -23,7 +23,7 @@ from tasks.contract import GenerationRequest
 from webapi.background import BackgroundLoop
 from webapi.cache import keys
 from webapi.cache.embedder import Embedder
-from webapi.cache.guard import conflict
+from webapi.cache.guard import Verdict, judge
 from webapi.cache.index import ScopedIndex
 from webapi.cache.store import CacheStore, Entry
 from webapi.cache.wordnet import wordnet
@@ -66,9 +66,14 @@ class SemanticCache(BackgroundLoop):
 
     thread_name = "cache-index"
 
-    def __init__(self, store: CacheStore, embedder: Embedder, threshold: float) -> None:
+    def __init__(
+        self, store: CacheStore, embedder: Embedder, threshold: float, rewording_threshold: float | None = None
+    ) -> None:
+        """`threshold`: the similarity a semantic match needs; `rewording_threshold`: what it needs
+        where the guard finds the prompts a rewording it cannot compare (None: `threshold`)."""
         super().__init__()
         self.store, self.embedder, self.threshold = store, embedder, threshold
+        self.rewording_threshold = max(threshold, rewording_threshold or threshold)
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
         self.ready = threading.Event()  # the index holds everything stored before start()
 
@@ -111,9 +116,11 @@ class SemanticCache(BackgroundLoop):
             if (threshold := learned[key]) is not None and similarity[key] < threshold:
                 probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
                 continue
-            reason = conflict(probe.text, entry.text) if self.embedder.fits(entry.text) else "too_long"
-            if reason is not None:
-                probe.refused.append(reason)
+            verdict = judge(probe.text, entry.text) if self.embedder.fits(entry.text) else Verdict("too_long")
+            if verdict.refusal is None and verdict.reworded and similarity[key] < self.rewording_threshold:
+                verdict = Verdict("rewording")  # no rule could compare them: only a closer match will do
+            if verdict.refusal is not None:
+                probe.refused.append(verdict.refusal)
                 continue
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None

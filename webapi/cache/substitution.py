@@ -249,8 +249,13 @@ def _crossed(only_a: list[str], only_b: list[str]) -> bool:
     return not all(map(net.related, only_a, only_b)) and all(map(net.related, only_a, reversed(only_b)))
 
 
-def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
-    """B is A with a few content words swapped, added or dropped, in a way that changes the request.
+#: compared()'s verdicts: a few words differ and change the request; or too many differ to compare.
+CHANGED, REWORDED = "substitution", "rewording"
+
+
+def compared(ta: list[str], tb: list[str], names: set[str]) -> str | None:
+    """CHANGED where B is A with a few content words swapped, added or dropped in a way that changes
+    the request; REWORDED where too many words differ to compare them; None for the same request.
 
     Aligned word by word (difflib), the words only A has and the words only B has must explain
     each other: an inflection, a WordNet synonym, or a derivation (wordnet.py); word for word
@@ -259,19 +264,20 @@ def substituted(ta: list[str], tb: list[str], names: set[str]) -> bool:
     share). A word only one side has must restate a word of the other side, or not narrow the
     request (_narrows); a general term for a word of the other side ("the color red") restates it.
     More than SUBSTITUTION_WORDS differing words on a side (auxiliaries aside), or less than
-    ALIGNED of the words in common, is a rewording, not a substitution: the embedding decides those,
-    except a longer insertion that is a phrase or clause of its own ("if I already have a dog"),
-    and one such phrase replaced by another after the same opener ("for a high school essay" /
-    "for a PhD seminar").
+    ALIGNED of the words in common, is a rewording, not a substitution: only the embedding can judge
+    those (the cache asks more similarity of them), except a longer insertion that is a phrase or
+    clause of its own ("if I already have a dog"), and one such phrase replaced by another after
+    the same opener ("for a high school essay" / "for a PhD seminar"): those change the request.
 
     Read word by word first; where that finds a change, a verb and its particles may be one word
     ("throwing up" / "vomiting", "get rid of" / "eliminate"), and that reading decides.
     """
     ta, tb = _joined(ta, tb), _joined(tb, ta)
-    if not _changed(ta, tb, names):
-        return False
+    verdict = _changed(ta, tb, names)
     phrasal_a, phrasal_b = _phrasal(ta), _phrasal(tb)
-    return (phrasal_a, phrasal_b) == (ta, tb) or _changed(phrasal_a, phrasal_b, names)
+    if verdict != CHANGED or (phrasal_a, phrasal_b) == (ta, tb):
+        return verdict
+    return _changed(phrasal_a, phrasal_b, names)
 
 
 def _phrasal(toks: list[str]) -> list[str]:
@@ -293,8 +299,8 @@ def _phrasal(toks: list[str]) -> list[str]:
     return out
 
 
-def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
-    """substituted(), on one reading of the prompts' words."""
+def _changed(ta: list[str], tb: list[str], names: set[str]) -> str | None:
+    """compared(), on one reading of the prompts' words."""
     net = wordnet()
     content_a, content_b = _content(ta), _content(tb)
     a, b = [w for w, _ in content_a], [w for w, _ in content_b]
@@ -314,31 +320,34 @@ def _changed(ta: list[str], tb: list[str], names: set[str]) -> bool:
     only_a, only_b = [a[k] for k in at_a], [b[k] for k in at_b]
     counted = [[w for w in only if w not in AUXILIARIES] for only in (only_a, only_b)]
     if not (only_a or only_b):
-        return False
+        return None
     insertion = not only_a or not only_b
     if insertion:  # the side that has the added words
         (toks, content, added), other = ((ta, content_a, at_a), b) if only_a else ((tb, content_b, at_b), a)
         inserted, shared = {content[k][1] for k in added}, set(a) & set(b)
     if max(map(len, counted)) > SUBSTITUTION_WORDS:
-        # A longer insertion narrows when it is a phrase or clause of its own: "if I already have a dog".
-        if insertion:
-            return all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
+        if insertion:  # a longer insertion narrows when it is a phrase or clause of its own: "if I have a dog"
+            own = all(toks[at] in OPENERS or _in_own_phrase(toks, at, inserted, shared) for at in inserted)
+            return CHANGED if own else REWORDED
         # Likewise one such phrase for another, unless its words restate the other's.
         first_a, first_b = min(content_a[k][1] for k in at_a), min(content_b[k][1] for k in at_b)
-        return _phrase_replaced(ta, first_a, tb, first_b) and _unexplained(only_a, only_b)
+        replaced = _phrase_replaced(ta, first_a, tb, first_b) and _unexplained(only_a, only_b)
+        return CHANGED if replaced else REWORDED
     if len(only_a) == len(only_b) and _crossed(only_a, only_b):
-        return True  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
+        return CHANGED  # "tighten a loose bolt" / "loosen a tight bolt": each word restated, in the other's place
     if min(matcher.ratio(), SequenceMatcher(a=b, b=a, autojunk=False).ratio()) < ALIGNED:
-        return False  # (difflib's ratio depends on the order of its arguments; the guard must not)
+        return REWORDED  # (difflib's ratio depends on the order of its arguments; the guard must not)
     if insertion:  # each added word restates the other prompt or leaves the request as wide
-        return any(
+        changed = any(
             not any(_restates(content[k][0], o) or net.generalises(content[k][0], o) for o in other)
             and _narrows(toks, content[k][1], inserted, shared, names)
             for k in added
         )
-    if len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
-        return any(not _restates(x, y) for x, y in zip(only_a, only_b, strict=True))
-    return _unexplained(only_a, only_b)
+    elif len(changes) == 1 and len(only_a) == len(only_b):  # word for word, in order
+        changed = any(not _restates(x, y) for x, y in zip(only_a, only_b, strict=True))
+    else:
+        changed = _unexplained(only_a, only_b)
+    return CHANGED if changed else None
 
 
 def _unexplained(only_a: list[str], only_b: list[str]) -> bool:

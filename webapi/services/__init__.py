@@ -119,7 +119,7 @@ class Services:
 
 def _semantic_cache(settings: Settings, redis: Redis, embedder: Embedder) -> SemanticCache:
     store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
-    return SemanticCache(store, embedder, settings.cache_threshold)
+    return SemanticCache(store, embedder, settings.cache_threshold, settings.cache_rewording_threshold)
 
 
 def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:
