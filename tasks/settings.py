@@ -103,7 +103,7 @@ class Settings:
     log_level: str = "INFO"
     #: Semantic cache (webapi/cache): on/off, similarity threshold, entry lifetime and bound.
     cache_enabled: bool = True
-    #: Chosen by `llm-cache calibrate tests/data/cache_pairs_dev*.jsonl --max-false-rate 0.0143` (README).
+    #: README, "A calibrated threshold": why 0.77, with the rewording threshold below.
     cache_threshold: float = 0.77
     #: The similarity a semantic match needs where the prompts are a rewording of each other, too
     #: different in their words for the guard's rules to compare (README: "Cache trust").
