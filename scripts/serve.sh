@@ -12,7 +12,10 @@ echo "serve: Redis at $REDIS_URL; API on http://${API_BIND:-127.0.0.1:8000}; Flo
 
 pids=()
 stop() {
-  trap - INT TERM EXIT
+  # Ignore, not default, further signals: a terminal's Ctrl-C or a kill of the process group reaches
+  # this shell more than once, and one arriving now would end it before Redis is stopped.
+  trap '' INT TERM
+  trap - EXIT
   echo "serve: stopping"
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
