@@ -12,7 +12,8 @@ Philadelphia") or leave the request as wide as before, which it does not when it
 of its own ("in winter", "for a dog") or describes a word both prompts have ("funny haiku",
 "keto bread"). No word list can name every antonym, sibling noun, state change or qualifier: this
 rule needs none, only the small grammar lists in words/ (prepositions and other phrase openers,
-neutral additions).
+neutral additions). Prompts whose words differ too much to align are a rewording: the rule cannot
+compare them, and says so (compared() returns REWORDED), so the cache asks more similarity of them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from webapi.cache.wordnet import wordnet
 
 #: The share of content words two prompts must have in common (difflib's ratio) for their
 #: differences to count as substitutions, and the most differing words a side may have: more is
-#: a rewording, which the embedding decides.
+#: a rewording (REWORDED), which only the embedding can judge, at CACHE_REWORDING_THRESHOLD.
 ALIGNED = 0.5
 SUBSTITUTION_WORDS = 2
 #: Auxiliary verbs (base forms) that do not count towards SUBSTITUTION_WORDS: "is still wet" /
