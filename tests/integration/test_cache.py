@@ -26,7 +26,7 @@ def caches(redis_url, embedder):
     client.flushdb()
     made = []
 
-    def make(ttl_s=60, max_entries=100, rewording_threshold=None) -> SemanticCache:
+    def make(ttl_s=60, max_entries=100, rewording_threshold=0.0) -> SemanticCache:
         cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, 0.8, rewording_threshold)
         cache.start()
         assert cache.ready.wait(10)

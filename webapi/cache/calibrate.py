@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tasks.settings import Settings
 from webapi.cache.embedder import Embedder
-from webapi.cache.guard import judge
+from webapi.cache.guard import Verdict, judge
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class Pair:
     reworded: bool = False  # a rewording the guard cannot compare: it needs the rewording threshold
 
     def served(self, threshold: float, rewording_threshold: float) -> bool:
-        """Would the cache answer B from A: similar enough, and the guard agrees."""
-        needed = max(threshold, rewording_threshold) if self.reworded else threshold
-        return self.similarity >= needed and self.refusal is None
+        """Would the cache answer B from A: similar enough, and the guard agrees (as SemanticCache asks)."""
+        verdict = Verdict(self.refusal, self.reworded)
+        return self.similarity >= threshold and verdict.refusal_at(self.similarity, rewording_threshold) is None
 
 
 @dataclass(frozen=True)

@@ -435,6 +435,12 @@ class Verdict:
     #: judge, so the cache asks more similarity of such a pair (CACHE_REWORDING_THRESHOLD).
     reworded: bool = False
 
+    def refusal_at(self, similarity: float, rewording_threshold: float) -> str | None:
+        """The refusal at this similarity: a rewording below `rewording_threshold` is refused too."""
+        if self.refusal is None and self.reworded and similarity < rewording_threshold:
+            return REWORDED
+        return self.refusal
+
 
 def conflict(a: str, b: str) -> str | None:
     """Why prompts `a` and `b` must not share an answer, or None if no rule objects."""

@@ -67,13 +67,13 @@ class SemanticCache(BackgroundLoop):
     thread_name = "cache-index"
 
     def __init__(
-        self, store: CacheStore, embedder: Embedder, threshold: float, rewording_threshold: float | None = None
+        self, store: CacheStore, embedder: Embedder, threshold: float, rewording_threshold: float = 0.0
     ) -> None:
         """`threshold`: the similarity a semantic match needs; `rewording_threshold`: what it needs
-        where the guard finds the prompts a rewording it cannot compare (None: `threshold`)."""
+        too where the guard finds the prompts a rewording it cannot compare (0: nothing more)."""
         super().__init__()
-        self.store, self.embedder, self.threshold = store, embedder, threshold
-        self.rewording_threshold = max(threshold, rewording_threshold or threshold)
+        self.store, self.embedder = store, embedder
+        self.threshold, self.rewording_threshold = threshold, rewording_threshold
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
         self.ready = threading.Event()  # the index holds everything stored before start()
 
@@ -117,10 +117,8 @@ class SemanticCache(BackgroundLoop):
                 probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
                 continue
             verdict = judge(probe.text, entry.text) if self.embedder.fits(entry.text) else Verdict("too_long")
-            if verdict.refusal is None and verdict.reworded and similarity[key] < self.rewording_threshold:
-                verdict = Verdict("rewording")  # no rule could compare them: only a closer match will do
-            if verdict.refusal is not None:
-                probe.refused.append(verdict.refusal)
+            if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold)) is not None:
+                probe.refused.append(reason)
                 continue
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None
