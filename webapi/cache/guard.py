@@ -60,7 +60,7 @@ from difflib import SequenceMatcher
 from itertools import pairwise
 
 from webapi.cache.lexicon import (
-    CARDINALS,
+    DIGITS,
     DIMENSIONS,
     ENTITIES,
     ENTITY_ALIASES,
@@ -413,7 +413,7 @@ def _named(name: str, words: set[str]) -> bool:
     IRA"; not "Teams" / "my team", "the Kings" / "the King"), a number name as its digits ("World
     War Two" / "world war 2", "World War One"), or the entity it is a word for ("American" / "US":
     entity_aliases.tsv)."""
-    forms = {name, CARDINALS.get(name, "1" if name == "one" else None), ENTITY_ALIASES.get(name)}
+    forms = {name, DIGITS.get(name), ENTITY_ALIASES.get(name)}
     if len(name.removesuffix("s")) <= _ACRONYM:
         forms |= {name + "s", name.removesuffix("s")}
     return bool(forms & words)

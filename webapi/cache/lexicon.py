@@ -36,6 +36,9 @@ FILLER = _words("filler.txt") | GREETINGS
 #: cardinal number word -> its value ("two" -> "2"); NUMBER_WORDS adds ordinals and multiples ("second", "twice")
 CARDINALS = {word: value for word, value in _rows("numbers.tsv")}
 NUMBER_WORDS = CARDINALS | {word: value for word, value in _rows("number_forms.tsv")}
+#: a number word -> its digits as another prompt may write them, "one" too (which CARDINALS leaves
+#: out, so that the number rule reads "one lb" as "a pound"): "World War One" / "world war 1"
+DIGITS = CARDINALS | {"one": "1"}
 #: The insertion rule's grammar (substitution._narrows): words that open a phrase or clause of its
 #: own, and words that added alone leave a request as wide.
 OPENERS = _words("openers.txt")

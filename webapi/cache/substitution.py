@@ -23,7 +23,7 @@ from difflib import SequenceMatcher
 from itertools import pairwise
 
 from webapi.cache.lexicon import (
-    CARDINALS,
+    DIGITS,
     FILLER,
     MEASURES,
     NEGATING_WORDS,
@@ -55,7 +55,6 @@ GENERIC_AGENTS = frozenset(["they", "people", "someone", "somebody", "one"])
 PASSIVE_AUXILIARIES = frozenset(["is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "gotten"])
 _PASSIVE_SPAN = 6  # words at most from a modal to the "be" of its passive: "can a text message be used"
 DETERMINERS = frozenset(["the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that"])
-_CARDINALS = CARDINALS | {"one": "1"}  # ("one" is left out of the number rule's words: "a pound" is "one lb")
 _DEGREE = frozenset(["so", "too", "very"])  # "thank you so much": "much" says how much thanks
 #: The direction rule's words (roles._roles): never counted as substituted here.
 ROLE_WORDS = frozenset(["to", "from", "into"])
@@ -111,7 +110,7 @@ def _restates(a: str, b: str) -> bool:
 
 def _restates_word(a: str, b: str) -> bool:
     one_unit = a in MEASURES and MEASURES[a] == MEASURES.get(b)
-    one_number = _CARDINALS.get(a, a) == _CARDINALS.get(b, b)
+    one_number = DIGITS.get(a, a) == DIGITS.get(b, b)
     return wordnet().related(a, b) or one_unit or one_number
 
 

@@ -156,7 +156,7 @@ class WordNet:
         """Among the first SENSES senses of each (in one part of speech), `a` and `b` share a synset
         or stand in synsets WordNet puts next to each other (similar adjectives, grouped verbs), or
         one verb is a way of doing the other ("pick" / "choose", "extract" / "remove"; not two words
-        that may both be adjectives: "warm" and "hot" water are not "warm" and "heat" it)."""
+        that may both be adjectives, as participles are: an "advanced" course is no "increased" one)."""
         lemmas_a, lemmas_b = self.lemmas(a), self.lemmas(b)
         adjectives = any(pos == "adj" for pos, _ in lemmas_a) and any(pos == "adj" for pos, _ in lemmas_b)
         for pos_a, base_a in lemmas_a:
