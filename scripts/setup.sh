@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned dependencies and the default model; install redis-server, npm and
-# WordNet's data (wordnet-base) if missing.
+# Create .venv with the pinned dependencies and the default model, and train the cache's paraphrase
+# model; install redis-server, npm and WordNet's data (wordnet-base) if missing.
 # Usage: scripts/setup.sh [requirements file]   (default requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,10 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --no-deps -e .
   touch "$stamp"
 fi
+
+# The semantic cache's paraphrase model, trained once from the labelled pairs into MODEL_CACHE_DIR
+# (about 15 minutes on 2 cores; skipped while it is up to date; webapi/cache/paraphrase.py).
+.venv/bin/llm-cache train-paraphrase
 
 # The dashboard's charting library, from the npm registry, into webapi/static/vendor.
 static=webapi/static

@@ -46,7 +46,7 @@ HTTP_DURATION = Metric(
 CACHE_LOOKUPS = Metric(
     "llm_cache_lookups_total",
     "Cache lookups by result: exact_hit, semantic_hit, miss, guard_refused (a similar entry the near-miss "
-    "guard refused), bypass",
+    "guard or the paraphrase model refused), bypass",
     ("result",),
 )
 CACHE_VERIFICATIONS = Metric(

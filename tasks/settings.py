@@ -108,6 +108,12 @@ class Settings:
     #: The similarity a semantic match needs where the prompts are a rewording of each other, too
     #: different in their words for the guard's rules to compare (README: "Cache trust").
     cache_rewording_threshold: float = 0.85
+    #: The paraphrase model (webapi/cache/paraphrase.py), which judges the matches whose difference
+    #: the guard's rules cannot name; empty: MODEL_CACHE_DIR/cache-paraphrase, where scripts/setup.sh
+    #: trains it; "off": the rules and CACHE_REWORDING_THRESHOLD alone.
+    cache_paraphrase_model: str = ""
+    #: The score a match needs from it (README: "Cache trust").
+    cache_paraphrase_threshold: float = 0.82
     cache_ttl_s: int = 86_400
     cache_max_entries: int = 100_000
     #: The share of semantic hits generated again on the bulk lane to check the cached answer.
@@ -158,6 +164,7 @@ class Settings:
         _bound("tenant_max_priority", self.tenant_max_priority, 0, 9)
         _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
         _bound("cache_rewording_threshold", self.cache_rewording_threshold, 0.0, 1.0)
+        _bound("cache_paraphrase_threshold", self.cache_paraphrase_threshold, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)
@@ -191,6 +198,13 @@ class Settings:
         """The models the API routes to whether or not a worker serves them now: the default first."""
         listed = (m.strip() for m in self.models.split(","))
         return tuple(dict.fromkeys([self.served_model, *filter(None, listed)]))
+
+    @property
+    def paraphrase_model_dir(self) -> str:
+        """Where the cache's paraphrase model is (or is trained to); empty when it is off."""
+        if self.cache_paraphrase_model == "off":
+            return ""
+        return self.cache_paraphrase_model or str(Path(self.model_cache_dir) / "cache-paraphrase")
 
     @property
     def limits(self) -> Limits:

@@ -10,7 +10,9 @@ import requests
 
 from tasks import metrics
 from tasks.contract import GenerationRequest, model_queues
+from tasks.settings import Settings
 from tests import stack
+from webapi.cache import paraphrase
 from webapi.cache.semantic_cache import Probe, SemanticCache
 from webapi.cache.store import CacheStore
 from webapi.cache.verify import Verifier
@@ -26,8 +28,9 @@ def caches(redis_url, embedder):
     client.flushdb()
     made = []
 
-    def make(ttl_s=60, max_entries=100, rewording_threshold=0.0) -> SemanticCache:
-        cache = SemanticCache(CacheStore(client, ttl_s, max_entries, 60), embedder, 0.8, rewording_threshold)
+    def make(ttl_s=60, max_entries=100, rewording_threshold=0.0, model=None) -> SemanticCache:
+        store, bar = CacheStore(client, ttl_s, max_entries, 60), Settings().cache_paraphrase_threshold
+        cache = SemanticCache(store, embedder, 0.8, rewording_threshold, model, bar)
         cache.start()
         assert cache.ready.wait(10)
         made.append(cache)
@@ -107,6 +110,20 @@ def test_a_rewording_the_guard_cannot_compare_needs_the_rewording_threshold(cach
     probe = strict.probe(asked, MODEL)
     assert probe.hit is None and probe.refused == ["rewording"]
     assert lenient.probe(asked, MODEL).hit.result == {"text": "Paris"}
+
+
+def test_the_paraphrase_model_judges_what_the_rules_cannot_name_and_only_that(caches):
+    model = paraphrase.at(Settings().paraphrase_model_dir)  # trained by scripts/setup.sh
+    rules_only, judged = caches(rewording_threshold=0.85), caches(model=model)
+    _remember(rules_only, "What are the early signs of diabetes?", "thirst")
+    _remember(rules_only, "What is 2 + 2?", "4")
+    _wait_indexed(judged, 2)
+    synonym = GenerationRequest(prompt="What are the early symptoms of diabetes?")  # WordNet does not link them
+    assert rules_only.probe(synonym, MODEL).refused == ["substitution"]
+    assert judged.probe(synonym, MODEL).hit.result == {"text": "thirst"}
+    sibling = judged.probe(GenerationRequest(prompt="What are the early signs of prediabetes?"), MODEL)
+    assert sibling.hit is None and sibling.refused == ["paraphrase_model"]
+    assert judged.probe(GenerationRequest(prompt="What is 2 + 3?"), MODEL).refused == ["number"]  # a rule decides
 
 
 def test_scope_isolation(caches):

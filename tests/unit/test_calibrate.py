@@ -5,6 +5,10 @@ import pytest
 from webapi.cache.calibrate import Pair, curve, recommend
 
 
+def _at(thresholds: list[float], paraphrase_threshold: float = 0.5) -> list[tuple[float, float]]:
+    return [(t, paraphrase_threshold) for t in thresholds]
+
+
 def _pairs() -> list[Pair]:
     same = [Pair("a", "b", True, s, None) for s in (0.95, 0.9, 0.85, 0.8, 0.7)]
     different = [Pair("a", "b", False, s, None) for s in (0.92, 0.82)] + [Pair("a", "b", False, 0.99, "number")]
@@ -12,14 +16,14 @@ def _pairs() -> list[Pair]:
 
 
 def test_the_curve_counts_what_the_cache_would_serve():
-    points = {p.threshold: p for p in curve(_pairs(), [0.8, 0.85, 0.93], 0.0)}
+    points = {p.threshold: p for p in curve(_pairs(), _at([0.8, 0.85, 0.93]), 0.0)}
     assert (points[0.8].paraphrases_served, points[0.8].false_hit_count) == (0.8, 2)
     assert (points[0.85].paraphrases_served, points[0.85].false_hit_count) == (0.6, 1)
     assert (points[0.93].paraphrases_served, points[0.93].false_hit_count) == (0.2, 0)  # the guard refused 0.99
 
 
 def test_it_recommends_the_most_paraphrases_within_the_bound_and_the_higher_threshold_on_ties():
-    points = curve(_pairs(), [0.8, 0.83, 0.85, 0.93], 0.0)
+    points = curve(_pairs(), _at([0.8, 0.83, 0.85, 0.93]), 0.0)
     assert recommend(points, max_false_rate=0.34).threshold == 0.85  # 0.83 serves as many, with more risk
     assert recommend(points, max_false_rate=0.0).threshold == 0.93
     assert recommend(points, max_false_rate=1.0).threshold == 0.8
@@ -28,17 +32,38 @@ def test_it_recommends_the_most_paraphrases_within_the_bound_and_the_higher_thre
 def test_a_rewording_the_guard_cannot_compare_needs_the_rewording_threshold():
     reworded = Pair("a", "b", True, 0.82, None, reworded=True)
     assert reworded.served(0.77, 0.0) and not reworded.served(0.77, 0.85) and reworded.served(0.8, 0.82)
-    points = curve([reworded, Pair("a", "b", False, 0.5, None)], [0.77], 0.85)
+    points = curve([reworded, Pair("a", "b", False, 0.5, None)], _at([0.77]), 0.85)
     assert points[0].paraphrases_served == 0.0
 
 
 def test_it_needs_both_labels():
     with pytest.raises(ValueError, match="both"):
-        curve([Pair("a", "b", True, 0.9, None)], [0.8], 0.0)
+        curve([Pair("a", "b", True, 0.9, None)], _at([0.8]), 0.0)
 
 
 def test_the_bound_is_kept_exactly_not_after_rounding():
     # 1 near-miss served in 692 is 0.1445%: over a 0.143% bound, though it rounds to 0.14%.
     pairs = [Pair("a", "b", True, 0.9, None), Pair("a", "b", True, 0.85, None), Pair("a", "b", False, 0.85, None)]
     pairs += [Pair("a", "b", False, 0.5, None)] * 691
-    assert recommend(curve(pairs, [0.8, 0.88], 0.0), max_false_rate=0.00143).threshold == 0.88
+    assert recommend(curve(pairs, _at([0.8, 0.88]), 0.0), max_false_rate=0.00143).threshold == 0.88
+
+
+def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_not_the_rewording_threshold():
+    reworded = Pair("a", "b", True, 0.8, None, reworded=True, paraphrase=0.9)
+    assert reworded.served(0.77, 0.85, 0.8) and not reworded.served(0.77, 0.85, 0.95)
+    unexplained = Pair("a", "b", True, 0.9, "substitution", paraphrase=0.9)  # a synonym WordNet lacks
+    assert unexplained.served(0.77, 0.85, 0.8)
+    agreed = Pair("a", "b", False, 0.9, None, paraphrase=0.1)  # the rules find nothing; the model does
+    assert not agreed.served(0.77, 0.85, 0.8)
+    named = Pair("a", "b", True, 0.9, "negation", paraphrase=None)  # a rule that names the change decides
+    assert not named.served(0.77, 0.85, 0.0)
+    assert not Pair("a", "b", True, 0.7, None, paraphrase=0.99).served(0.77, 0.85, 0.8)  # the threshold still holds
+
+
+def test_sweeping_the_paraphrase_threshold_recommends_the_most_paraphrases_within_the_bound():
+    pairs = [Pair("a", "b", True, 0.9, "substitution", paraphrase=s) for s in (0.95, 0.85, 0.6)]
+    pairs += [Pair("a", "b", False, 0.9, "substitution", paraphrase=s) for s in (0.7, 0.3)]
+    points = curve(pairs, [(0.77, t) for t in (0.5, 0.55, 0.65, 0.8, 0.9)], 0.85)
+    assert [p.false_hit_count for p in points] == [1, 1, 1, 0, 0]
+    assert recommend(points, max_false_rate=0.0).paraphrase_threshold == 0.8
+    assert recommend(points, max_false_rate=0.5).paraphrase_threshold == 0.55  # as many as 0.5, the higher

@@ -45,6 +45,10 @@ request framed by a noun as "how to" ("the steps for building a bed": words/fram
   when only one prompt has the words, leave the request as wide as before. No word list can name
   every antonym, sibling noun, state change or qualifier; this rule needs none.
 
+A refusal by the substitution rule, or a rewording too loose for it to compare, names no change:
+where the paraphrase model is loaded (paraphrase.py), it decides those pairs, and the pairs no
+rule refused (Verdict.open).
+
 The word lists live in webapi/cache/words/ (lexicon.py reads them).
 
 A refusal costs one generation; a wrong hit serves a wrong answer. The rules lean to refusing.
@@ -80,7 +84,7 @@ from webapi.cache.lexicon import (
 )
 from webapi.cache.roles import roles_differ
 from webapi.cache.spelling import respelled
-from webapi.cache.substitution import REWORDED, compared, participle
+from webapi.cache.substitution import CHANGED, REWORDED, compared, participle
 from webapi.cache.wordnet import wordnet
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)?|[+\-*/^=<>%$€£¥°#]")
@@ -431,15 +435,29 @@ class Verdict:
     """The guard's judgement of two prompts."""
 
     refusal: str | None  # the rule that refuses them one answer, None if none does
-    #: Too many words differ for the rules to compare them (a rewording): only the embedding can
-    #: judge, so the cache asks more similarity of such a pair (CACHE_REWORDING_THRESHOLD).
+    #: Too many words differ for the rules to compare them (a rewording): only a model can judge
+    #: (the paraphrase model, or else the embedding at CACHE_REWORDING_THRESHOLD).
     reworded: bool = False
 
-    def refusal_at(self, similarity: float, rewording_threshold: float) -> str | None:
-        """The refusal at this similarity: a rewording below `rewording_threshold` is refused too."""
+    @property
+    def open(self) -> bool:
+        """No rule read a change it can name: the prompts agree, or differ only in words the rules
+        cannot explain (CHANGED) or cannot compare (a rewording). The paraphrase model decides those."""
+        return self.refusal in (None, CHANGED)
+
+    def refusal_at(self, similarity: float, rewording_threshold: float, alike: bool | None = None) -> str | None:
+        """The refusal at this similarity. Where the verdict is open and the paraphrase model judged
+        the pair (`alike`: its score reached CACHE_PARAPHRASE_THRESHOLD), the model decides; without
+        it, a rewording below `rewording_threshold` is refused."""
+        if self.open and alike is not None:
+            return None if alike else UNLIKE
         if self.refusal is None and self.reworded and similarity < rewording_threshold:
             return REWORDED
         return self.refusal
+
+
+#: The paraphrase model's refusal (paraphrase.py): it finds the prompts ask different things.
+UNLIKE = "paraphrase_model"
 
 
 def conflict(a: str, b: str) -> str | None:

@@ -1,6 +1,7 @@
 """The two-tier semantic cache: exact match first, then the nearest earlier prompt in scope.
 
-    probe = cache.probe(request, model, tenant)       # exact tier, then semantic tier + near-miss guard
+    probe = cache.probe(request, model, tenant)       # exact tier, then semantic tier: near-miss guard,
+                                                      # then the paraphrase model
     if probe.hit: answer now
     else: generate, then cache.store(probe, result, job_id) once the result is known
 
@@ -25,6 +26,7 @@ from webapi.cache import keys
 from webapi.cache.embedder import Embedder
 from webapi.cache.guard import Verdict, judge
 from webapi.cache.index import ScopedIndex
+from webapi.cache.paraphrase import ParaphraseModel
 from webapi.cache.store import CacheStore, Entry
 from webapi.cache.wordnet import wordnet
 
@@ -67,13 +69,21 @@ class SemanticCache(BackgroundLoop):
     thread_name = "cache-index"
 
     def __init__(
-        self, store: CacheStore, embedder: Embedder, threshold: float, rewording_threshold: float = 0.0
+        self,
+        store: CacheStore,
+        embedder: Embedder,
+        threshold: float,
+        rewording_threshold: float = 0.0,
+        paraphrase: ParaphraseModel | None = None,
+        paraphrase_threshold: float = 0.5,
     ) -> None:
-        """`threshold`: the similarity a semantic match needs; `rewording_threshold`: what it needs
-        too where the guard finds the prompts a rewording it cannot compare (0: nothing more)."""
+        """`threshold`: the similarity a semantic match needs. Where the guard's rules name no
+        change, `paraphrase` (the model, if any) must score the pair `paraphrase_threshold` or more;
+        without it, a rewording the rules cannot compare needs `rewording_threshold` (0: nothing more)."""
         super().__init__()
-        self.store, self.embedder = store, embedder
+        self.store, self.embedder, self.paraphrase = store, embedder, paraphrase
         self.threshold, self.rewording_threshold = threshold, rewording_threshold
+        self.paraphrase_threshold = paraphrase_threshold
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
         self.ready = threading.Event()  # the index holds everything stored before start()
 
@@ -108,7 +118,7 @@ class SemanticCache(BackgroundLoop):
         found = self.store.read([k for k, _ in candidates])
         entries = {e.id: e for e in found}
         learned = dict(zip((e.id for e in found), self.store.learned_thresholds(found), strict=True))
-        for key, _ in candidates:
+        for key, _ in candidates:  # nearest first: the model scores only until one is served
             entry = entries.get(key)
             if entry is None:
                 self.index.remove(key)  # expired in Redis
@@ -117,7 +127,10 @@ class SemanticCache(BackgroundLoop):
                 probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
                 continue
             verdict = judge(probe.text, entry.text) if self.embedder.fits(entry.text) else Verdict("too_long")
-            if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold)) is not None:
+            alike = None
+            if self.paraphrase is not None and verdict.open:
+                alike = self.paraphrase.scores(probe.text, [entry.text])[0] >= self.paraphrase_threshold
+            if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold, alike)) is not None:
                 probe.refused.append(reason)
                 continue
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)

@@ -26,6 +26,7 @@ from tasks.shared_tokenizer import SharedTokenizers
 from webapi.bulk.batch_store import BatchStore
 from webapi.bulk.driver import BatchDriver
 from webapi.bulk.file_store import FileStore
+from webapi.cache import paraphrase
 from webapi.cache.embedder import Embedder
 from webapi.cache.learner import Learner
 from webapi.cache.semantic_cache import SemanticCache
@@ -105,6 +106,8 @@ class Services:
         """Load the embedding model (cache off: at the first /v1/embeddings) and start the threads."""
         if self.cache is not None:
             self.embedder.load()
+            if self.cache.paraphrase is not None:
+                self.cache.paraphrase.load()
             self.cache.start()
         for worker in (self.learner, self.verifier, self.driver, self.redelivery):
             if worker is not None:
@@ -119,7 +122,14 @@ class Services:
 
 def _semantic_cache(settings: Settings, redis: Redis, embedder: Embedder) -> SemanticCache:
     store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
-    return SemanticCache(store, embedder, settings.cache_threshold, settings.cache_rewording_threshold)
+    return SemanticCache(
+        store,
+        embedder,
+        settings.cache_threshold,
+        settings.cache_rewording_threshold,
+        paraphrase.at(settings.paraphrase_model_dir),
+        settings.cache_paraphrase_threshold,
+    )
 
 
 def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,86 @@
+"""The paraphrase model: does prompt B ask what prompt A asks? The semantic tier's last word.
+
+The guard's rules (guard.py) catch what changes a request in a way they can name: a number, a
+negation, an antonym, a time, a role. Where they only find words they cannot explain (a synonym
+WordNet lacks: "signs" / "symptoms") or too many words to compare (a rewording), the cosine of two
+sentence embeddings cannot tell a paraphrase from a sibling ("cat" / "rabbit"). A cross-encoder,
+reading both prompts at once, can: it is all-MiniLM-L6-v2 fine-tuned on the labelled pairs
+(paraphrase_training.py), and gives the probability that one answer serves both. It scores both
+orders and averages them, so the score is symmetric.
+
+The weights are trained by scripts/setup.sh into MODEL_CACHE_DIR (nothing is downloaded). Without
+them the cache falls back to the rules alone and the rewording threshold (README: "Cache trust").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: The longest pair read, in word pieces (the embedder's own window is 256; prompts the semantic
+#: tier compares are short).
+MAX_LENGTH = 128
+
+
+class ParaphraseModel:
+    """Scores prompt pairs; safe to call from many threads (one forward pass at a time).
+
+    Building one reads nothing: the weights load in `load()` (where a process starts) or on first use.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> ParaphraseModel:
+        """Read the weights (once); returns self. Its Linear layers run on int8, as the worker's do
+        (model_worker/precision.py): 2.5x float32's speed here, and a pair's score does not depend
+        on the other pairs of its batch."""
+        with self._lock:
+            if self._model is None:
+                from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+                from model_worker import precision
+
+                self._tokenizer = AutoTokenizer.from_pretrained(self.directory)
+                model = AutoModelForSequenceClassification.from_pretrained(self.directory).eval()
+                self._model = precision.apply(model, "int8")
+        return self
+
+    def scores(self, prompt: str, others: list[str]) -> list[float]:
+        """For each of `others`: the probability that one answer serves it and `prompt`."""
+        return self.score_pairs([(prompt, other) for other in others])
+
+    def score_pairs(self, pairs: list[tuple[str, str]]) -> list[float]:
+        """For each pair: the probability that one answer serves both prompts (in one forward pass)."""
+        if not pairs:
+            return []
+        import torch
+
+        self.load()
+        firsts = [a for a, _ in pairs] + [b for _, b in pairs]
+        seconds = [b for _, b in pairs] + [a for a, _ in pairs]
+        with self._lock, torch.inference_mode():
+            encoded = self._tokenizer(firsts, seconds, padding=True, truncation=True, max_length=MAX_LENGTH,
+                                      return_tensors="pt")  # fmt: skip
+            probabilities = torch.sigmoid(self._model(**encoded).logits.squeeze(-1)).tolist()
+        n = len(pairs)
+        return [(probabilities[i] + probabilities[n + i]) / 2 for i in range(n)]
+
+
+def at(directory: str) -> ParaphraseModel | None:
+    """The model trained into `directory` (not yet loaded), or None where there is none: with a
+    warning, unless the model is off (`directory` empty)."""
+    if not directory:
+        return None
+    if not (Path(directory) / "config.json").exists():
+        log.warning("no paraphrase model in %s (llm-cache train-paraphrase): the cache judges by its rules and "
+                    "CACHE_REWORDING_THRESHOLD alone", directory)  # fmt: skip
+        return None
+    return ParaphraseModel(Path(directory))
