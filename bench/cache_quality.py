@@ -1,18 +1,20 @@
 """Semantic cache quality: would the cache answer B from A, on labelled prompt pairs?
 
-    .venv/bin/python -m bench.cache_quality [--threshold CACHE_THRESHOLD] [FILE ...]
+    .venv/bin/python -m bench.cache_quality [--threshold T] [--paraphrase-threshold P] [--paraphrase-model off] [FILE]
 
-A pair is served from the cache when MiniLM similarity >= threshold and the near-miss guard
-finds no conflict. Prints recall on paraphrases, wrong hits on near-misses (per category), and
-writes bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard
-and the threshold were tuned on (dev2 to dev13 were each written by a helper who saw neither the
+A pair is served from the cache when MiniLM similarity >= threshold, no rule of the near-miss
+guard names a change, and the paraphrase model scores it at or over its threshold (without the
+model: a rewording needs the rewording threshold). Prints recall on paraphrases, wrong hits on
+near-misses (per category), whether the paraphrase model learnt the set, and writes
+bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets the guard and
+the threshold were tuned on (dev2 to dev13 were each written by a helper who saw neither the
 guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
-cache_pairs_blind*.jsonl were each written by someone who had not seen the guard, and are never
-tuned on. Those sets pair a prompt with a near copy; cache_pairs_cross*.jsonl pair prompts of
-different sets that the cache (before the rewording threshold) would have served one for the
-other, labelled by helpers who saw neither the guard nor the similarity: topical neighbours, as
-real traffic brings them (the calibration set chose CACHE_REWORDING_THRESHOLD; cache_pairs_cross
-is the report set).
+cache_pairs_blind*.jsonl were each written by someone who had not seen the guard, and measured
+sealed. The paraphrase model learnt from every set but blind14 to blind25
+(paraphrase_training.HELD_OUT): blind14-21 chose its threshold, blind22-25 report it.
+cache_pairs_cross*.jsonl pair prompts of different sets that the rules alone would have served one
+for the other, labelled by helpers who saw neither the guard nor the similarity: topical
+neighbours, as real traffic brings them (the calibration set chose CACHE_REWORDING_THRESHOLD).
 """
 
 from __future__ import annotations
@@ -20,26 +22,43 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tasks.settings import Settings
+from webapi.cache import paraphrase
 from webapi.cache.calibrate import load
 from webapi.cache.embedder import Embedder
+from webapi.cache.paraphrase import ParaphraseModel
+from webapi.cache.paraphrase_training import training_sets
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The sets the paraphrase model learnt from: not unseen for it.
+LEARNT = {path.resolve() for path in training_sets()}
+#: Topical neighbours among the prompts of blind14-25, which the model never learnt.
+CROSS_HELD_OUT = ("cross_heldout_calibration", "cross_heldout_report")
 
 
-def evaluate(path: Path, embedder: Embedder, threshold: float, rewording_threshold: float) -> dict:
+@dataclass(frozen=True)
+class Bars:
+    """What a semantic match needs: CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD (without the
+    paraphrase model) and CACHE_PARAPHRASE_THRESHOLD."""
+
+    threshold: float
+    rewording_threshold: float
+    paraphrase_threshold: float
+
+
+def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars: Bars) -> dict:
     """Score one pairs file."""
-    pairs = load([path], embedder)
+    pairs = load([path], embedder, model)
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"pairs": 0, "served": 0, "over_threshold": 0})
     by_label = {label: {"pairs": 0, "served": 0, "over_threshold": 0} for label in ("hit", "miss")}
     wrong = []
     for pair in pairs:
-        over = pair.similarity >= threshold
-        served = pair.served(threshold, rewording_threshold)
+        over = pair.similarity >= bars.threshold
+        served = pair.served(bars.threshold, bars.rewording_threshold, bars.paraphrase_threshold)
         label = "hit" if pair.same else "miss"
         # A review set may use one category for both labels ("rule1"): its hits and misses count apart.
         for stats in (by_category[pair.category if pair.category else label], by_label[label]):
@@ -52,7 +71,10 @@ def evaluate(path: Path, embedder: Embedder, threshold: float, rewording_thresho
     near_misses, wrong_hits = misses["pairs"], misses["served"]
     return {
         "file": path.name,
-        "threshold": threshold,
+        "threshold": bars.threshold,
+        "paraphrase_threshold": bars.paraphrase_threshold if model else None,
+        "rewording_threshold": None if model else bars.rewording_threshold,
+        "learnt_by_paraphrase_model": model is not None and path.resolve() in LEARNT,
         "paraphrases": hits["pairs"],
         "paraphrase_recall": round(hits["served"] / hits["pairs"], 3),
         "paraphrase_recall_embedding_only": round(hits["over_threshold"] / hits["pairs"], 3),
@@ -71,22 +93,26 @@ def main() -> None:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--threshold", type=float, default=Settings().cache_threshold)
     parser.add_argument("--rewording-threshold", type=float, default=Settings().cache_rewording_threshold)
+    parser.add_argument("--paraphrase-threshold", type=float, default=Settings().cache_paraphrase_threshold)
+    parser.add_argument("--paraphrase-model", default=Settings().paraphrase_model_dir, help="'off': the rules alone")
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
-    blind = [f"blind{n}" for n in range(2, 22)]
-    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross")]
+    blind = [f"blind{n}" for n in range(2, 26)]
+    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross", *CROSS_HELD_OUT)]
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
-    reports = [evaluate(path, embedder, args.threshold, args.rewording_threshold) for path in files]
-    header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision")
-    print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}".format(*header))
+    model = paraphrase.at("" if args.paraphrase_model == "off" else args.paraphrase_model)
+    bars = Bars(args.threshold, args.rewording_threshold, args.paraphrase_threshold)
+    reports = [evaluate(path, embedder, model, bars) for path in files]
+    header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision", "learnt")
+    print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}{:>8}".format(*header))
     for r in reports:
         print(
             f"{r['file']:<28}{r['paraphrase_recall']:>19.1%}{r['paraphrase_recall_embedding_only']:>18.1%}"
             f"{r['wrong_hits']:>6}/{r['near_misses']:<5}{r['wrong_hits_embedding_only']:>7}/{r['near_misses']:<5}"
-            f"{r['precision']:>11.1%}"
+            f"{r['precision']:>11.1%}{'yes' if r['learnt_by_paraphrase_model'] else '':>8}"
         )
         if args.show_errors:
             for e in r["errors"]:
