@@ -113,7 +113,7 @@ class Settings:
     #: trains it; "off": the rules and CACHE_REWORDING_THRESHOLD alone.
     cache_paraphrase_model: str = ""
     #: The score a match needs from it (README: "Cache trust").
-    cache_paraphrase_threshold: float = 0.82
+    cache_paraphrase_threshold: float = 0.62
     cache_ttl_s: int = 86_400
     cache_max_entries: int = 100_000
     #: The share of semantic hits generated again on the bulk lane to check the cached answer.

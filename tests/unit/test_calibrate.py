@@ -48,9 +48,10 @@ def test_the_bound_is_kept_exactly_not_after_rounding():
     assert recommend(curve(pairs, _at([0.8, 0.88]), 0.0), max_false_rate=0.00143).threshold == 0.88
 
 
-def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_not_the_rewording_threshold():
-    reworded = Pair("a", "b", True, 0.8, None, reworded=True, paraphrase=0.9)
+def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_once_a_rewording_reaches_its_threshold():
+    reworded = Pair("a", "b", True, 0.86, None, reworded=True, paraphrase=0.9)
     assert reworded.served(0.77, 0.85, 0.8) and not reworded.served(0.77, 0.85, 0.95)
+    assert not Pair("a", "b", True, 0.8, None, reworded=True, paraphrase=0.99).served(0.77, 0.85, 0.8)
     unexplained = Pair("a", "b", True, 0.9, "substitution", paraphrase=0.9)  # a synonym WordNet lacks
     assert unexplained.served(0.77, 0.85, 0.8)
     agreed = Pair("a", "b", False, 0.9, None, paraphrase=0.1)  # the rules find nothing; the model does

@@ -68,7 +68,7 @@ def load(paths: list[Path], embedder: Embedder, model: ParaphraseModel | None = 
     verdicts = [judge(r["a"], r["b"]) for r in rows]
     scores: list[float | None] = [None] * n
     if model is not None:
-        asked = [i for i, v in enumerate(verdicts) if v.open]
+        asked = [i for i, v in enumerate(verdicts) if v.open]  # asks_model() also needs the rewording threshold
         for start in range(0, len(asked), 64):
             chunk = asked[start : start + 64]
             for i, score in zip(chunk, model.score_pairs([(rows[i]["a"], rows[i]["b"]) for i in chunk]), strict=True):

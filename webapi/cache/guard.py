@@ -46,8 +46,8 @@ request framed by a noun as "how to" ("the steps for building a bed": words/fram
   every antonym, sibling noun, state change or qualifier; this rule needs none.
 
 A refusal by the substitution rule, or a rewording too loose for it to compare, names no change:
-where the paraphrase model is loaded (paraphrase.py), it decides those pairs, and the pairs no
-rule refused (Verdict.open).
+where the paraphrase model is loaded (paraphrase.py), it decides those pairs (a rewording once it
+reaches CACHE_REWORDING_THRESHOLD), and the pairs no rule refused (Verdict.asks_model).
 
 The word lists live in webapi/cache/words/ (lexicon.py reads them).
 
@@ -435,24 +435,28 @@ class Verdict:
     """The guard's judgement of two prompts."""
 
     refusal: str | None  # the rule that refuses them one answer, None if none does
-    #: Too many words differ for the rules to compare them (a rewording): only a model can judge
-    #: (the paraphrase model, or else the embedding at CACHE_REWORDING_THRESHOLD).
+    #: Too many words differ for the rules to compare them (a rewording): only models can judge (the
+    #: embedding at CACHE_REWORDING_THRESHOLD, then the paraphrase model).
     reworded: bool = False
 
     @property
     def open(self) -> bool:
         """No rule read a change it can name: the prompts agree, or differ only in words the rules
-        cannot explain (CHANGED) or cannot compare (a rewording). The paraphrase model decides those."""
+        cannot explain (CHANGED) or cannot compare (a rewording)."""
         return self.refusal in (None, CHANGED)
 
+    def asks_model(self, similarity: float, rewording_threshold: float) -> bool:
+        """The paraphrase model decides this pair: the verdict is open, and a rewording reaches the
+        rewording threshold (below it, a rewording is refused without asking)."""
+        return self.open and not (self.reworded and similarity < rewording_threshold)
+
     def refusal_at(self, similarity: float, rewording_threshold: float, alike: bool | None = None) -> str | None:
-        """The refusal at this similarity. Where the verdict is open and the paraphrase model judged
-        the pair (`alike`: its score reached CACHE_PARAPHRASE_THRESHOLD), the model decides; without
-        it, a rewording below `rewording_threshold` is refused."""
-        if self.open and alike is not None:
-            return None if alike else UNLIKE
+        """The refusal at this similarity: a rewording below `rewording_threshold` is refused; where
+        the model was asked (`alike`: its score reached CACHE_PARAPHRASE_THRESHOLD), it decides."""
         if self.refusal is None and self.reworded and similarity < rewording_threshold:
             return REWORDED
+        if self.open and alike is not None:
+            return None if alike else UNLIKE
         return self.refusal
 
 

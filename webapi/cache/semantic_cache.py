@@ -128,7 +128,7 @@ class SemanticCache(BackgroundLoop):
                 continue
             verdict = judge(probe.text, entry.text) if self.embedder.fits(entry.text) else Verdict("too_long")
             alike = None
-            if self.paraphrase is not None and verdict.open:
+            if self.paraphrase is not None and verdict.asks_model(similarity[key], self.rewording_threshold):
                 alike = self.paraphrase.scores(probe.text, [entry.text])[0] >= self.paraphrase_threshold
             if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold, alike)) is not None:
                 probe.refused.append(reason)
