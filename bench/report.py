@@ -108,7 +108,7 @@ def main() -> None:
             out += [
                 "",
                 "The guard's rules alone, as the previous stop left them (a54b45d; `--paraphrase-model off`, "
-                f"CACHE_REWORDING_THRESHOLD {previous[0].get('rewording_threshold', 0.85)}), on the sets neither "
+                f"CACHE_REWORDING_THRESHOLD {previous[0]['rewording_threshold']}), on the sets neither "
                 "tuned the model:",
                 "",
                 *_quality_table(previous),

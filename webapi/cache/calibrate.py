@@ -5,10 +5,10 @@
 
 Each line of a pairs file is `{"a": str, "b": str, "label": "hit" | "miss"}`: would one answer
 serve both prompts? For every candidate threshold the command measures what the cache would do
-(MiniLM similarity at or over CACHE_THRESHOLD, no guard rule naming a change, and the paraphrase
-model's score at or over CACHE_PARAPHRASE_THRESHOLD; without the model, a rewording the rules
-cannot compare at or over CACHE_REWORDING_THRESHOLD): the share of paraphrases served and the
-share of near-misses wrongly served. It sweeps CACHE_THRESHOLD, or with `--sweep paraphrase`
+(MiniLM similarity at or over CACHE_THRESHOLD, no guard rule naming a change, a rewording the
+rules cannot compare at or over CACHE_REWORDING_THRESHOLD, and the paraphrase model's score at or
+over CACHE_PARAPHRASE_THRESHOLD): the share of paraphrases served and the share of near-misses
+wrongly served. It sweeps CACHE_THRESHOLD, or with `--sweep paraphrase`
 CACHE_PARAPHRASE_THRESHOLD, and recommends the value that serves the most paraphrases while its
 false-hit rate stays within `--max-false-rate` (on a tie, the higher: the safer), as RedisVL's
 threshold optimizer does, and prints the whole curve. Calibrate the paraphrase threshold on sets
@@ -81,8 +81,8 @@ def load(paths: list[Path], embedder: Embedder, model: ParaphraseModel | None = 
 
 
 def curve(pairs: list[Pair], settings: list[tuple[float, float]], rewording_threshold: float) -> list[Point]:
-    """Served and false-hit rates at each (threshold, paraphrase threshold); without the paraphrase
-    model, rewordings need `rewording_threshold` too."""
+    """Served and false-hit rates at each (threshold, paraphrase threshold); rewordings need
+    `rewording_threshold` too."""
     same = [p for p in pairs if p.same]
     different = [p for p in pairs if not p.same]
     if not same or not different:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--paraphrase-threshold", type=float, default=settings.cache_paraphrase_threshold,
                            help="CACHE_PARAPHRASE_THRESHOLD while sweeping the threshold")  # fmt: skip
     calibrate.add_argument("--rewording-threshold", type=float, default=settings.cache_rewording_threshold,
-                           help="what a rewording needs without the model (CACHE_REWORDING_THRESHOLD)")  # fmt: skip
+                           help="what a rewording needs (CACHE_REWORDING_THRESHOLD)")  # fmt: skip
     calibrate.add_argument("--paraphrase-model", default=settings.paraphrase_model_dir,
                            help="its directory (CACHE_PARAPHRASE_MODEL); 'off': the rules alone")  # fmt: skip
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")

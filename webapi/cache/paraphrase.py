@@ -21,8 +21,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: The longest pair read, in word pieces (the embedder's own window is 256; prompts the semantic
-#: tier compares are short).
+#: The longest pair read, in word pieces, in training as in use (the embedder's own window is 256;
+#: prompts the semantic tier compares are short).
 MAX_LENGTH = 128
 
 

@@ -77,9 +77,10 @@ class SemanticCache(BackgroundLoop):
         paraphrase: ParaphraseModel | None = None,
         paraphrase_threshold: float = 0.5,
     ) -> None:
-        """`threshold`: the similarity a semantic match needs. Where the guard's rules name no
-        change, `paraphrase` (the model, if any) must score the pair `paraphrase_threshold` or more;
-        without it, a rewording the rules cannot compare needs `rewording_threshold` (0: nothing more)."""
+        """`threshold`: the similarity a semantic match needs; `rewording_threshold`: what it needs
+        too where the guard's rules cannot compare the prompts (0: nothing more). Where the rules
+        name no change, `paraphrase` (the model, if any) must score the pair `paraphrase_threshold`
+        or more."""
         super().__init__()
         self.store, self.embedder, self.paraphrase = store, embedder, paraphrase
         self.threshold, self.rewording_threshold = threshold, rewording_threshold
