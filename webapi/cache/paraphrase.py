@@ -6,7 +6,8 @@ WordNet lacks: "signs" / "symptoms") or too many words to compare (a rewording),
 sentence embeddings cannot tell a paraphrase from a sibling ("cat" / "rabbit"). A cross-encoder,
 reading both prompts at once, can: it is all-MiniLM-L6-v2 fine-tuned on the labelled pairs
 (paraphrase_training.py), and gives the probability that one answer serves both. It scores both
-orders and averages them, so the score is symmetric.
+orders and averages them, so the score is symmetric. Concurrent requests' pairs are scored together,
+in one forward pass (coalesce.py).
 
 The weights are trained by scripts/setup.sh into MODEL_CACHE_DIR (nothing is downloaded). Without
 them the cache falls back to the rules alone and the rewording threshold (README: "Cache trust").
@@ -19,15 +20,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from webapi.cache.coalesce import Coalescer
+
 log = logging.getLogger(__name__)
 
 #: The longest pair read, in word pieces, in training as in use (the embedder's own window is 256;
 #: prompts the semantic tier compares are short).
 MAX_LENGTH = 128
+#: The most pairs scored in one forward pass (each is read in both orders).
+MAX_BATCH = 32
 
 
 class ParaphraseModel:
-    """Scores prompt pairs; safe to call from many threads (one forward pass at a time).
+    """Scores prompt pairs; safe to call from many threads.
 
     Building one reads nothing: the weights load in `load()` (where a process starts) or on first use.
     """
@@ -36,13 +41,14 @@ class ParaphraseModel:
         self.directory = directory
         self._model: Any = None
         self._tokenizer: Any = None
-        self._lock = threading.Lock()
+        self._loading = threading.Lock()
+        self._score = Coalescer(self._score_batch, MAX_BATCH)
 
     def load(self) -> ParaphraseModel:
         """Read the weights (once); returns self. Its Linear layers run on int8, as the worker's do
         (model_worker/precision.py): 2.5x float32's speed here, and a pair's score does not depend
         on the other pairs of its batch."""
-        with self._lock:
+        with self._loading:
             if self._model is None:
                 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,15 +64,16 @@ class ParaphraseModel:
         return self.score_pairs([(prompt, other) for other in others])
 
     def score_pairs(self, pairs: list[tuple[str, str]]) -> list[float]:
-        """For each pair: the probability that one answer serves both prompts (in one forward pass)."""
-        if not pairs:
-            return []
+        """For each pair: the probability that one answer serves both prompts."""
+        return self._score(pairs) if pairs else []
+
+    def _score_batch(self, pairs: list[tuple[str, str]]) -> list[float]:
         import torch
 
         self.load()
         firsts = [a for a, _ in pairs] + [b for _, b in pairs]
         seconds = [b for _, b in pairs] + [a for a, _ in pairs]
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             encoded = self._tokenizer(firsts, seconds, padding=True, truncation=True, max_length=MAX_LENGTH,
                                       return_tensors="pt")  # fmt: skip
             probabilities = torch.sigmoid(self._model(**encoded).logits.squeeze(-1)).tolist()
