@@ -126,6 +126,32 @@ def test_the_paraphrase_model_judges_what_the_rules_cannot_name_and_only_that(ca
     assert judged.probe(GenerationRequest(prompt="What is 2 + 3?"), MODEL).refused == ["number"]  # a rule decides
 
 
+def test_a_paraphrase_asked_again_is_answered_from_its_match_while_the_match_holds(caches, monkeypatch):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "Paris")
+    _wait_indexed(cache, 1)
+    asked = GenerationRequest(prompt="Tell me the capital city of France.")
+    first = cache.probe(asked, MODEL)
+    assert first.hit.kind == "semantic"
+
+    def no_embedding(texts):
+        raise AssertionError("a remembered match is not embedded again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cache.embedder, "embed", no_embedding)
+        again = cache.probe(asked, MODEL)
+    assert (again.hit.kind, again.hit.result) == ("semantic", {"text": "Paris"})
+    assert again.hit.similarity == first.hit.similarity
+    cache.store.evict(first.hit.entry.id)  # expired, or a verification failed
+    assert cache.probe(asked, MODEL).hit is None
+    _remember(cache, "What is the capital of France?", "Paris again")
+    _wait_indexed(cache, 1)
+    assert cache.probe(asked, MODEL).hit.result == {"text": "Paris again"}
+    cache.store.tighten(cache.probe(asked, MODEL).hit.entry.exact, first.hit.similarity)  # learned since
+    refused = cache.probe(asked, MODEL)
+    assert refused.hit is None and refused.refused == ["learned_threshold"]
+
+
 def test_scope_isolation(caches):
     cache = caches()
     _remember(cache, "What is the capital of France?", "Paris", max_tokens=16)

@@ -8,6 +8,11 @@
 Entries live in Redis (store.py); each API process keeps a search index (index.py) that a
 background thread loads at start and then keeps in step through the change log, so a restarted
 or second process serves the same cache. Until the index has loaded, the semantic tier is skipped.
+
+Each process also remembers its last semantic matches: a paraphrase asked again is answered from
+the entry it matched, without embedding or judging it again. The match depends on the two texts
+alone; what may have changed since (the entry expired or was evicted, a verification learned a
+threshold for it) is checked on every use.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Nearest neighbours checked in the semantic tier: the nearest may be refused by the guard
 #: while the next one is a true paraphrase.
 CANDIDATES = 4
+#: Semantic matches each process remembers (the least recently used are forgotten first).
+REMEMBERED = 10_000
 
 
 @dataclass
@@ -86,6 +94,8 @@ class SemanticCache(BackgroundLoop):
         self.threshold, self.rewording_threshold = threshold, rewording_threshold
         self.paraphrase_threshold = paraphrase_threshold
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
+        self._matched: OrderedDict[str, tuple[int, float]] = OrderedDict()  # exact key -> entry, similarity
+        self._matched_lock = threading.Lock()
         self.ready = threading.Event()  # the index holds everything stored before start()
 
     def probe(self, request: GenerationRequest, model: str, tenant: str = "", read: bool = True) -> Probe:
@@ -97,6 +107,9 @@ class SemanticCache(BackgroundLoop):
         if read and (entry := self.store.exact(probe.exact)) is not None:
             probe.hit = Hit("exact", 1.0, entry.source_id, json.loads(entry.result))
             return probe
+        if read and (hit := self._remembered(probe.exact)) is not None:
+            probe.hit = hit
+            return probe
         probe.vector = self.embedder.embed([text])[0]
         # A prompt longer than the embedder's window is embedded from its start alone: exact tier only.
         if read and self.ready.is_set() and self.embedder.fits(text):
@@ -107,6 +120,29 @@ class SemanticCache(BackgroundLoop):
         """Cache a finished job's result for the prompt of `probe`; returns the entry id (0: kept the old)."""
         vector = probe.vector if probe.vector is not None else self.embedder.embed([probe.text])[0]
         return self.store.insert(probe.scope, probe.exact, probe.text, vector, json.dumps(result), source_id, replace)
+
+    def _remembered(self, exact: str) -> Hit | None:
+        """The entry this prompt matched before, if it is still there and its learned threshold (if
+        any) still lets the match through."""
+        with self._matched_lock:
+            if (known := self._matched.get(exact)) is None:
+                return None
+            self._matched.move_to_end(exact)
+        entry_id, similarity = known
+        found = self.store.read([entry_id])
+        threshold = self.store.learned_thresholds(found)[0] if found else None
+        if not found or (threshold is not None and similarity < threshold):
+            with self._matched_lock:
+                self._matched.pop(exact, None)
+            return None
+        return Hit("semantic", round(similarity, 4), found[0].source_id, json.loads(found[0].result), found[0])
+
+    def _remember(self, exact: str, entry_id: int, similarity: float) -> None:
+        with self._matched_lock:
+            self._matched[exact] = (entry_id, similarity)
+            self._matched.move_to_end(exact)
+            if len(self._matched) > REMEMBERED:
+                self._matched.popitem(last=False)
 
     def _nearest(self, probe: Probe) -> Hit | None:
         assert probe.vector is not None
@@ -134,6 +170,7 @@ class SemanticCache(BackgroundLoop):
             if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold, alike)) is not None:
                 probe.refused.append(reason)
                 continue
+            self._remember(probe.exact, key, similarity[key])
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None
 
