@@ -152,6 +152,18 @@ def test_a_paraphrase_asked_again_is_answered_from_its_match_while_the_match_hol
     assert refused.hit is None and refused.refused == ["learned_threshold"]
 
 
+def test_a_remembered_match_is_never_another_prompts_entry_under_a_reused_id(caches):
+    cache = caches()
+    _remember(cache, "What is the capital of France?", "Paris")
+    _wait_indexed(cache, 1)
+    asked = GenerationRequest(prompt="Tell me the capital city of France.")
+    matched = cache.probe(asked, MODEL).hit.entry
+    cache.store.redis.flushdb()  # Redis lost its data (a failover, an unsynced crash): ids start again
+    _remember(cache, "How do I bake bread?", "Flour, water, salt, yeast")
+    assert cache.store.read([matched.id])[0].text == "How do I bake bread?"
+    assert cache.probe(asked, MODEL).hit is None
+
+
 def test_scope_isolation(caches):
     cache = caches()
     _remember(cache, "What is the capital of France?", "Paris", max_tokens=16)

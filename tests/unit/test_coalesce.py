@@ -25,14 +25,17 @@ def _call_concurrently(coalescer: Coalescer, inputs: list[list[int]]) -> list[li
     def call(k: int) -> None:
         outputs[k] = coalescer(inputs[k])
 
-    threads = [threading.Thread(target=call, args=(k,)) for k in range(len(inputs))]
+    threads = [threading.Thread(target=call, args=(k,), daemon=True) for k in range(len(inputs))]
     with coalescer.lock:  # hold the model until everyone has queued: the next run takes them all
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 5
         while len(coalescer._waiting) < sum(map(len, inputs)):
+            assert time.monotonic() < deadline, "the callers never queued their items"
             time.sleep(0.001)
     for thread in threads:
         thread.join(timeout=5)
+        assert not thread.is_alive(), "a caller is still waiting"
     return outputs
 
 
@@ -49,6 +52,37 @@ def test_a_run_takes_at_most_max_batch_items():
     outputs = _call_concurrently(Coalescer(work, max_batch=2), [[1, 2, 3], [4, 5]])
     assert outputs == [[1, 4, 9], [16, 25]]
     assert [len(b) for b in work.batches] == [2, 2, 1]
+
+
+def _falls_over(items: list[int]) -> list[int]:
+    raise ValueError("model fell over")
+
+
+def _too_few(items: list[int]) -> list[int]:
+    return items[:1]
+
+
+@pytest.mark.parametrize("run", [_falls_over, _too_few])
+def test_every_caller_of_a_failed_run_hears_of_it_none_waits_forever(run):
+    coalescer = Coalescer(run, max_batch=64)
+    errors: list[Exception] = []
+
+    def call(items: list[int]) -> None:
+        try:
+            coalescer(items)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=([k, k],), daemon=True) for k in range(3)]
+    with coalescer.lock:  # all three in one run
+        for thread in threads:
+            thread.start()
+        while len(coalescer._waiting) < 6:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert not any(t.is_alive() for t in threads), "a caller waits forever"
+    assert len(errors) == 3
 
 
 def test_a_failed_run_raises_in_its_callers_and_the_next_run_still_works():

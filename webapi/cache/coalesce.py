@@ -1,7 +1,7 @@
 """One forward pass for many requests: concurrent callers' items are run together.
 
-Whichever caller finds the model free runs every item waiting at that moment, so under load one
-pass serves many requests (a small model's pass costs far less per item in a batch), and an idle
+Whichever caller finds the model free runs the items waiting at that moment (up to a batch), so
+under load one pass serves many requests (a small model's pass costs far less per item in a batch), and an idle
 request pays no batching delay. The embedder and the paraphrase model both read through one.
 """
 
@@ -37,7 +37,8 @@ class Coalescer(Generic[Item, Output]):
             self._waiting.extend(zip(items, futures, strict=True))
         while not all(f.done() for f in futures):
             with self.lock:  # whoever holds it runs everyone's waiting items
-                self._run_waiting()
+                if not all(f.done() for f in futures):  # (another caller may have run ours meanwhile)
+                    self._run_waiting()
         return [f.result() for f in futures]
 
     def _run_waiting(self) -> None:
@@ -47,9 +48,13 @@ class Coalescer(Generic[Item, Output]):
             return
         try:
             outputs = self._run([item for item, _ in batch])
-        except Exception as exc:
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"{len(outputs)} outputs for {len(batch)} items")
+            for (_, future), output in zip(batch, outputs, strict=True):
+                future.set_result(output)
+        except BaseException as exc:  # every caller of the batch hears of it: none waits forever
             for _, future in batch:
-                future.set_exception(exc)
-            return
-        for (_, future), output in zip(batch, outputs, strict=True):
-            future.set_result(output)
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # (SystemExit, KeyboardInterrupt: this thread stops too)

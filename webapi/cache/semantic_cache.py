@@ -11,8 +11,8 @@ or second process serves the same cache. Until the index has loaded, the semanti
 
 Each process also remembers its last semantic matches: a paraphrase asked again is answered from
 the entry it matched, without embedding or judging it again. The match depends on the two texts
-alone; what may have changed since (the entry expired or was evicted, a verification learned a
-threshold for it) is checked on every use.
+alone; what may have changed since (the entry expired or was evicted, its id was reused after Redis
+lost data, a verification learned a threshold for it) is checked on every use.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ class SemanticCache(BackgroundLoop):
         self.threshold, self.rewording_threshold = threshold, rewording_threshold
         self.paraphrase_threshold = paraphrase_threshold
         self.index = ScopedIndex(0)  # replaced by the loaded index (the embedder sets its dimensions)
-        self._matched: OrderedDict[str, tuple[int, float]] = OrderedDict()  # exact key -> entry, similarity
+        # a prompt's exact key -> the entry it matched (id and exact key) and their similarity
+        self._matched: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._matched_lock = threading.Lock()
         self.ready = threading.Event()  # the index holds everything stored before start()
 
@@ -122,24 +123,26 @@ class SemanticCache(BackgroundLoop):
         return self.store.insert(probe.scope, probe.exact, probe.text, vector, json.dumps(result), source_id, replace)
 
     def _remembered(self, exact: str) -> Hit | None:
-        """The entry this prompt matched before, if it is still there and its learned threshold (if
-        any) still lets the match through."""
+        """The entry this prompt matched before, if it is still there (the same prompt's entry: an id
+        may be reused after Redis lost data) and its learned threshold (if any) still lets the match
+        through."""
         with self._matched_lock:
             if (known := self._matched.get(exact)) is None:
                 return None
             self._matched.move_to_end(exact)
-        entry_id, similarity = known
-        found = self.store.read([entry_id])
+        entry_id, entry_exact, similarity = known
+        found = [e for e in self.store.read([entry_id]) if e.exact == entry_exact]
         threshold = self.store.learned_thresholds(found)[0] if found else None
         if not found or (threshold is not None and similarity < threshold):
             with self._matched_lock:
-                self._matched.pop(exact, None)
+                if self._matched.get(exact) == known:  # not a fresher match another thread made
+                    del self._matched[exact]
             return None
         return Hit("semantic", round(similarity, 4), found[0].source_id, json.loads(found[0].result), found[0])
 
-    def _remember(self, exact: str, entry_id: int, similarity: float) -> None:
+    def _remember(self, exact: str, entry: Entry, similarity: float) -> None:
         with self._matched_lock:
-            self._matched[exact] = (entry_id, similarity)
+            self._matched[exact] = (entry.id, entry.exact, similarity)
             self._matched.move_to_end(exact)
             if len(self._matched) > REMEMBERED:
                 self._matched.popitem(last=False)
@@ -170,7 +173,7 @@ class SemanticCache(BackgroundLoop):
             if (reason := verdict.refusal_at(similarity[key], self.rewording_threshold, alike)) is not None:
                 probe.refused.append(reason)
                 continue
-            self._remember(probe.exact, key, similarity[key])
+            self._remember(probe.exact, entry, similarity[key])
             return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
         return None
 
