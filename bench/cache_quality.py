@@ -13,9 +13,11 @@ cache_pairs_blind*.jsonl were each written by someone who had not seen the guard
 sealed. The paraphrase model learnt from every set but blind14 to blind29
 (paraphrase_training.HELD_OUT): blind14-21 chose its threshold, blind22-25 reported it first, and
 blind26-29 (written after it shipped) report it now.
-cache_pairs_cross*.jsonl pair prompts of different sets that the rules alone would have served one
-for the other, labelled by helpers who saw neither the guard nor the similarity: topical
-neighbours, as real traffic brings them (the calibration set chose CACHE_REWORDING_THRESHOLD).
+cache_pairs_cross*.jsonl pair prompts of different sets that the cache would have served one for
+the other (by the rules alone, or the rules and the paraphrase model: cross_heldout*), labelled by
+helpers who saw neither the guard nor the similarity: topical neighbours, as real traffic brings
+them (cross_calibration chose CACHE_REWORDING_THRESHOLD; cross_heldout_report2 pairs blind26-29's
+prompts with those of blind14-29).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The sets the paraphrase model learnt from: not unseen for it.
 LEARNT = {path.resolve() for path in training_sets()}
-#: Topical neighbours among the prompts of blind14-25, which the model never learnt.
-CROSS_HELD_OUT = ("cross_heldout_calibration", "cross_heldout_report")
+#: Topical neighbours among the prompts of blind14-29, which the model never learnt.
+CROSS_HELD_OUT = ("cross_heldout_calibration", "cross_heldout_report", "cross_heldout_report2")
 
 
 @dataclass(frozen=True)
