@@ -106,7 +106,7 @@ def main() -> None:
     unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross", *CROSS_HELD_OUT)]
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
-    model = paraphrase.at("" if args.paraphrase_model == "off" else args.paraphrase_model)
+    model = paraphrase.at(args.paraphrase_model)
     bars = Bars(args.threshold, args.rewording_threshold, args.paraphrase_threshold)
     reports = [evaluate(path, embedder, model, bars) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision", "learnt")

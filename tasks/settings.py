@@ -201,10 +201,16 @@ class Settings:
 
     @property
     def paraphrase_model_dir(self) -> str:
-        """Where the cache's paraphrase model is (or is trained to); empty when it is off."""
-        if self.cache_paraphrase_model == "off":
-            return ""
-        return self.cache_paraphrase_model or str(Path(self.model_cache_dir) / "cache-paraphrase")
+        """Where the cache's paraphrase model is read from; empty when it is off."""
+        return "" if self.cache_paraphrase_model == "off" else self.paraphrase_training_dir
+
+    @property
+    def paraphrase_training_dir(self) -> str:
+        """Where `llm-cache train-paraphrase` writes the model: CACHE_PARAPHRASE_MODEL, or (by default,
+        and while the model is off) MODEL_CACHE_DIR/cache-paraphrase."""
+        if self.cache_paraphrase_model in ("", "off"):
+            return str(Path(self.model_cache_dir) / "cache-paraphrase")
+        return self.cache_paraphrase_model
 
     @property
     def limits(self) -> Limits:

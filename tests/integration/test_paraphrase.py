@@ -79,4 +79,14 @@ def test_without_weights_the_cache_has_no_model_and_off_asks_for_none(tmp_path, 
     assert paraphrase.at(str(tmp_path)) is None
     assert "no paraphrase model" in caplog.text
     assert Settings(cache_paraphrase_model="off").paraphrase_model_dir == ""
-    assert paraphrase.at("") is None
+    assert paraphrase.at("") is None and paraphrase.at("off") is None
+
+
+def test_train_paraphrase_writes_where_the_cache_reads_and_by_default_even_while_off():
+    default = Settings(model_cache_dir="/models")
+    assert default.paraphrase_training_dir == default.paraphrase_model_dir == "/models/cache-paraphrase"
+    assert Settings(model_cache_dir="/models", cache_paraphrase_model="off").paraphrase_training_dir == (
+        "/models/cache-paraphrase"
+    )
+    chosen = Settings(cache_paraphrase_model="/srv/paraphrase")
+    assert chosen.paraphrase_training_dir == chosen.paraphrase_model_dir == "/srv/paraphrase"

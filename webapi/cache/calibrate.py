@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="its directory (CACHE_PARAPHRASE_MODEL); 'off': the rules alone")  # fmt: skip
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")
     train = commands.add_parser("train-paraphrase", help="train the paraphrase model from tests/data's pairs")
-    default_output = settings.paraphrase_model_dir or str(Path(settings.model_cache_dir) / "cache-paraphrase")
-    train.add_argument("--output", type=Path, default=Path(default_output))
+    train.add_argument("--output", type=Path, default=Path(settings.paraphrase_training_dir))
     train.add_argument("--force", action="store_true", help="train even where the output is up to date")
     args = parser.parse_args(argv)
     if args.command == "train-paraphrase":
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paraphrase model in {args.output}")
         return 0
 
-    model = paraphrase.at("" if args.paraphrase_model == "off" else args.paraphrase_model)
+    model = paraphrase.at(args.paraphrase_model)
     pairs = load(args.pairs, Embedder().load(), model)
     grid = [round(0.5 + i / 100, 2) for i in range(50)]
     if args.sweep == "threshold":

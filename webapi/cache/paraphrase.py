@@ -83,8 +83,8 @@ class ParaphraseModel:
 
 def at(directory: str) -> ParaphraseModel | None:
     """The model trained into `directory` (not yet loaded), or None where there is none: with a
-    warning, unless the model is off (`directory` empty)."""
-    if not directory:
+    warning, unless the model is off (`directory` empty or "off")."""
+    if directory in ("", "off"):
         return None
     if not (Path(directory) / "config.json").exists():
         log.warning("no paraphrase model in %s (llm-cache train-paraphrase): the cache judges by its rules and "
