@@ -33,14 +33,14 @@ from webapi.cache import paraphrase
 from webapi.cache.calibrate import load
 from webapi.cache.embedder import Embedder
 from webapi.cache.paraphrase import ParaphraseModel
-from webapi.cache.paraphrase_training import training_sets
+from webapi.cache.paraphrase_training import HELD_OUT, training_sets
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The sets the paraphrase model learnt from: not unseen for it.
 LEARNT = {path.resolve() for path in training_sets()}
 #: Topical neighbours among the prompts of blind14-29, which the model never learnt.
-CROSS_HELD_OUT = ("cross_heldout_calibration", "cross_heldout_report", "cross_heldout_report2")
+CROSS_HELD_OUT = [name for name in HELD_OUT if name.startswith("cache_pairs_cross")]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
     blind = [f"blind{n}" for n in range(2, 30)]
-    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross", *CROSS_HELD_OUT)]
+    unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross")] + CROSS_HELD_OUT
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
     model = paraphrase.at(args.paraphrase_model)

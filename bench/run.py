@@ -179,11 +179,8 @@ def _served_paraphrases(exclude: set[str], count: int) -> list[dict[str, Any]]:
                 seen |= texts
                 rows.append(row)
     random.Random(2).shuffle(rows)
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as candidates:
-        candidates.write("".join(json.dumps(r) + "\n" for r in rows[: 2 * count]))
-        candidates.flush()
-        model = paraphrase.at(settings.paraphrase_model_dir)
-        judged = calibrate.load([Path(candidates.name)], Embedder(settings.embed_model).load(), model)
+    model = paraphrase.at(settings.paraphrase_model_dir)
+    judged = calibrate.judged(rows[: 2 * count], Embedder(settings.embed_model).load(), model)
     bars = (settings.cache_threshold, settings.cache_rewording_threshold, settings.cache_paraphrase_threshold)
     return [{"a": p.a, "b": p.b} for p in judged if p.served(*bars)][:count]
 

@@ -58,8 +58,13 @@ class Point:
 
 
 def load(paths: list[Path], embedder: Embedder, model: ParaphraseModel | None = None) -> list[Pair]:
-    """The labelled pairs with their similarity, the guard's verdict and the paraphrase model's score."""
+    """The labelled pairs of these files, judged (`judged`)."""
     rows = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+    return judged(rows, embedder, model)
+
+
+def judged(rows: list[dict], embedder: Embedder, model: ParaphraseModel | None = None) -> list[Pair]:
+    """Labelled pairs with their similarity, the guard's verdict and the paraphrase model's score."""
     for row in rows:
         if row.get("label") not in ("hit", "miss"):
             raise ValueError(f"each line needs a label of 'hit' or 'miss': {row}")
