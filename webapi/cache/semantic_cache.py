@@ -55,6 +55,11 @@ class Hit:
     result: dict[str, Any]
     entry: Entry | None = None  # the entry that answered a semantic hit (verify.py checks it)
 
+    @classmethod
+    def semantic(cls, entry: Entry, similarity: float) -> Hit:
+        """`entry`'s answer, for a prompt this similar to its own."""
+        return cls("semantic", round(similarity, 4), entry.source_id, json.loads(entry.result), entry)
+
 
 @dataclass
 class Probe:
@@ -138,7 +143,7 @@ class SemanticCache(BackgroundLoop):
                 if self._matched.get(exact) == known:  # not a fresher match another thread made
                     del self._matched[exact]
             return None
-        return Hit("semantic", round(similarity, 4), found[0].source_id, json.loads(found[0].result), found[0])
+        return Hit.semantic(found[0], similarity)
 
     def _remember(self, exact: str, entry: Entry, similarity: float) -> None:
         with self._matched_lock:
@@ -174,7 +179,7 @@ class SemanticCache(BackgroundLoop):
                 probe.refused.append(reason)
                 continue
             self._remember(probe.exact, entry, similarity[key])
-            return Hit("semantic", round(similarity[key], 4), entry.source_id, json.loads(entry.result), entry)
+            return Hit.semantic(entry, similarity[key])
         return None
 
     def _run(self) -> None:
