@@ -439,3 +439,22 @@ def test_prompts_longer_than_the_embedding_window_are_answered_only_exactly(cach
     _remember(cache, "Which paintings in the museum need cleaning?", "the east wing's")
     _wait_indexed(cache, 2)
     assert cache.probe(GenerationRequest(prompt=second), MODEL).hit is None  # a long prompt is never searched
+
+
+def test_embeddings_are_sentence_transformers_own(embedder):
+    """The compiled forward pass (bert.py) gives sentence-transformers' vectors, in a batch as alone:
+    the thresholds were calibrated on those."""
+    from sentence_transformers import SentenceTransformer
+
+    from webapi.cache.embedder import resolve
+
+    texts = [
+        "What are the early signs of diabetes?",
+        "  café au lait — what's in it?  ",
+        "2 + 2",
+        " ".join(["a very long prompt about the museum's wings"] * 60),  # cut at the window
+    ]
+    reference = SentenceTransformer(resolve(embedder.name), device="cpu")
+    expected = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert abs(embedder.embed(texts) - expected).max() < 1e-5
+    assert abs(embedder.embed(texts[:1])[0] - expected[0]).max() < 1e-5

