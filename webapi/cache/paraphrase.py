@@ -45,18 +45,18 @@ class ParaphraseModel:
         self._score = Coalescer(self._score_batch, MAX_BATCH)
 
     def load(self) -> ParaphraseModel:
-        """Read the weights (once); returns self. Its Linear layers run on int8, as the worker's do
-        (model_worker/precision.py): 2.5x float32's speed here, and a pair's score does not depend
-        on the other pairs of its batch."""
+        """Read the weights (once); returns self. The model runs as one compiled call (bert.py), its
+        Linear layers on the worker's int8 kernels (model_worker/precision.py): 2.5x float32's speed
+        here, and a pair's score does not depend on the other pairs of its batch."""
         with self._loading:
             if self._model is None:
                 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-                from model_worker import precision
+                from webapi.cache import bert
 
                 self._tokenizer = AutoTokenizer.from_pretrained(self.directory)
-                model = AutoModelForSequenceClassification.from_pretrained(self.directory).eval()
-                self._model = precision.apply(model, "int8")
+                model = AutoModelForSequenceClassification.from_pretrained(self.directory)
+                self._model = bert.classifier_of(model, int8=True)
         return self
 
     def scores(self, prompt: str, others: list[str]) -> list[float]:
@@ -70,13 +70,17 @@ class ParaphraseModel:
     def _score_batch(self, pairs: list[tuple[str, str]]) -> list[float]:
         import torch
 
+        from webapi.cache import bert
+
         self.load()
         firsts = [a for a, _ in pairs] + [b for _, b in pairs]
         seconds = [b for _, b in pairs] + [a for a, _ in pairs]
         with torch.inference_mode():
             encoded = self._tokenizer(firsts, seconds, padding=True, truncation=True, max_length=MAX_LENGTH,
                                       return_tensors="pt")  # fmt: skip
-            probabilities = torch.sigmoid(self._model(**encoded).logits.squeeze(-1)).tolist()
+            logits = bert.compiled_classified(self._model, encoded["input_ids"], encoded["token_type_ids"],
+                                              encoded["attention_mask"])  # fmt: skip
+            probabilities = torch.sigmoid(logits.squeeze(-1)).tolist()
         n = len(pairs)
         return [(probabilities[i] + probabilities[n + i]) / 2 for i in range(n)]
 
