@@ -160,7 +160,8 @@ def attend(
     return out
 
 
-def _script(function: Callable) -> Callable:
+def script(function: Callable) -> Callable:
+    """`function` compiled with TorchScript, or itself where TorchScript cannot compile it."""
     try:
         with warnings.catch_warnings():  # deprecated in favour of torch.compile, which cannot do this
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -171,7 +172,7 @@ def _script(function: Callable) -> Callable:
 
 
 #: The compiled versions (the plain ones above run calibration, with its observers).
-compiled_linear = _script(linear)
-compiled_pre_attention = _script(pre_attention)
-compiled_post_attention = _script(post_attention)
-compiled_attend = _script(attend)
+compiled_linear = script(linear)
+compiled_pre_attention = script(pre_attention)
+compiled_post_attention = script(post_attention)
+compiled_attend = script(attend)
