@@ -53,3 +53,61 @@ def test_classified_logits_are_transformers_in_float32_and_in_int8(classifier):
             ours = bert.compiled_classified(bert.classifier_of(classifier, int8), input_ids, token_types, mask)
             theirs = reference(input_ids=input_ids, token_type_ids=token_types, attention_mask=mask).logits
         assert torch.allclose(ours, theirs, atol=1e-5), f"int8={int8}"
+
+
+def sentence_model(directory, classifier, *extra, pooling="mean", prompt=None):
+    """A sentence-transformers model of a tiny BERT as `classifier`'s (with MiniLM's tokenizer and
+    vocabulary), saved, and named by its path."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertModel
+
+    from webapi.cache.embedder import DEFAULT_EMBED_MODEL, resolve
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve(DEFAULT_EMBED_MODEL))
+    torch.manual_seed(0)
+    config = copy.deepcopy(classifier.config)
+    config.vocab_size = len(tokenizer)
+    BertModel(config).save_pretrained(directory / "bert")
+    tokenizer.save_pretrained(directory / "bert")
+    transformer = Transformer(str(directory / "bert"), max_seq_length=16)
+    prompts = {"query": prompt} if prompt else None
+    model = SentenceTransformer(modules=[transformer, Pooling(32, pooling), *extra], device="cpu", prompts=prompts,
+                                default_prompt_name="query" if prompt else None)  # fmt: skip
+    model.save(str(directory / "sentence"))
+    return str(directory / "sentence")
+
+
+def test_the_embedder_computes_a_mean_pooled_bert_itself_and_gives_sentence_transformers_vectors(tmp_path, classifier):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    from webapi.cache.embedder import Embedder
+
+    path = sentence_model(tmp_path, classifier, Normalize())
+    embedder = Embedder(path).load()
+    assert embedder._bert is not None  # (the compiled path, not the fallback)
+    texts = ["the first text", "  a second, longer text that the window of 16 pieces cuts off at the end  ", "3"]
+    expected = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
+    assert abs(embedder.embed(texts) - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("variant", ["max pooling", "a dense layer", "a default prompt"])
+def test_the_embedder_leaves_any_other_model_to_sentence_transformers(tmp_path, classifier, variant):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    from webapi.cache.embedder import Embedder
+
+    path = sentence_model(
+        tmp_path,
+        classifier,
+        *([Dense(32, 8)] if variant == "a dense layer" else []),
+        pooling="max" if variant == "max pooling" else "mean",
+        prompt="query: " if variant == "a default prompt" else None,
+    )
+    embedder = Embedder(path).load()
+    assert embedder._bert is None
+    texts = ["the first text", "a second text"]
+    expected = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
+    assert abs(embedder.embed(texts) - expected).max() < 1e-5

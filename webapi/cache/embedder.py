@@ -97,15 +97,17 @@ class Embedder:
 
         from webapi.cache import bert
 
-        encoded = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_seq_length,
-                                  return_tensors="pt")  # fmt: skip
+        encoded = model.preprocess(texts)  # sentence-transformers' own tokenization
         with torch.inference_mode():
             return bert.compiled_mean_pooled(self._bert, encoded["input_ids"], encoded["attention_mask"]).numpy()
 
 
 def _as_bert(model: Any) -> bert.Encoder | None:
     """The weights of a sentence-transformers model that is a BERT with mean pooling (and perhaps a
-    normalization), which bert.py computes as sentence-transformers does; None for any other."""
+    normalization) and no default prompt, which bert.py computes as sentence-transformers does; None
+    for any other."""
+    if getattr(model, "default_prompt_name", None):
+        return None
     modules = list(model)
     names = [type(module).__name__ for module in modules]
     if names not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
