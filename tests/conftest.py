@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-import torch  # noqa: F401  (first: see below)
 
 from tasks.settings import DEFAULT_MODEL, Settings
 from tests import stack
 from tests.samples import SERVICE_ENV
-
-# torch is imported before anything imports usearch (webapi/cache/index.py): usearch's extension,
-# loaded first, sends TorchScript's compiler (model_worker/kernels.py) into an endless exception
-# loop inside libstdc++. Only a test process loads both; the API and the worker each load one.
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,12 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import torch  # noqa: F401  (before any usearch index exists: see below)
 from usearch.index import Index
+
+# A usearch index built before torch is imported sends TorchScript's compiler (bert.py, the
+# worker's kernels.py) into an endless exception loop inside libstdc++; the API compiles the cache's
+# models, so this module, which builds the indexes, imports torch first.
 
 
 class ScopedIndex:
