@@ -90,3 +90,21 @@ def test_train_paraphrase_writes_where_the_cache_reads_and_by_default_even_while
     )
     chosen = Settings(cache_paraphrase_model="/srv/paraphrase")
     assert chosen.paraphrase_training_dir == chosen.paraphrase_model_dir == "/srv/paraphrase"
+
+
+def test_its_compiled_pass_scores_as_transformers_does_on_the_same_int8_layers(model):
+    """webapi/cache/bert.py runs the model; transformers' own forward, on the same int8 Linear
+    layers, gives the same scores: the thresholds were calibrated on those."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from model_worker import precision
+
+    reference = precision.apply(AutoModelForSequenceClassification.from_pretrained(model.directory).eval(), "int8")
+    pairs = SAME + DIFFERENT
+    firsts, seconds = [a for a, _ in pairs] + [b for _, b in pairs], [b for _, b in pairs] + [a for a, _ in pairs]
+    with torch.inference_mode():
+        encoded = model._tokenizer(firsts, seconds, padding=True, return_tensors="pt")
+        both = torch.sigmoid(reference(**encoded).logits.squeeze(-1)).tolist()
+    expected = [(both[i] + both[len(pairs) + i]) / 2 for i in range(len(pairs))]
+    assert model.score_pairs(pairs) == pytest.approx(expected, abs=1e-6)
