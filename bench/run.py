@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis as redis_lib
 import requests
 import torch
 
@@ -33,7 +34,7 @@ from bench.structured import structured
 from bench.two_models import two_models
 from tasks.settings import Settings
 from tests import stack
-from webapi.cache import calibrate, keys, paraphrase
+from webapi.cache import calibrate, keys, paraphrase, verify
 from webapi.cache.embedder import Embedder
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -143,6 +144,9 @@ def all_cache(service: Service, quick: bool) -> dict[str, Any]:
         users[i] = ("semantic_first", _chat(pair["b"], 16, "auto"))
     result: dict[str, Any] = {"scenario": "all_cache", "prompts": len(paraphrases), "first_time": len(first_time)}
     for label, think_s, sent in (("closed_loop", 0.0, bodies), ("users_1s_think", 1.0, users)):
+        # The verifications a phase's hits started (CACHE_VERIFY_RATE) generate on the worker, beside
+        # the API on these two cores: the next phase starts once they have settled.
+        result[f"{label}_waited_for_verifications_s"] = _verifications_settled(service)
         samples, wall = load.run(url, sent, clients=50, think_s=think_s)
         for kind in ("exact", "semantic", "semantic_first"):
             # A first ask the cache does not serve after all generates: that is not a hit's latency.
@@ -159,7 +163,17 @@ def all_cache(service: Service, quick: bool) -> dict[str, Any]:
         if isinstance(v, dict)
     ]
     print(_table(rows, ["run", "requests", "requests_per_s", "p50_ms", "p95_ms", "p99_ms", "hits"]))
+    print("seconds waited for pending verifications:", {k: v for k, v in result.items() if k.endswith("_s")})
     return result
+
+
+def _verifications_settled(service: Service, timeout_s: float = 300.0) -> float:
+    """Wait until no cache verification is pending (webapi/cache/verify.py); returns seconds waited."""
+    started = time.monotonic()
+    client = redis_lib.Redis.from_url(service.redis_url)
+    while client.hlen(verify.PENDING) and time.monotonic() - started < timeout_s:
+        time.sleep(0.5)
+    return round(time.monotonic() - started, 1)
 
 
 def _semantic_hit(sample: load.Sample) -> bool:
