@@ -71,6 +71,7 @@ class Engine:
         reuse = prefix_cache_tokens > 0 and self.forward.reuses_prefixes
         self.prefixes = PrefixCache(prefix_cache_tokens) if reuse else None
         self.rows: list[Sequence] = []  # slot i holds rows[i]: the batch is always compact
+        self.threads = torch.get_num_threads()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
@@ -138,6 +139,7 @@ class Engine:
         feeds, fed = self._schedule()
         if not feeds:
             return step
+        self._use_threads(fed)
         logits = self.forward.forward(feeds)
         wanting, rows, row = [], [], 0
         for feed, seq in zip(feeds, fed, strict=True):
@@ -172,6 +174,13 @@ class Engine:
         for seq, _ in step.finished:
             self.remove(seq)
         return step
+
+    def _use_threads(self, fed: list[Sequence]) -> None:
+        """On the CPU, a step of background rows alone (cache verifications) runs on one thread: the
+        API answering cache hits beside the worker keeps the other cores (README: "Verified hits")."""
+        wanted = 1 if self.device.type == "cpu" and all(seq.background for seq in fed) else self.threads
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
 
     def _schedule(self) -> tuple[list[Feed], list[Sequence]]:
         """This step's feeds: a token per decoding row, then prompt chunks within the budget.

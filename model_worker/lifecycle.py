@@ -70,7 +70,9 @@ class Lifecycle:
             self._started[req.id] = (submitted, time.time(), time.monotonic())
             try:
                 request = GenerationRequest.from_json(req.kwargs.get("request"), self.limits)
-                seqs.append(self.engine.prepare(request, key=req, stream=req.kwargs.get("stream") is True))
+                seq = self.engine.prepare(request, key=req, stream=req.kwargs.get("stream") is True)
+                seq.background = req.kwargs.get("background") is True
+                seqs.append(seq)
             except InferenceError as exc:  # a bad message, a prompt too long: it fails alone
                 self.finish([(req, exc)])
         return seqs

@@ -73,6 +73,8 @@ class Sequence:
     #: Scheduler state: its lane, and whether it must run alone (after a step that failed).
     lane: int = 0
     alone: bool = False
+    #: The service's own work, which no one waits for (a cache verification): see Engine.step.
+    background: bool = False
 
     @property
     def tokens(self) -> list[int]:

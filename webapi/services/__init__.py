@@ -90,7 +90,9 @@ class Services:
                 redis,
                 cache,
                 settings.cache_verify_rate,
-                submit=lambda request, model, tenant: submitter.submit(request, model, "bypass", tenant, bulk=True)[0],
+                submit=lambda request, model, tenant: submitter.submit(
+                    request, model, "bypass", tenant, bulk=True, background=True
+                )[0],
                 describe=reader.describe,
             )
             submitter.verifier = verifier

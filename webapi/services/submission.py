@@ -39,7 +39,8 @@ PUBLISH_WAIT_S = 2.0
 
 class Route(NamedTuple):
     """Where a job's message goes, and what the worker needs to know of it beyond the request:
-    whether to stream its text, and whose it is and how urgent (its draw order, model_worker/inbox.py)."""
+    whether to stream its text, whose it is and how urgent (its draw order, model_worker/inbox.py),
+    and whether it is the service's own background work (model_worker/engine.py: on one thread)."""
 
     model: str
     stream: bool
@@ -47,6 +48,7 @@ class Route(NamedTuple):
     interactive: bool
     tenant: str
     priority: int
+    background: bool = False
 
 
 def cache_mode(body: dict[str, Any]) -> str:
@@ -94,6 +96,7 @@ class Submitter:
         user: str | None = None,
         bulk: bool = False,
         priority: int = 0,
+        background: bool = False,
     ) -> tuple[str, str]:
         """Answer from the cache or enqueue on `model`'s queues; returns the job id and the X-Cache verdict.
 
@@ -102,9 +105,11 @@ class Submitter:
         `bulk`: Batch API work, on the bulk queue; its driver bounds how much it queues, so the
         MAX_QUEUE_DEPTH backpressure and TENANT_MAX_JOBS are for interactive requests only.
         `priority`: the worker draws higher priorities first (checked against TENANT_MAX_PRIORITY by the route).
+        `background`: the service's own work (a cache verification), which no one waits for.
         """
         queues = model_queues(model)
-        route = Route(model, stream, queues.bulk if bulk else queues.interactive, not bulk, tenant, priority)
+        queue = queues.bulk if bulk else queues.interactive
+        route = Route(model, stream, queue, not bulk, tenant, priority, background)
         record = JobRecord(QUEUED, model, time.time(), tenant, user)
         job_id, verdict, lookup = self._submit(request, cache_mode, record, route)
         with self.metrics.pipeline() as rec:
@@ -193,6 +198,8 @@ class Submitter:
             kwargs = {"request": request.to_json(), "stream": route.stream, "tenant": route.tenant}
             if route.priority:
                 kwargs["priority"] = route.priority
+            if route.background:
+                kwargs["background"] = True
             self.celery.send_task(TASK_NAME, kwargs=kwargs, task_id=job_id, queue=route.queue)
         except Exception:
             self.store.delete(job_id)  # never leave a record for a job that was not enqueued
