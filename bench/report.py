@@ -221,6 +221,16 @@ def main() -> None:
             "one idle core (13 ms embedding, 10 ms the paraphrase model, under 1 ms the guard); at 50 users on "
             "two cores it queues behind the others.",
             "",
+            "In the seventh session both cache models run as one TorchScript call (webapi/cache/bert.py), which "
+            "holds no GIL: a first ask costs about 17 ms on one idle core (8.5 ms embedding, 6.1 ms the "
+            "paraphrase model, under 2 ms the guard), and each phase starts once the verifications pending "
+            "from the last have settled. Five runs gave first-ask p95 82.4 to 99.6 ms; 44.9 ms with "
+            "CACHE_VERIFY_RATE=0. What remained was the worker generating verifications on both cores beside "
+            "the API, so a step of verifications alone now runs on one thread: three runs alternating with "
+            "and without that gave 60.5, 73.4, 77.2 ms against 73.0, 82.1, 83.6 ms (this table is the last). "
+            "With the whole worker on one thread (OMP_NUM_THREADS=1) two runs gave 45.5 and 52.6 ms, at a "
+            "cost of about 30% of its tokens/s (SmolLM2 int8, 1 and 16 rows).",
+            "",
             "The semantic p95 sits near the bound and moves with the machine between runs. In the first session "
             "of 2026-12-06 three runs gave 48.1, 45.3 and 47.9 ms (85.8 ms that morning before a verification's "
             "verdict was kept per prompt and entry and start-up objects were frozen out of the garbage collector). "
