@@ -224,7 +224,7 @@ def main() -> None:
             "In the seventh session both cache models run as one TorchScript call (webapi/cache/bert.py), which "
             "holds no GIL: a first ask costs about 17 ms on one idle core (8.5 ms embedding, 6.1 ms the "
             "paraphrase model, under 2 ms the guard), and each phase starts once the verifications pending "
-            "from the last have settled. Five runs gave first-ask p95 82.4 to 99.6 ms; 44.9 ms with "
+            "from the last have settled. Six runs gave first-ask p95 73.0 to 99.6 ms; 44.9 ms with "
             "CACHE_VERIFY_RATE=0. What remained was the worker generating verifications on both cores beside "
             "the API, so a step of verifications alone now runs on one thread: three runs alternating with "
             "and without that gave 60.5, 73.4, 77.2 ms against 73.0, 82.1, 83.6 ms (this table is the last). "
