@@ -191,13 +191,15 @@ def announced_worker(redis_url: str, model: str) -> Iterator[None]:
     hostname = f"announced-{free_port()}@test"
     stop_beating = threading.Event()
 
-    def beat() -> None:
-        while True:
-            client.zadd(WORKERS_KEY, {hostname: time.time()})
-            client.hset(WORKER_INFO_KEY, hostname, json.dumps({"model": model, "device": "none"}))
-            if stop_beating.wait(HEARTBEAT_S):
-                return
+    def announce() -> None:
+        client.zadd(WORKERS_KEY, {hostname: time.time()})
+        client.hset(WORKER_INFO_KEY, hostname, json.dumps({"model": model, "device": "none"}))
 
+    def beat() -> None:
+        while not stop_beating.wait(HEARTBEAT_S):
+            announce()
+
+    announce()  # before the block runs: its first request must find the worker
     beat_thread = threading.Thread(target=beat, daemon=True)
     beat_thread.start()
     try:

@@ -1,6 +1,8 @@
 """The semantic cache against a real Redis and the real MiniLM: in-process, then through the API."""
 
+import base64
 import dataclasses
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -350,6 +352,25 @@ def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(
     assert cache.store.learned_thresholds([entry]) == [round(probe.hit.similarity + 0.01, 4)]
     counts = metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS)
     assert counts == {("failed",): 1.0}
+
+
+def test_a_verification_is_sent_as_background_work(redis_url):
+    """The worker runs a step of verifications alone on one thread (model_worker/engine.py), so the
+    API keeps the other cores: the verifier the service builds says so in the job's message."""
+    from tasks.settings import DEFAULT_MODEL
+    from webapi.services import Services
+
+    url = redis_url.rsplit("/", 1)[0] + "/5"
+    client = redis_lib.Redis.from_url(url)
+    client.flushdb()
+    with stack.announced_worker(url, DEFAULT_MODEL):
+        services = Services.build(Settings(redis_url=url, cache_verify_rate=1.0))
+        job_id = services.verifier.submit(GenerationRequest(prompt="Name a river.", max_tokens=4), DEFAULT_MODEL, "")
+    [message] = [json.loads(m) for m in client.lrange(model_queues(DEFAULT_MODEL).bulk, 0, -1)]
+    assert message["headers"]["id"] == job_id
+    assert json.loads(base64.b64decode(message["body"]))[1]["background"] is True
+    services.celery.close()
+    client.flushdb()
 
 
 def test_a_verification_that_agrees_keeps_the_entry(caches):
