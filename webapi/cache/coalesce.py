@@ -19,14 +19,12 @@ Output = TypeVar("Output")
 class Coalescer(Generic[Item, Output]):
     """Calls `run` on batches of at most `max_batch` items, gathered from every waiting caller.
 
-    `lock` is held while `run` runs: pass the model's own where something else must not use the
-    model at the same time (a fast tokenizer is not safe in two threads at once)."""
+    `lock` is held while `run` runs: whatever else must not use the model at the same time holds it
+    too (a fast tokenizer is not safe in two threads at once)."""
 
-    def __init__(
-        self, run: Callable[[list[Item]], Sequence[Output]], max_batch: int, lock: threading.Lock | None = None
-    ) -> None:
+    def __init__(self, run: Callable[[list[Item]], Sequence[Output]], max_batch: int) -> None:
         self._run, self.max_batch = run, max_batch
-        self.lock = lock or threading.Lock()
+        self.lock = threading.Lock()
         self._waiting: list[tuple[Item, Future[Output]]] = []
         self._waiting_lock = threading.Lock()
 
