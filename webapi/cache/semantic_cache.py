@@ -103,6 +103,7 @@ class SemanticCache(BackgroundLoop):
         self._matched: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._matched_lock = threading.Lock()
         self.ready = threading.Event()  # the index holds everything stored before start()
+        self.tried = threading.Event()  # the first load has ended, loaded or failed
 
     def probe(self, request: GenerationRequest, model: str, tenant: str = "", read: bool = True) -> Probe:
         """Keys and embedding for `request` to `model`; with `read`, look for a cached answer (an
@@ -197,6 +198,7 @@ class SemanticCache(BackgroundLoop):
             except Exception as exc:  # Redis away: retry, keep serving exact hits
                 log.warning("cache index sync failed (%s); retrying", exc)
                 self.ready.clear()
+                self.tried.set()
                 self._stopping.wait(1)
 
     def _load(self) -> str:
@@ -212,6 +214,7 @@ class SemanticCache(BackgroundLoop):
                 index.add_many([k for k, _ in rows], scope, np.stack([v for _, v in rows]))
         self.index = index
         self.ready.set()
+        self.tried.set()
         log.info("cache index loaded %d entries", len(self.index))
         return position
 

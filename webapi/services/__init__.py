@@ -6,11 +6,12 @@
 
 `start()` loads the embedding model and starts the background threads: the cache index follower,
 the cache learner (stores answers as jobs end), the verifier, the Batch API driver, and the
-redelivery of messages the broker lost.
+redelivery of messages the broker lost; then it waits (bounded) for the cache index to load.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,12 @@ from webapi.services.rate_limits import RateLimiter
 from webapi.services.redelivery import Redelivery
 from webapi.services.submission import Submitter
 from webapi.services.tenant_jobs import TenantJobs
+
+log = logging.getLogger(__name__)
+
+#: How long a starting process waits for its cache index (about 24 s for 100 000 entries on 2
+#: cores: bench/RESULTS.md) before it serves without the semantic tier until the index has loaded.
+CACHE_INDEX_WAIT_S = 30.0
 
 
 @dataclass
@@ -105,7 +112,10 @@ class Services:
         )  # fmt: skip
 
     def start(self) -> None:
-        """Load the embedding model (cache off: at the first /v1/embeddings) and start the threads."""
+        """Load the embedding model (cache off: at the first /v1/embeddings), start the threads, and
+        wait for the cache's index to load, so that a process serves semantic hits from its first
+        request on. The wait is bounded: with Redis away, or an index too large to load within
+        CACHE_INDEX_WAIT_S, the process serves without the semantic tier until the index loads."""
         if self.cache is not None:
             self.embedder.load()
             if self.cache.paraphrase is not None:
@@ -114,6 +124,8 @@ class Services:
         for worker in (self.learner, self.verifier, self.driver, self.redelivery):
             if worker is not None:
                 worker.start()
+        if self.cache is not None and not self.cache.tried.wait(CACHE_INDEX_WAIT_S):
+            log.warning("the cache index is still loading: semantic hits start once it has loaded")
 
     def stop(self) -> None:
         """Stop the background threads."""
