@@ -23,7 +23,7 @@ import redis
 from tests import stack
 from webapi.cache.embedder import Embedder
 from webapi.cache.semantic_cache import Probe, SemanticCache
-from webapi.cache.store import ENTRY, LRU, CacheStore
+from webapi.cache.store import ENTRY, EXACT, LRU, CacheStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUBJECTS = "cats;the French revolution;sourdough bread;black holes;tax returns;Python decorators;knee pain;jazz".split(
@@ -72,6 +72,7 @@ def measure(embedder: Embedder, vectors: np.ndarray, size: int, queries: np.ndar
                     "result": "{}",
                     "source_id": "j",
                     "vector": vectors[key].tobytes(),
+                    "exact": f"{EXACT}{key}",
                 }
                 pipe.hset(f"{ENTRY}{key}", mapping=fields)
                 pipe.zadd(LRU, {key: key})

@@ -349,7 +349,7 @@ def test_a_failed_verification_evicts_the_entry_raises_its_threshold_and_counts(
     assert cache.store.exact(stored.exact) is None
     _remember(cache, "What is the capital of France?", "Paris again")  # learned again later: it starts strict
     entry = cache.store.exact(stored.exact)
-    assert cache.store.learned_thresholds([entry]) == [round(probe.hit.similarity + 0.01, 4)]
+    assert entry.learned == round(probe.hit.similarity + 0.01, 4)
     counts = metrics.Recorder(cache.store.redis).counter(metrics.CACHE_VERIFICATIONS)
     assert counts == {("failed",): 1.0}
 

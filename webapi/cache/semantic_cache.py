@@ -138,8 +138,7 @@ class SemanticCache(BackgroundLoop):
             self._matched.move_to_end(exact)
         entry_id, entry_exact, similarity = known
         found = [e for e in self.store.read([entry_id]) if e.exact == entry_exact]
-        threshold = self.store.learned_thresholds(found)[0] if found else None
-        if not found or (threshold is not None and similarity < threshold):
+        if not found or not found[0].admits(similarity):
             with self._matched_lock:
                 if self._matched.get(exact) == known:  # not a fresher match another thread made
                     del self._matched[exact]
@@ -161,15 +160,13 @@ class SemanticCache(BackgroundLoop):
         if not candidates:
             return None
         similarity = dict(candidates)
-        found = self.store.read([k for k, _ in candidates])
-        entries = {e.id: e for e in found}
-        learned = dict(zip((e.id for e in found), self.store.learned_thresholds(found), strict=True))
+        entries = {e.id: e for e in self.store.read([k for k, _ in candidates])}
         for key, _ in candidates:  # nearest first: the model scores only until one is served
             entry = entries.get(key)
             if entry is None:
                 self.index.remove(key)  # expired in Redis
                 continue
-            if (threshold := learned[key]) is not None and similarity[key] < threshold:
+            if not entry.admits(similarity[key]):
                 probe.refused.append("learned_threshold")  # a verification found this neighbourhood too wide
                 continue
             verdict = judge(probe.text, entry.text) if self.embedder.fits(entry.text) else Verdict("too_long")

@@ -67,17 +67,25 @@ end
 return id
 """
 
-# Read entries and mark them used; a missing (expired) entry answers false and leaves the LRU.
+# Read entries (by id, or the one an exact key names) in one round trip: each found is marked used
+# and comes with its learned threshold (false if none); a missing (expired) one leaves the LRU.
 _READ = """
+local ids = {}
+if ARGV[4] ~= '' then
+  ids[1] = redis.call('GET', ARGV[4])
+  if not ids[1] then return {} end
+else
+  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
 local out = {}
-for i, id in ipairs(ARGV) do
-  if i > 1 then
-    local fields = redis.call('HMGET', ARGV[1] .. id, 'text', 'result', 'source_id', 'exact')
-    if fields[1] then
-      out[#out + 1] = {id, fields[1], fields[2], fields[3], fields[4]}
-    else
-      redis.call('ZREM', KEYS[1], id)
-    end
+for _, id in ipairs(ids) do
+  local fields = redis.call('HMGET', ARGV[1] .. id, 'text', 'result', 'source_id', 'exact')
+  if fields[1] then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id)
+    local threshold = redis.call('GET', ARGV[2] .. string.sub(fields[4], #ARGV[5] + 1))
+    out[#out + 1] = {id, fields[1], fields[2], fields[3], fields[4], threshold}
+  else
+    redis.call('ZREM', KEYS[1], id)
   end
 end
 return out
@@ -127,6 +135,11 @@ class Entry:
     result: str  # JSON of the job's result
     source_id: str
     exact: str  # the key of its exact tier (names its learned threshold too)
+    learned: float | None = None  # the threshold a failed verification set for it, when read
+
+    def admits(self, similarity: float) -> bool:
+        """A prompt this similar may be answered from it, as far as its learned threshold goes."""
+        return self.learned is None or similarity >= self.learned
 
 
 class CacheStore:
@@ -152,30 +165,23 @@ class CacheStore:
 
     def exact(self, exact: str) -> Entry | None:
         """The entry cached for this exact digest, marked used."""
-        entry_id = self.redis.get(EXACT + exact)
-        if entry_id is None:
-            return None
-        entries = self.read([int(entry_id)])
+        entries = self._read_entries([], EXACT + exact)
         return entries[0] if entries else None
 
     def read(self, ids: list[int]) -> list[Entry]:
         """The entries that still exist among `ids`, in order, each marked used."""
-        rows = self._read(keys=[LRU], args=[ENTRY, *ids]) if ids else []
-        if rows:
-            self.redis.zadd(LRU, {row[0]: time.time() for row in rows}, xx=True)
-        return [Entry(int(r[0]), r[1].decode(), r[2].decode(), r[3].decode(), r[4].decode()) for r in rows]
+        return self._read_entries(ids) if ids else []
+
+    def _read_entries(self, ids: list[int], exact_key: str = "") -> list[Entry]:
+        rows = self._read(keys=[LRU], args=[ENTRY, THRESHOLD, repr(time.time()), exact_key, EXACT, *ids])
+        return [
+            Entry(int(r[0]), r[1].decode(), r[2].decode(), r[3].decode(), r[4].decode(), _learned(r[5])) for r in rows
+        ]
 
     def evict(self, entry_id: int) -> bool:
         """Remove an entry (and its exact key); every process's index drops it through the log."""
         keys = [ENTRY + str(entry_id), LRU, LOG]
         return bool(self._evict(keys=keys, args=[entry_id, LOG_LENGTH]))
-
-    def learned_thresholds(self, entries: list[Entry]) -> list[float | None]:
-        """Each entry's learned threshold, if a failed verification set one."""
-        if not entries:
-            return []
-        values = self.redis.mget([THRESHOLD + e.exact.removeprefix(EXACT) for e in entries])
-        return [float(v) if v is not None else None for v in values]
 
     def tighten(self, exact_key: str, similarity: float) -> float:
         """Raise the threshold of the entry at `exact_key` above `similarity` (it outlives the entry,
@@ -244,3 +250,7 @@ class CacheStore:
 def _older(position: str, first: str) -> bool:
     """Is stream id `position` older than the oldest retained event (so events may be lost)?"""
     return tuple(int(p) for p in position.split("-")) < tuple(int(p) for p in first.split("-"))
+
+
+def _learned(value: bytes | None) -> float | None:
+    return float(value) if value is not None else None
