@@ -7,7 +7,8 @@
 
 Entries live in Redis (store.py); each API process keeps a search index (index.py) that a
 background thread loads at start and then keeps in step through the change log, so a restarted
-or second process serves the same cache. Until the index has loaded, the semantic tier is skipped.
+or second process serves the same cache. Until the index has loaded, the semantic tier is skipped
+(a starting process waits for it, bounded: webapi/services).
 
 Each process also remembers its last semantic matches: a paraphrase asked again is answered from
 the entry it matched, without embedding or judging it again. The match depends on the two texts
