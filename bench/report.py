@@ -227,9 +227,21 @@ def main() -> None:
             "from the last have settled. Six runs gave first-ask p95 73.0 to 99.6 ms; 44.9 ms with "
             "CACHE_VERIFY_RATE=0. What remained was the worker generating verifications on both cores beside "
             "the API, so a step of verifications alone now runs on one thread: three runs alternating with "
-            "and without that gave 60.5, 73.4, 77.2 ms against 73.0, 82.1, 83.6 ms (this table is the last). "
+            "and without that gave 60.5, 73.4, 77.2 ms against 73.0, 82.1, 83.6 ms. "
             "With the whole worker on one thread (OMP_NUM_THREADS=1) two runs gave 45.5 and 52.6 ms, at a "
             "cost of about 30% of its tokens/s (SmolLM2 int8, 1 and 16 rows).",
+            "",
+            "The eighth session's machine ran the cache's models about 1.5x slower (idle: 11.7 ms an "
+            "embedding, 11.1 ms a pair). A hit now reads its entries in one Redis call instead of three "
+            "(idle: exact tier 0.80 -> 0.33 ms, four candidates with their thresholds 1.04 -> 0.49 ms); runs "
+            "alternating with the code of 20c6767 gave first-ask p95 85.0 and 102.9 ms against 117.8 and 88.7 "
+            "ms (this table is the second), which is within the noise. One run with CACHE_VERIFY_RATE=0 gave "
+            "54.5 ms (exact 12.5 ms). What moves the first-ask p95 between runs is the misses among the "
+            "users' requests: entries that failed verifications evicted (29 in one run, both phases) generate "
+            "again on both cores when next asked, and runs with 3, 6, 7 and 8 such misses gave 85.0, 88.7, "
+            "102.9 and 117.8 ms. Steps of verifications alone at idle CPU priority (SCHED_IDLE on the "
+            "generation thread) were tried and dropped: three runs alternating with the code of 20c6767 gave "
+            "169.6, 159.5, 145.7 ms against 141.9, 133.4, 142.5 ms.",
             "",
             "The semantic p95 sits near the bound and moves with the machine between runs. In the first session "
             "of 2026-12-06 three runs gave 48.1, 45.3 and 47.9 ms (85.8 ms that morning before a verification's "
