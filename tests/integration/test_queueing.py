@@ -72,7 +72,6 @@ def test_redis_unreachable_is_503_quickly_not_a_hang(logs_dir):
     import time
 
     from tests import stack
-
     from webapi.services import CACHE_INDEX_WAIT_S
 
     dead_redis = f"redis://127.0.0.1:{stack.free_port()}/0"  # nothing listens there
