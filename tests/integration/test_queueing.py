@@ -72,13 +72,9 @@ def test_redis_unreachable_is_503_quickly_not_a_hang(logs_dir):
     import time
 
     from tests import stack
-    from webapi.services import CACHE_INDEX_WAIT_S
 
     dead_redis = f"redis://127.0.0.1:{stack.free_port()}/0"  # nothing listens there
-    started = time.monotonic()
     proc, base = stack.start_api(dead_redis, logs_dir / "dead-redis-api.log")
-    # A process waits for its cache index only until the first load ends: here it fails at once.
-    assert time.monotonic() - started < CACHE_INDEX_WAIT_S
     try:
         for method, path in [("post", "/v1/jobs"), ("post", "/v1/generate"), ("get", "/v1/jobs/x"), ("get", "/readyz")]:
             started = time.monotonic()

@@ -253,4 +253,4 @@ def _older(position: str, first: str) -> bool:
 
 
 def _learned(value: bytes | None) -> float | None:
-    return float(value) if value is not None else None
+    return float(value) if value else None  # Lua's false: None in RESP2, False in RESP3

@@ -4,9 +4,9 @@
     services.start()                      # where the process starts (webapi/wsgi.py)
     app = create_app(settings, services)
 
-`start()` loads the embedding model and starts the background threads: the cache index follower,
-the cache learner (stores answers as jobs end), the verifier, the Batch API driver, and the
-redelivery of messages the broker lost; then it waits (bounded) for the cache index to load.
+`start()` loads the embedding model, starts the cache index follower and waits (bounded) for the
+index to load, then starts the other background threads: the cache learner (stores answers as
+jobs end), the verifier, the Batch API driver, and the redelivery of messages the broker lost.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ from webapi.services.tenant_jobs import TenantJobs
 
 log = logging.getLogger(__name__)
 
-#: How long a starting process waits for its cache index (about 24 s for 100 000 entries on 2
-#: cores: bench/RESULTS.md) before it serves without the semantic tier until the index has loaded.
+#: How long a starting process waits for its cache index before it serves without the semantic
+#: tier until the index has loaded. One process loads 100 000 entries in about 20 s on 2 cores
+#: (bench/RESULTS.md); gunicorn's processes load theirs at once, beside their models.
 CACHE_INDEX_WAIT_S = 30.0
 
 
@@ -112,20 +113,21 @@ class Services:
         )  # fmt: skip
 
     def start(self) -> None:
-        """Load the embedding model (cache off: at the first /v1/embeddings), start the threads, and
-        wait for the cache's index to load, so that a process serves semantic hits from its first
-        request on. The wait is bounded: with Redis away, or an index too large to load within
-        CACHE_INDEX_WAIT_S, the process serves without the semantic tier until the index loads."""
+        """Load the embedding model (cache off: at the first /v1/embeddings), wait for the cache's
+        index to load, so that a process serves semantic hits from its first request on, then start
+        the other threads. The wait is bounded: with Redis away, or an index too large to load within
+        CACHE_INDEX_WAIT_S, the process serves without the semantic tier until the index loads. (The
+        other threads start after it: a process stopped while it waits has no work half done.)"""
         if self.cache is not None:
             self.embedder.load()
             if self.cache.paraphrase is not None:
                 self.cache.paraphrase.load()
             self.cache.start()
+            if not self.cache.tried.wait(CACHE_INDEX_WAIT_S):
+                log.warning("the cache index is still loading: semantic hits start once it has loaded")
         for worker in (self.learner, self.verifier, self.driver, self.redelivery):
             if worker is not None:
                 worker.start()
-        if self.cache is not None and not self.cache.tried.wait(CACHE_INDEX_WAIT_S):
-            log.warning("the cache index is still loading: semantic hits start once it has loaded")
 
     def stop(self) -> None:
         """Stop the background threads."""
