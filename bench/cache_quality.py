@@ -10,14 +10,16 @@ bench/results/cache_quality.json. tests/data/cache_pairs_dev*.jsonl are the sets
 the threshold were tuned on (dev2 to dev13 were each written by a helper who saw neither the
 guard nor the other sets, measured once, then tuned on); cache_pairs_heldout.jsonl and
 cache_pairs_blind*.jsonl were each written by someone who had not seen the guard, and measured
-sealed. The paraphrase model learnt from every set but blind14 to blind29
-(paraphrase_training.HELD_OUT): blind14-21 chose its threshold, blind22-25 reported it first, and
-blind26-29 (written after it shipped) report it now.
+sealed. The paraphrase model learnt from every set but blind14 to blind33
+(paraphrase_training.HELD_OUT): blind14-21 chose its thresholds, blind22-25 and blind26-29 reported
+earlier models, and blind30-33 (written before this one was trained) report it.
 cache_pairs_cross*.jsonl pair prompts of different sets that the cache would have served one for
 the other (by the rules alone, or the rules and the paraphrase model: cross_heldout*), labelled by
 helpers who saw neither the guard nor the similarity: topical neighbours, as real traffic brings
-them (cross_calibration chose CACHE_REWORDING_THRESHOLD; cross_heldout_report2 pairs blind26-29's
-prompts with those of blind14-29).
+them (cross_heldout_calibration and cross_heldout_calibration2 chose the thresholds;
+cross_heldout_report3 pairs blind30-33's prompts with those of blind14-33).
+
+    --output NAME --paraphrase-model DIR ...   another model or thresholds, as an earlier cache ran
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from tasks.settings import Settings
 from webapi.cache import paraphrase
-from webapi.cache.calibrate import load
+from webapi.cache.calibrate import Bars, load
 from webapi.cache.embedder import Embedder
 from webapi.cache.paraphrase import ParaphraseModel
 from webapi.cache.paraphrase_training import HELD_OUT, training_sets
@@ -39,18 +41,8 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The sets the paraphrase model learnt from: not unseen for it.
 LEARNT = {path.resolve() for path in training_sets()}
-#: Topical neighbours among the prompts of blind14-29, which the model never learnt.
+#: Topical neighbours among the prompts of blind14-33, which the model never learnt.
 CROSS_HELD_OUT = [name for name in HELD_OUT if name.startswith("cache_pairs_cross")]
-
-
-@dataclass(frozen=True)
-class Bars:
-    """What a semantic match needs: CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
-    CACHE_PARAPHRASE_THRESHOLD (with the paraphrase model)."""
-
-    threshold: float
-    rewording_threshold: float
-    paraphrase_threshold: float
 
 
 def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars: Bars) -> dict:
@@ -94,20 +86,22 @@ def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
-    parser.add_argument("--threshold", type=float, default=Settings().cache_threshold)
-    parser.add_argument("--rewording-threshold", type=float, default=Settings().cache_rewording_threshold)
-    parser.add_argument("--paraphrase-threshold", type=float, default=Settings().cache_paraphrase_threshold)
+    parser.add_argument("--threshold", type=float, help="CACHE_THRESHOLD (default: the cache's)")
+    parser.add_argument("--rewording-threshold", type=float, help="CACHE_REWORDING_THRESHOLD (default: the cache's)")
+    parser.add_argument("--paraphrase-threshold", type=float, help="CACHE_PARAPHRASE_THRESHOLD (default: the cache's)")
     parser.add_argument("--paraphrase-model", default=Settings().paraphrase_model_dir, help="'off': the rules alone")
     parser.add_argument("--output", default="cache_quality", help="bench/results/<output>.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
     dev_sets = sorted(DATA.glob("cache_pairs_dev*.jsonl"))  # the order the calibrate command reads them in
-    blind = [f"blind{n}" for n in range(2, 30)]
+    blind = [f"blind{n}" for n in range(2, 34)]
     unseen = [f"cache_pairs_{name}.jsonl" for name in ("heldout", "blind", *blind, "cross")] + CROSS_HELD_OUT
     files = args.files or [*dev_sets, *(DATA / name for name in unseen)]
     embedder = Embedder().load()
     model = paraphrase.at(args.paraphrase_model)
-    bars = Bars(args.threshold, args.rewording_threshold, args.paraphrase_threshold)
+    chosen = Settings(cache_threshold=args.threshold, cache_rewording_threshold=args.rewording_threshold,
+                      cache_paraphrase_threshold=args.paraphrase_threshold)  # fmt: skip
+    bars = Bars(*chosen.cache_bars(model is not None))
     reports = [evaluate(path, embedder, model, bars) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision", "learnt")
     print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}{:>8}".format(*header))

@@ -195,8 +195,7 @@ def _served_paraphrases(exclude: set[str], count: int) -> list[dict[str, Any]]:
     random.Random(2).shuffle(rows)
     model = paraphrase.at(settings.paraphrase_model_dir)
     judged = calibrate.judged(rows[: 2 * count], Embedder(settings.embed_model).load(), model)
-    bars = (settings.cache_threshold, settings.cache_rewording_threshold, settings.cache_paraphrase_threshold)
-    return [{"a": p.a, "b": p.b} for p in judged if p.served(*bars)][:count]
+    return [{"a": p.a, "b": p.b} for p in judged if p.served(*settings.cache_bars(model is not None))][:count]
 
 
 def batching(service: Service, quick: bool) -> dict[str, Any]:

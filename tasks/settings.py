@@ -15,6 +15,12 @@ from typing import Any
 from tasks.contract import Limits
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+#: The semantic cache's defaults for CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
+#: CACHE_PARAPHRASE_THRESHOLD (README: "A calibrated threshold"). With the paraphrase model: chosen
+#: together by `llm-cache calibrate --sweep all` on sets the model never learnt. With the guard's
+#: rules alone (CACHE_PARAPHRASE_MODEL=off, or none trained), which need higher bars: chosen before.
+CACHE_BARS_WITH_MODEL = (0.71, 0.78, 0.72)
+CACHE_BARS_RULES_ALONE = (0.77, 0.85, 0.0)
 MODEL_DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
 
@@ -103,17 +109,17 @@ class Settings:
     log_level: str = "INFO"
     #: Semantic cache (webapi/cache): on/off, similarity threshold, entry lifetime and bound.
     cache_enabled: bool = True
-    #: README, "A calibrated threshold": why 0.77, with the rewording threshold below.
-    cache_threshold: float = 0.77
-    #: The similarity a semantic match needs where the prompts are a rewording of each other, too
-    #: different in their words for the guard's rules to compare (README: "Cache trust").
-    cache_rewording_threshold: float = 0.85
+    #: The similarity a semantic match needs; unset, the calibrated default (cache_bars()).
+    cache_threshold: float | None = None
+    #: What it needs where the prompts are a rewording of each other, too different in their words
+    #: for the guard's rules to compare (README: "Cache trust"); unset, the calibrated default.
+    cache_rewording_threshold: float | None = None
     #: The paraphrase model (webapi/cache/paraphrase.py), which judges the matches whose difference
     #: the guard's rules cannot name; empty: MODEL_CACHE_DIR/cache-paraphrase, where scripts/setup.sh
     #: trains it; "off": the rules and CACHE_REWORDING_THRESHOLD alone.
     cache_paraphrase_model: str = ""
-    #: The score a match needs from it (README: "Cache trust").
-    cache_paraphrase_threshold: float = 0.62
+    #: The score a match needs from it; unset, the calibrated default.
+    cache_paraphrase_threshold: float | None = None
     cache_ttl_s: int = 86_400
     cache_max_entries: int = 100_000
     #: The share of semantic hits generated again on the bulk lane to check the cached answer.
@@ -138,7 +144,9 @@ class Settings:
         for field in fields(cls):
             raw = environ.get(field.name.upper())
             if raw is not None and raw.strip() != "":
-                values[field.name] = _parse(field.name, raw.strip(), type(getattr(cls, field.name)))
+                default = getattr(cls, field.name)
+                kind = float if default is None else type(default)  # the optional thresholds
+                values[field.name] = _parse(field.name, raw.strip(), kind)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -162,9 +170,9 @@ class Settings:
         _bound("tenant_tokens_per_minute", self.tenant_tokens_per_minute, 0, 10_000_000_000)
         _bound("tenant_max_jobs", self.tenant_max_jobs, 0, 100_000_000)
         _bound("tenant_max_priority", self.tenant_max_priority, 0, 9)
-        _bound("cache_threshold", self.cache_threshold, 0.0, 1.0)
-        _bound("cache_rewording_threshold", self.cache_rewording_threshold, 0.0, 1.0)
-        _bound("cache_paraphrase_threshold", self.cache_paraphrase_threshold, 0.0, 1.0)
+        for name, value in zip(("cache_threshold", "cache_rewording_threshold", "cache_paraphrase_threshold"),
+                               self.cache_bars(True), strict=True):  # fmt: skip
+            _bound(name, value, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)
@@ -198,6 +206,14 @@ class Settings:
         """The models the API routes to whether or not a worker serves them now: the default first."""
         listed = (m.strip() for m in self.models.split(","))
         return tuple(dict.fromkeys([self.served_model, *filter(None, listed)]))
+
+    def cache_bars(self, with_model: bool) -> tuple[float, float, float]:
+        """CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and CACHE_PARAPHRASE_THRESHOLD: as set, or else
+        the calibrated defaults for the cache with its paraphrase model or with its rules alone."""
+        defaults = CACHE_BARS_WITH_MODEL if with_model else CACHE_BARS_RULES_ALONE
+        chosen = (self.cache_threshold, self.cache_rewording_threshold, self.cache_paraphrase_threshold)
+        t, r, p = (default if value is None else value for value, default in zip(chosen, defaults, strict=True))
+        return t, r, p
 
     @property
     def paraphrase_model_dir(self) -> str:

@@ -31,7 +31,7 @@ def caches(redis_url, embedder):
     made = []
 
     def make(ttl_s=60, max_entries=100, rewording_threshold=0.0, model=None) -> SemanticCache:
-        store, bar = CacheStore(client, ttl_s, max_entries, 60), Settings().cache_paraphrase_threshold
+        store, bar = CacheStore(client, ttl_s, max_entries, 60), Settings().cache_bars(with_model=True)[2]
         cache = SemanticCache(store, embedder, 0.8, rewording_threshold, model, bar)
         cache.start()
         assert cache.ready.wait(10)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from webapi.cache.calibrate import Pair, curve, recommend
+from webapi.cache.calibrate import TOPICAL, Bars, Pair, curve, grid, recommend
 
 
-def _at(thresholds: list[float], paraphrase_threshold: float = 0.5) -> list[tuple[float, float]]:
-    return [(t, paraphrase_threshold) for t in thresholds]
+def _at(thresholds: list[float], rewording_threshold: float = 0.0, paraphrase_threshold: float = 0.5) -> list[Bars]:
+    return [Bars(t, rewording_threshold, paraphrase_threshold) for t in thresholds]
 
 
 def _pairs() -> list[Pair]:
@@ -16,14 +16,14 @@ def _pairs() -> list[Pair]:
 
 
 def test_the_curve_counts_what_the_cache_would_serve():
-    points = {p.threshold: p for p in curve(_pairs(), _at([0.8, 0.85, 0.93]), 0.0)}
+    points = {p.threshold: p for p in curve(_pairs(), _at([0.8, 0.85, 0.93]))}
     assert (points[0.8].paraphrases_served, points[0.8].false_hit_count) == (0.8, 2)
     assert (points[0.85].paraphrases_served, points[0.85].false_hit_count) == (0.6, 1)
     assert (points[0.93].paraphrases_served, points[0.93].false_hit_count) == (0.2, 0)  # the guard refused 0.99
 
 
 def test_it_recommends_the_most_paraphrases_within_the_bound_and_the_higher_threshold_on_ties():
-    points = curve(_pairs(), _at([0.8, 0.83, 0.85, 0.93]), 0.0)
+    points = curve(_pairs(), _at([0.8, 0.83, 0.85, 0.93]))
     assert recommend(points, max_false_rate=0.34).threshold == 0.85  # 0.83 serves as many, with more risk
     assert recommend(points, max_false_rate=0.0).threshold == 0.93
     assert recommend(points, max_false_rate=1.0).threshold == 0.8
@@ -32,20 +32,20 @@ def test_it_recommends_the_most_paraphrases_within_the_bound_and_the_higher_thre
 def test_a_rewording_the_guard_cannot_compare_needs_the_rewording_threshold():
     reworded = Pair("a", "b", True, 0.82, None, reworded=True)
     assert reworded.served(0.77, 0.0) and not reworded.served(0.77, 0.85) and reworded.served(0.8, 0.82)
-    points = curve([reworded, Pair("a", "b", False, 0.5, None)], _at([0.77]), 0.85)
+    points = curve([reworded, Pair("a", "b", False, 0.5, None)], _at([0.77], 0.85))
     assert points[0].paraphrases_served == 0.0
 
 
 def test_it_needs_both_labels():
     with pytest.raises(ValueError, match="both"):
-        curve([Pair("a", "b", True, 0.9, None)], _at([0.8]), 0.0)
+        curve([Pair("a", "b", True, 0.9, None)], _at([0.8]))
 
 
 def test_the_bound_is_kept_exactly_not_after_rounding():
     # 1 near-miss served in 692 is 0.1445%: over a 0.143% bound, though it rounds to 0.14%.
     pairs = [Pair("a", "b", True, 0.9, None), Pair("a", "b", True, 0.85, None), Pair("a", "b", False, 0.85, None)]
     pairs += [Pair("a", "b", False, 0.5, None)] * 691
-    assert recommend(curve(pairs, _at([0.8, 0.88]), 0.0), max_false_rate=0.00143).threshold == 0.88
+    assert recommend(curve(pairs, _at([0.8, 0.88])), max_false_rate=0.00143).threshold == 0.88
 
 
 def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_once_a_rewording_reaches_its_threshold():
@@ -64,7 +64,28 @@ def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_once_a_rewor
 def test_sweeping_the_paraphrase_threshold_recommends_the_most_paraphrases_within_the_bound():
     pairs = [Pair("a", "b", True, 0.9, "substitution", paraphrase=s) for s in (0.95, 0.85, 0.6)]
     pairs += [Pair("a", "b", False, 0.9, "substitution", paraphrase=s) for s in (0.7, 0.3)]
-    points = curve(pairs, [(0.77, t) for t in (0.5, 0.55, 0.65, 0.8, 0.9)], 0.85)
+    points = curve(pairs, [Bars(0.77, 0.85, t) for t in (0.5, 0.55, 0.65, 0.8, 0.9)])
     assert [p.false_hit_count for p in points] == [1, 1, 1, 0, 0]
     assert recommend(points, max_false_rate=0.0).paraphrase_threshold == 0.8
     assert recommend(points, max_false_rate=0.5).paraphrase_threshold == 0.55  # as many as 0.5, the higher
+
+
+def test_topical_neighbours_are_counted_apart_and_their_bound_is_kept():
+    pairs = [*_pairs(), Pair("a", "b", True, 0.84, None)]
+    pairs += [Pair("a", "b", False, s, None, TOPICAL) for s in (0.84, 0.81, 0.5)]
+    pairs.append(Pair("a", "b", True, 0.82, None, TOPICAL))  # a right one is not a paraphrase of the sets
+    points = {p.threshold: p for p in curve(pairs, _at([0.8, 0.83, 0.85]))}
+    assert (points[0.8].paraphrases_served, points[0.8].false_hit_count) == (5 / 6, 2)
+    assert (points[0.8].topical_false_hit_count, points[0.83].topical_false_hit_count) == (2, 1)
+    assert points[0.85].topical_false_hits == 0.0
+    assert recommend(list(points.values()), max_false_rate=1.0).threshold == 0.8
+    assert recommend(list(points.values()), max_false_rate=1.0, max_topical_false_rate=0.34).threshold == 0.83
+    assert curve(_pairs(), _at([0.8]))[0].topical_false_hits is None  # none labelled: no bound applies
+
+
+def test_a_joint_sweep_tries_each_rewording_threshold_from_the_threshold_up():
+    settings = grid("all", Bars(0.77, 0.85, 0.62))
+    assert Bars(0.71, 0.78, 0.72) in settings and Bars(0.6, 0.6, 0.5) in settings
+    assert all(b.threshold <= b.rewording_threshold for b in settings)
+    assert [b.threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))][:2] == [0.5, 0.51]
+    assert {b.paraphrase_threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))} == {0.62}

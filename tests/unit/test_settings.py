@@ -16,6 +16,15 @@ def test_values_are_read_from_upper_case_variables():
     assert settings.batch_wait_s == 0.01
 
 
+def test_the_cache_thresholds_default_to_those_calibrated_for_the_cache_with_or_without_its_model():
+    unset = Settings.from_env({})
+    assert unset.cache_bars(with_model=True) == (0.71, 0.78, 0.72)
+    assert unset.cache_bars(with_model=False)[:2] == (0.77, 0.85)  # the rules alone need higher bars
+    chosen = Settings.from_env({"CACHE_THRESHOLD": "0.8", "CACHE_PARAPHRASE_THRESHOLD": "0.9"})
+    assert chosen.cache_bars(with_model=True) == (0.8, 0.78, 0.9)  # what is set holds in either case
+    assert chosen.cache_bars(with_model=False)[:2] == (0.8, 0.85)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -25,6 +34,8 @@ def test_values_are_read_from_upper_case_variables():
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis://"),
         ({"DEVICE": "tpu"}, "DEVICE must be auto, cpu, cuda or cuda:N"),
         ({"DEFAULT_MAX_TOKENS": "600"}, "DEFAULT_MAX_TOKENS must be between 1 and 512"),
+        ({"CACHE_THRESHOLD": "high"}, "CACHE_THRESHOLD must be a number, got 'high'"),
+        ({"CACHE_PARAPHRASE_THRESHOLD": "1.5"}, "CACHE_PARAPHRASE_THRESHOLD must be between 0.0 and 1.0"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_message(env, message):

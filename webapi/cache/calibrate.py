@@ -1,6 +1,7 @@
-"""Choose CACHE_THRESHOLD from labelled prompt pairs instead of by hand.
+"""Choose the cache's thresholds from labelled prompt pairs instead of by hand.
 
-    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.0125] [--sweep paraphrase]
+    llm-cache calibrate PAIRS.jsonl [PAIRS.jsonl ...] [--max-false-rate 0.0125]
+                        [--sweep threshold | paraphrase | all] [--max-topical-false-rate R]
     llm-cache train-paraphrase [--output DIR]
 
 Each line of a pairs file is `{"a": str, "b": str, "label": "hit" | "miss"}`: would one answer
@@ -9,17 +10,20 @@ serve both prompts? For every candidate threshold the command measures what the 
 rules cannot compare at or over CACHE_REWORDING_THRESHOLD, and the paraphrase model's score at or
 over CACHE_PARAPHRASE_THRESHOLD): the share of paraphrases served and the share of near-misses
 wrongly served. It sweeps CACHE_THRESHOLD, or with `--sweep paraphrase`
-CACHE_PARAPHRASE_THRESHOLD, and recommends the value that serves the most paraphrases while its
-false-hit rate stays within `--max-false-rate` (on a tie, the higher: the safer), as RedisVL's
-threshold optimizer does, and prints the whole curve. Calibrate the paraphrase threshold on sets
-the model did not learn from (paraphrase_training.HELD_OUT).
+CACHE_PARAPHRASE_THRESHOLD, or with `--sweep all` the three thresholds together, and recommends the
+setting that serves the most paraphrases while its false-hit rate stays within `--max-false-rate`
+(on a tie, the higher thresholds: the safer), as RedisVL's threshold optimizer does, and prints the
+curve. Pairs of category "topical" (two different questions on one topic, as real traffic brings
+them: tests/data/cache_pairs_cross*) are counted apart, and `--max-topical-false-rate` bounds the
+share of their wrong ones served. Calibrate on sets the paraphrase model did not learn from
+(paraphrase_training.HELD_OUT).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 
 from tasks.settings import Settings
@@ -49,12 +53,29 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class Bars:
+    """What a semantic match needs: CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
+    CACHE_PARAPHRASE_THRESHOLD (with the paraphrase model)."""
+
+    threshold: float
+    rewording_threshold: float
+    paraphrase_threshold: float
+
+
+@dataclass(frozen=True)
 class Point:
     threshold: float
+    rewording_threshold: float
     paraphrase_threshold: float
     paraphrases_served: float  # share of paraphrases the cache serves
     false_hits: float  # share of near-misses it wrongly serves
     false_hit_count: int
+    topical_false_hits: float | None = None  # share of wrong topical neighbours served (None: none labelled)
+    topical_false_hit_count: int = 0
+
+
+#: The category of a labelled pair of different questions on one topic (not a near copy).
+TOPICAL = "topical"
 
 
 def load(paths: list[Path], embedder: Embedder, model: ParaphraseModel | None = None) -> list[Pair]:
@@ -85,45 +106,77 @@ def judged(rows: list[dict], embedder: Embedder, model: ParaphraseModel | None =
     ]  # fmt: skip
 
 
-def curve(pairs: list[Pair], settings: list[tuple[float, float]], rewording_threshold: float) -> list[Point]:
-    """Served and false-hit rates at each (threshold, paraphrase threshold); rewordings need
-    `rewording_threshold` too."""
-    same = [p for p in pairs if p.same]
-    different = [p for p in pairs if not p.same]
+def curve(pairs: list[Pair], settings: list[Bars]) -> list[Point]:
+    """Served and false-hit rates at each setting; topical neighbours' wrong hits are counted apart
+    (their right ones are not paraphrases: the near copies of the labelled sets are)."""
+    same = [p for p in pairs if p.same and p.category != TOPICAL]
+    different = [p for p in pairs if not p.same and p.category != TOPICAL]
+    topical = [p for p in pairs if not p.same and p.category == TOPICAL]
     if not same or not different:
         raise ValueError("calibration needs both paraphrases (label hit) and near-misses (label miss)")
     points = []
-    for threshold, paraphrase_threshold in settings:
-        served = sum(p.served(threshold, rewording_threshold, paraphrase_threshold) for p in same)
-        wrong = sum(p.served(threshold, rewording_threshold, paraphrase_threshold) for p in different)
-        points.append(Point(threshold, paraphrase_threshold, served / len(same), wrong / len(different), wrong))
+    for bars in settings:
+        at = astuple(bars)
+        served = sum(p.served(*at) for p in same)
+        wrong = sum(p.served(*at) for p in different)
+        wrong_topical = sum(p.served(*at) for p in topical)
+        points.append(Point(*at, served / len(same), wrong / len(different), wrong,
+                            wrong_topical / len(topical) if topical else None, wrong_topical))  # fmt: skip
     return points
 
 
-def recommend(points: list[Point], max_false_rate: float) -> Point | None:
-    """The point serving the most paraphrases within the false-hit bound (the higher thresholds on ties)."""
-    allowed = [p for p in points if p.false_hits <= max_false_rate]
-    key = lambda p: (p.paraphrases_served, p.threshold, p.paraphrase_threshold)  # noqa: E731
-    return max(allowed, key=key) if allowed else None
+def within(points: list[Point], max_false_rate: float, max_topical_false_rate: float | None = None) -> list[Point]:
+    """The points whose false-hit rates keep to the bounds (no topical bound: None, or none labelled)."""
+
+    def topical_ok(p: Point) -> bool:
+        return (
+            max_topical_false_rate is None
+            or p.topical_false_hits is None
+            or p.topical_false_hits <= max_topical_false_rate
+        )
+
+    return [p for p in points if p.false_hits <= max_false_rate and topical_ok(p)]
+
+
+def _merit(p: Point) -> tuple[float, ...]:
+    return p.paraphrases_served, p.threshold, p.rewording_threshold, p.paraphrase_threshold
+
+
+def recommend(points: list[Point], max_false_rate: float, max_topical_false_rate: float | None = None) -> Point | None:
+    """The point serving the most paraphrases within the false-hit bounds (the higher thresholds on ties)."""
+    return max(within(points, max_false_rate, max_topical_false_rate), key=_merit, default=None)
+
+
+def grid(sweep: str, bars: Bars) -> list[Bars]:
+    """The settings a sweep tries: one threshold over 0.50-0.99, the others as in `bars`; or all three
+    together: CACHE_THRESHOLD over 0.60-0.85, CACHE_REWORDING_THRESHOLD from it to 0.86 (under it, it
+    would change nothing), CACHE_PARAPHRASE_THRESHOLD over 0.50-0.96 by 0.02."""
+    if sweep == "threshold":
+        return [replace(bars, threshold=round(0.5 + i / 100, 2)) for i in range(50)]
+    if sweep == "paraphrase":
+        return [replace(bars, paraphrase_threshold=round(0.5 + i / 100, 2)) for i in range(50)]
+    return [Bars(t / 100, r / 100, p / 100) for t in range(60, 86) for r in range(t, 87) for p in range(50, 97, 2)]
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="llm-cache", description="semantic cache tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    calibrate = commands.add_parser("calibrate", help="recommend CACHE_THRESHOLD from labelled pairs")
+    calibrate = commands.add_parser("calibrate", help="recommend the cache's thresholds from labelled pairs")
     calibrate.add_argument("pairs", nargs="+", type=Path, help="JSONL files of {a, b, label: hit|miss}")
     calibrate.add_argument(
         "--max-false-rate", type=float, default=0.0125, help="near-misses served, at most (the default's bound)"
     )
-    calibrate.add_argument("--sweep", choices=("threshold", "paraphrase"), default="threshold",
-                           help="sweep CACHE_THRESHOLD (default) or CACHE_PARAPHRASE_THRESHOLD")  # fmt: skip
+    calibrate.add_argument("--max-topical-false-rate", type=float, default=None,
+                           help="wrong topical neighbours served, at most (default: no bound)")  # fmt: skip
+    calibrate.add_argument("--sweep", choices=("threshold", "paraphrase", "all"), default="threshold",
+                           help="CACHE_THRESHOLD (default), CACHE_PARAPHRASE_THRESHOLD, or all three")  # fmt: skip
     calibrate.add_argument("--threshold", type=float, default=settings.cache_threshold,
-                           help="CACHE_THRESHOLD while sweeping the paraphrase threshold")  # fmt: skip
+                           help="CACHE_THRESHOLD while sweeping another (default: the cache's)")  # fmt: skip
     calibrate.add_argument("--paraphrase-threshold", type=float, default=settings.cache_paraphrase_threshold,
-                           help="CACHE_PARAPHRASE_THRESHOLD while sweeping the threshold")  # fmt: skip
+                           help="CACHE_PARAPHRASE_THRESHOLD while sweeping another")  # fmt: skip
     calibrate.add_argument("--rewording-threshold", type=float, default=settings.cache_rewording_threshold,
-                           help="what a rewording needs (CACHE_REWORDING_THRESHOLD)")  # fmt: skip
+                           help="CACHE_REWORDING_THRESHOLD while sweeping another")  # fmt: skip
     calibrate.add_argument("--paraphrase-model", default=settings.paraphrase_model_dir,
                            help="its directory (CACHE_PARAPHRASE_MODEL); 'off': the rules alone")  # fmt: skip
     calibrate.add_argument("--json", action="store_true", help="print the curve and the choice as JSON")
@@ -140,28 +193,32 @@ def main(argv: list[str] | None = None) -> int:
 
     model = paraphrase.at(args.paraphrase_model)
     pairs = load(args.pairs, Embedder().load(), model)
-    grid = [round(0.5 + i / 100, 2) for i in range(50)]
-    if args.sweep == "threshold":
-        swept, name = [(t, args.paraphrase_threshold) for t in grid], "CACHE_THRESHOLD"
-    else:
-        swept, name = [(args.threshold, t) for t in grid], "CACHE_PARAPHRASE_THRESHOLD"
-    points = curve(pairs, swept, args.rewording_threshold)
-    best = recommend(points, args.max_false_rate)
-    value = (lambda p: p.threshold) if args.sweep == "threshold" else (lambda p: p.paraphrase_threshold)
+    chosen = replace(settings, cache_threshold=args.threshold, cache_rewording_threshold=args.rewording_threshold,
+                     cache_paraphrase_threshold=args.paraphrase_threshold)  # fmt: skip
+    points = curve(pairs, grid(args.sweep, Bars(*chosen.cache_bars(model is not None))))
+    best = recommend(points, args.max_false_rate, args.max_topical_false_rate)
     if args.json:
         rounded = [{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()} for p in points]
         chosen = rounded[points.index(best)] if best else None
         print(json.dumps({"recommended": chosen, "curve": rounded}, indent=2))
     else:
-        print(f"{name.lower():>26}  paraphrases served  near-misses served")
-        for p in points:
-            mark = "  <- recommended" if p == best else ""
-            print(f"{value(p):26.2f}  {p.paraphrases_served:18.1%}  {p.false_hits:17.1%} ({p.false_hit_count}){mark}")
+        # The whole curve of one threshold; of a joint sweep, the 20 best settings within the bounds.
+        bounded = within(points, args.max_false_rate, args.max_topical_false_rate)
+        shown = points if args.sweep != "all" else sorted(bounded, key=_merit)[-20:]
+        print("threshold  rewording  paraphrase  paraphrases served  near-misses served  topical wrong served")
+        for p in shown:
+            topical = (
+                "" if p.topical_false_hits is None else f"{p.topical_false_hits:10.1%} ({p.topical_false_hit_count})"
+            )
+            print(f"{p.threshold:9.2f}  {p.rewording_threshold:9.2f}  {p.paraphrase_threshold:10.2f}  "
+                  f"{p.paraphrases_served:18.1%}  {p.false_hits:11.1%} ({p.false_hit_count}){'':4}{topical}"
+                  f"{'  <- recommended' if p == best else ''}")  # fmt: skip
     if best is None:
-        print(f"no {name} keeps near-misses served within {args.max_false_rate:.1%}")
+        print(f"no setting keeps near-misses served within {args.max_false_rate:.1%}")
         return 1
     if not args.json:
-        print(f"{name}={value(best)}")
+        print(f"CACHE_THRESHOLD={best.threshold} CACHE_REWORDING_THRESHOLD={best.rewording_threshold} "
+              f"CACHE_PARAPHRASE_THRESHOLD={best.paraphrase_threshold}")  # fmt: skip
     return 0
 
 

@@ -72,5 +72,5 @@ def _settings() -> dict[str, Any]:
         "workers": len(infos),
         "max_batch_size": sorted({i.get("max_batch_size") for i in infos if i}) or [config.max_batch_size],
         "batch_wait_ms": sorted({i.get("batch_wait_ms") for i in infos if i}) or [config.batch_wait_ms],
-        "cache_threshold": config.cache_threshold if config.cache_enabled else None,
+        "cache_threshold": services().cache.threshold if services().cache is not None else None,
     }

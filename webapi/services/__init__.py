@@ -138,14 +138,9 @@ class Services:
 
 def _semantic_cache(settings: Settings, redis: Redis, embedder: Embedder) -> SemanticCache:
     store = CacheStore(redis, settings.cache_ttl_s, settings.cache_max_entries, settings.visibility_timeout_s)
-    return SemanticCache(
-        store,
-        embedder,
-        settings.cache_threshold,
-        settings.cache_rewording_threshold,
-        paraphrase.at(settings.paraphrase_model_dir),
-        settings.cache_paraphrase_threshold,
-    )
+    model = paraphrase.at(settings.paraphrase_model_dir)
+    threshold, rewording_threshold, paraphrase_threshold = settings.cache_bars(model is not None)
+    return SemanticCache(store, embedder, threshold, rewording_threshold, model, paraphrase_threshold)
 
 
 def _succeeded(celery: Celery, job_id: str) -> dict[str, Any] | None:
