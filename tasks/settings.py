@@ -144,8 +144,7 @@ class Settings:
         for field in fields(cls):
             raw = environ.get(field.name.upper())
             if raw is not None and raw.strip() != "":
-                default = getattr(cls, field.name)
-                kind = float if default is None else type(default)  # the optional thresholds
+                kind = float if field.type == "float | None" else type(getattr(cls, field.name))
                 values[field.name] = _parse(field.name, raw.strip(), kind)
         settings = cls(**values)
         settings.validate()

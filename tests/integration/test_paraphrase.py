@@ -82,6 +82,26 @@ def test_without_weights_the_cache_has_no_model_and_off_asks_for_none(tmp_path, 
     assert paraphrase.at("") is None and paraphrase.at("off") is None
 
 
+def test_a_copy_trained_from_other_sets_is_not_used_and_one_trained_elsewhere_is(tmp_path, caplog):
+    (tmp_path / "config.json").write_text("{}")
+    assert isinstance(paraphrase.at(str(tmp_path)), paraphrase.ParaphraseModel)  # no stamp: its user's model
+    (tmp_path / paraphrase_training.DIGEST_FILE).write_text("0" * 64 + "\n")  # trained here, from other sets
+    assert paraphrase.at(str(tmp_path)) is None
+    assert "trained from other pair sets" in caplog.text
+
+
+def test_without_its_model_the_cache_keeps_the_rules_own_thresholds(tmp_path):
+    from redis import Redis
+
+    from webapi.cache.embedder import Embedder
+    from webapi.services import _semantic_cache
+
+    alone = _semantic_cache(Settings(cache_paraphrase_model=str(tmp_path)), Redis(), Embedder())
+    assert (alone.paraphrase, alone.threshold, alone.rewording_threshold) == (None, 0.77, 0.85)
+    judged = _semantic_cache(Settings(), Redis(), Embedder())
+    assert judged.paraphrase is not None and (judged.threshold, judged.rewording_threshold) == (0.71, 0.78)
+
+
 def test_train_paraphrase_writes_where_the_cache_reads_and_by_default_even_while_off():
     default = Settings(model_cache_dir="/models")
     assert default.paraphrase_training_dir == default.paraphrase_model_dir == "/models/cache-paraphrase"

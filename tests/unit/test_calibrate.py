@@ -2,7 +2,7 @@
 
 import pytest
 
-from webapi.cache.calibrate import TOPICAL, Bars, Pair, curve, grid, recommend
+from webapi.cache.calibrate import Bars, Pair, curve, grid, recommend
 
 
 def _at(thresholds: list[float], rewording_threshold: float = 0.0, paraphrase_threshold: float = 0.5) -> list[Bars]:
@@ -72,8 +72,8 @@ def test_sweeping_the_paraphrase_threshold_recommends_the_most_paraphrases_withi
 
 def test_topical_neighbours_are_counted_apart_and_their_bound_is_kept():
     pairs = [*_pairs(), Pair("a", "b", True, 0.84, None)]
-    pairs += [Pair("a", "b", False, s, None, TOPICAL) for s in (0.84, 0.81, 0.5)]
-    pairs.append(Pair("a", "b", True, 0.82, None, TOPICAL))  # a right one is not a paraphrase of the sets
+    pairs += [Pair("a", "b", False, s, None, "topical") for s in (0.84, 0.81, 0.5)]
+    pairs.append(Pair("a", "b", True, 0.82, None, "topical"))  # a right one is not a paraphrase of the sets
     points = {p.threshold: p for p in curve(pairs, _at([0.8, 0.83, 0.85]))}
     assert (points[0.8].paraphrases_served, points[0.8].false_hit_count) == (5 / 6, 2)
     assert (points[0.8].topical_false_hit_count, points[0.83].topical_false_hit_count) == (2, 1)
@@ -89,3 +89,18 @@ def test_a_joint_sweep_tries_each_rewording_threshold_from_the_threshold_up():
     assert all(b.threshold <= b.rewording_threshold for b in settings)
     assert [b.threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))][:2] == [0.5, 0.51]
     assert {b.paraphrase_threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))} == {0.62}
+
+
+def test_on_a_tie_it_recommends_fewer_wrong_hits_before_higher_thresholds():
+    pairs = [Pair("a", "b", True, 0.9, None, paraphrase=0.9), Pair("a", "b", False, 0.8, None, paraphrase=0.6)]
+    points = curve(pairs, [Bars(0.78, 0.78, 0.5), Bars(0.75, 0.75, 0.7)])
+    assert [p.false_hit_count for p in points] == [1, 0]  # both serve the paraphrase
+    assert recommend(points, max_false_rate=1.0).threshold == 0.75
+
+
+def test_the_first_cross_sets_are_topical_too_and_a_sweep_without_the_model_keeps_its_threshold():
+    pairs = [*_pairs(), Pair("a", "b", False, 0.9, None, "cross")]
+    assert curve(pairs, _at([0.8]))[0].topical_false_hit_count == 1
+    assert {b.paraphrase_threshold for b in grid("all", Bars(0.77, 0.85, 0.0), with_model=False)} == {0.0}
+    with pytest.raises(ValueError, match="no such sweep"):
+        grid("rewording", Bars(0.77, 0.85, 0.62))

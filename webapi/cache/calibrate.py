@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 
@@ -74,8 +75,9 @@ class Point:
     topical_false_hit_count: int = 0
 
 
-#: The category of a labelled pair of different questions on one topic (not a near copy).
-TOPICAL = "topical"
+#: The categories of labelled pairs of different questions on one topic, not near copies (the
+#: first cross sets name theirs "cross").
+TOPICAL = ("topical", "cross")
 
 
 def load(paths: list[Path], embedder: Embedder, model: ParaphraseModel | None = None) -> list[Pair]:
@@ -109,9 +111,9 @@ def judged(rows: list[dict], embedder: Embedder, model: ParaphraseModel | None =
 def curve(pairs: list[Pair], settings: list[Bars]) -> list[Point]:
     """Served and false-hit rates at each setting; topical neighbours' wrong hits are counted apart
     (their right ones are not paraphrases: the near copies of the labelled sets are)."""
-    same = [p for p in pairs if p.same and p.category != TOPICAL]
-    different = [p for p in pairs if not p.same and p.category != TOPICAL]
-    topical = [p for p in pairs if not p.same and p.category == TOPICAL]
+    same = [p for p in pairs if p.same and p.category not in TOPICAL]
+    different = [p for p in pairs if not p.same and p.category not in TOPICAL]
+    topical = [p for p in pairs if not p.same and p.category in TOPICAL]
     if not same or not different:
         raise ValueError("calibration needs both paraphrases (label hit) and near-misses (label miss)")
     points = []
@@ -139,23 +141,29 @@ def within(points: list[Point], max_false_rate: float, max_topical_false_rate: f
 
 
 def _merit(p: Point) -> tuple[float, ...]:
-    return p.paraphrases_served, p.threshold, p.rewording_threshold, p.paraphrase_threshold
+    """More paraphrases served; on a tie, fewer wrong hits, then the higher thresholds (the safer)."""
+    wrong = (-p.false_hit_count, -p.topical_false_hit_count)
+    return p.paraphrases_served, *wrong, p.threshold, p.rewording_threshold, p.paraphrase_threshold
 
 
 def recommend(points: list[Point], max_false_rate: float, max_topical_false_rate: float | None = None) -> Point | None:
-    """The point serving the most paraphrases within the false-hit bounds (the higher thresholds on ties)."""
+    """The point serving the most paraphrases within the false-hit bounds (_merit breaks ties)."""
     return max(within(points, max_false_rate, max_topical_false_rate), key=_merit, default=None)
 
 
-def grid(sweep: str, bars: Bars) -> list[Bars]:
+def grid(sweep: str, bars: Bars, with_model: bool = True) -> list[Bars]:
     """The settings a sweep tries: one threshold over 0.50-0.99, the others as in `bars`; or all three
     together: CACHE_THRESHOLD over 0.60-0.85, CACHE_REWORDING_THRESHOLD from it to 0.86 (under it, it
-    would change nothing), CACHE_PARAPHRASE_THRESHOLD over 0.50-0.96 by 0.02."""
+    would change nothing), CACHE_PARAPHRASE_THRESHOLD over 0.50-0.96 by 0.02 (without the model, as
+    in `bars`: it changes nothing)."""
     if sweep == "threshold":
         return [replace(bars, threshold=round(0.5 + i / 100, 2)) for i in range(50)]
     if sweep == "paraphrase":
         return [replace(bars, paraphrase_threshold=round(0.5 + i / 100, 2)) for i in range(50)]
-    return [Bars(t / 100, r / 100, p / 100) for t in range(60, 86) for r in range(t, 87) for p in range(50, 97, 2)]
+    if sweep != "all":
+        raise ValueError(f"no such sweep: {sweep!r}")
+    scores = [p / 100 for p in range(50, 97, 2)] if with_model else [bars.paraphrase_threshold]
+    return [Bars(t / 100, r / 100, p) for t in range(60, 86) for r in range(t, 87) for p in scores]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--max-topical-false-rate", type=float, default=None,
                            help="wrong topical neighbours served, at most (default: no bound)")  # fmt: skip
     calibrate.add_argument("--sweep", choices=("threshold", "paraphrase", "all"), default="threshold",
-                           help="CACHE_THRESHOLD (default), CACHE_PARAPHRASE_THRESHOLD, or all three")  # fmt: skip
+                           help="CACHE_THRESHOLD (default), CACHE_PARAPHRASE_THRESHOLD or all")  # fmt: skip
     calibrate.add_argument("--threshold", type=float, default=settings.cache_threshold,
                            help="CACHE_THRESHOLD while sweeping another (default: the cache's)")  # fmt: skip
     calibrate.add_argument("--paraphrase-threshold", type=float, default=settings.cache_paraphrase_threshold,
@@ -195,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     pairs = load(args.pairs, Embedder().load(), model)
     chosen = replace(settings, cache_threshold=args.threshold, cache_rewording_threshold=args.rewording_threshold,
                      cache_paraphrase_threshold=args.paraphrase_threshold)  # fmt: skip
-    points = curve(pairs, grid(args.sweep, Bars(*chosen.cache_bars(model is not None))))
+    points = curve(pairs, grid(args.sweep, Bars(*chosen.cache_bars(model is not None)), model is not None))
+    if args.max_topical_false_rate is not None and points[0].topical_false_hits is None:
+        print("no topical neighbours among the pairs: --max-topical-false-rate bounds nothing", file=sys.stderr)
     best = recommend(points, args.max_false_rate, args.max_topical_false_rate)
     if args.json:
         rounded = [{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()} for p in points]
@@ -214,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p.paraphrases_served:18.1%}  {p.false_hits:11.1%} ({p.false_hit_count}){'':4}{topical}"
                   f"{'  <- recommended' if p == best else ''}")  # fmt: skip
     if best is None:
-        print(f"no setting keeps near-misses served within {args.max_false_rate:.1%}")
+        topical = f" and wrong topical neighbours within {args.max_topical_false_rate:.1%}"
+        print(f"no setting keeps near-misses served within {args.max_false_rate:.1%}"
+              f"{topical if args.max_topical_false_rate is not None else ''}")  # fmt: skip
         return 1
     if not args.json:
         print(f"CACHE_THRESHOLD={best.threshold} CACHE_REWORDING_THRESHOLD={best.rewording_threshold} "

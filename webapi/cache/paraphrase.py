@@ -90,8 +90,17 @@ def at(directory: str) -> ParaphraseModel | None:
     warning, unless the model is off (`directory` empty or "off")."""
     if directory in ("", "off"):
         return None
+    from webapi.cache import paraphrase_training
+
     if not (Path(directory) / "config.json").exists():
         log.warning("no paraphrase model in %s (llm-cache train-paraphrase): the cache judges by its rules and "
                     "CACHE_REWORDING_THRESHOLD alone", directory)  # fmt: skip
+        return None
+    # A model trained here from other sets or another recipe is not the one the default thresholds
+    # were chosen for (a model trained elsewhere has no stamp: its user chose its thresholds).
+    stamped = (Path(directory) / paraphrase_training.DIGEST_FILE).exists()
+    if stamped and not paraphrase_training.trained(Path(directory), paraphrase_training.training_sets()):
+        log.warning("the paraphrase model in %s was trained from other pair sets or another recipe than this "
+                    "code's (llm-cache train-paraphrase): the cache judges by its rules alone", directory)  # fmt: skip
         return None
     return ParaphraseModel(Path(directory))
