@@ -30,9 +30,9 @@ from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
-from tasks.settings import Settings
+from tasks.settings import CacheBars, Settings
 from webapi.cache import paraphrase
-from webapi.cache.calibrate import Bars, load
+from webapi.cache.calibrate import load
 from webapi.cache.embedder import Embedder
 from webapi.cache.paraphrase import ParaphraseModel
 from webapi.cache.paraphrase_training import HELD_OUT, training_sets
@@ -45,7 +45,7 @@ LEARNT = {path.resolve() for path in training_sets()}
 CROSS_HELD_OUT = [name for name in HELD_OUT if name.startswith("cache_pairs_cross")]
 
 
-def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars: Bars) -> dict:
+def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars: CacheBars) -> dict:
     """Score one pairs file."""
     pairs = load([path], embedder, model)
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"pairs": 0, "served": 0, "over_threshold": 0})
@@ -53,7 +53,7 @@ def evaluate(path: Path, embedder: Embedder, model: ParaphraseModel | None, bars
     wrong = []
     for pair in pairs:
         over = pair.similarity >= bars.threshold
-        served = pair.served(bars.threshold, bars.rewording_threshold, bars.paraphrase_threshold)
+        served = pair.served(*bars)
         label = "hit" if pair.same else "miss"
         # A review set may use one category for both labels ("rule1"): its hits and misses count apart.
         for stats in (by_category[pair.category if pair.category else label], by_label[label]):
@@ -101,7 +101,7 @@ def main() -> None:
     model = paraphrase.at(args.paraphrase_model)
     chosen = Settings(cache_threshold=args.threshold, cache_rewording_threshold=args.rewording_threshold,
                       cache_paraphrase_threshold=args.paraphrase_threshold)  # fmt: skip
-    bars = Bars(*chosen.cache_bars(model is not None))
+    bars = chosen.cache_bars(model is not None)
     reports = [evaluate(path, embedder, model, bars) for path in files]
     header = ("set", "paraphrase recall", "(embedding only)", "wrong hits", "(emb. only)", "precision", "learnt")
     print("{:<28}{:>19}{:>18}{:>12}{:>13}{:>11}{:>8}".format(*header))

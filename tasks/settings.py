@@ -10,17 +10,27 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tasks.contract import Limits
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-#: The semantic cache's defaults for CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
-#: CACHE_PARAPHRASE_THRESHOLD (README: "A calibrated threshold"). With the paraphrase model: chosen
+
+
+class CacheBars(NamedTuple):
+    """What a semantic match needs: CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
+    CACHE_PARAPHRASE_THRESHOLD (with the paraphrase model)."""
+
+    threshold: float
+    rewording_threshold: float
+    paraphrase_threshold: float
+
+
+#: The semantic cache's defaults (README: "A calibrated threshold"). With the paraphrase model: chosen
 #: together by `llm-cache calibrate --sweep all` on sets the model never learnt. With the guard's
 #: rules alone (CACHE_PARAPHRASE_MODEL=off, or none trained), which need higher bars: chosen before.
-CACHE_BARS_WITH_MODEL = (0.71, 0.78, 0.72)
-CACHE_BARS_RULES_ALONE = (0.77, 0.85, 0.0)
+CACHE_BARS_WITH_MODEL = CacheBars(0.71, 0.78, 0.72)
+CACHE_BARS_RULES_ALONE = CacheBars(0.77, 0.85, 0.0)
 MODEL_DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
 
@@ -169,9 +179,8 @@ class Settings:
         _bound("tenant_tokens_per_minute", self.tenant_tokens_per_minute, 0, 10_000_000_000)
         _bound("tenant_max_jobs", self.tenant_max_jobs, 0, 100_000_000)
         _bound("tenant_max_priority", self.tenant_max_priority, 0, 9)
-        for name, value in zip(("cache_threshold", "cache_rewording_threshold", "cache_paraphrase_threshold"),
-                               self.cache_bars(True), strict=True):  # fmt: skip
-            _bound(name, value, 0.0, 1.0)
+        for name, value in self.cache_bars(with_model=True)._asdict().items():
+            _bound(f"cache_{name}", value, 0.0, 1.0)
         _bound("cache_ttl_s", self.cache_ttl_s, 1, 365 * 86_400)
         _bound("cache_verify_rate", self.cache_verify_rate, 0.0, 1.0)
         _bound("cache_max_entries", self.cache_max_entries, 1, 100_000_000)
@@ -206,13 +215,12 @@ class Settings:
         listed = (m.strip() for m in self.models.split(","))
         return tuple(dict.fromkeys([self.served_model, *filter(None, listed)]))
 
-    def cache_bars(self, with_model: bool) -> tuple[float, float, float]:
-        """CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and CACHE_PARAPHRASE_THRESHOLD: as set, or else
-        the calibrated defaults for the cache with its paraphrase model or with its rules alone."""
+    def cache_bars(self, with_model: bool) -> CacheBars:
+        """The three thresholds as set, or else the calibrated defaults for the cache with its
+        paraphrase model or with its rules alone."""
         defaults = CACHE_BARS_WITH_MODEL if with_model else CACHE_BARS_RULES_ALONE
         chosen = (self.cache_threshold, self.cache_rewording_threshold, self.cache_paraphrase_threshold)
-        t, r, p = (default if value is None else value for value, default in zip(chosen, defaults, strict=True))
-        return t, r, p
+        return CacheBars(*(default if set_ is None else set_ for set_, default in zip(chosen, defaults, strict=True)))
 
     @property
     def paraphrase_model_dir(self) -> str:

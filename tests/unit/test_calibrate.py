@@ -2,11 +2,12 @@
 
 import pytest
 
-from webapi.cache.calibrate import Bars, Pair, curve, grid, recommend
+from tasks.settings import CacheBars
+from webapi.cache.calibrate import Pair, curve, grid, recommend
 
 
-def _at(thresholds: list[float], rewording_threshold: float = 0.0, paraphrase_threshold: float = 0.5) -> list[Bars]:
-    return [Bars(t, rewording_threshold, paraphrase_threshold) for t in thresholds]
+def _at(thresholds: list[float], rewording: float = 0.0, paraphrase: float = 0.5) -> list[CacheBars]:
+    return [CacheBars(t, rewording, paraphrase) for t in thresholds]
 
 
 def _pairs() -> list[Pair]:
@@ -64,7 +65,7 @@ def test_where_the_paraphrase_model_scored_a_pair_its_score_decides_once_a_rewor
 def test_sweeping_the_paraphrase_threshold_recommends_the_most_paraphrases_within_the_bound():
     pairs = [Pair("a", "b", True, 0.9, "substitution", paraphrase=s) for s in (0.95, 0.85, 0.6)]
     pairs += [Pair("a", "b", False, 0.9, "substitution", paraphrase=s) for s in (0.7, 0.3)]
-    points = curve(pairs, [Bars(0.77, 0.85, t) for t in (0.5, 0.55, 0.65, 0.8, 0.9)])
+    points = curve(pairs, [CacheBars(0.77, 0.85, t) for t in (0.5, 0.55, 0.65, 0.8, 0.9)])
     assert [p.false_hit_count for p in points] == [1, 1, 1, 0, 0]
     assert recommend(points, max_false_rate=0.0).paraphrase_threshold == 0.8
     assert recommend(points, max_false_rate=0.5).paraphrase_threshold == 0.55  # as many as 0.5, the higher
@@ -84,16 +85,16 @@ def test_topical_neighbours_are_counted_apart_and_their_bound_is_kept():
 
 
 def test_a_joint_sweep_tries_each_rewording_threshold_from_the_threshold_up():
-    settings = grid("all", Bars(0.77, 0.85, 0.62))
-    assert Bars(0.71, 0.78, 0.72) in settings and Bars(0.6, 0.6, 0.5) in settings
+    settings = grid("all", CacheBars(0.77, 0.85, 0.62))
+    assert CacheBars(0.71, 0.78, 0.72) in settings and CacheBars(0.6, 0.6, 0.5) in settings
     assert all(b.threshold <= b.rewording_threshold for b in settings)
-    assert [b.threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))][:2] == [0.5, 0.51]
-    assert {b.paraphrase_threshold for b in grid("threshold", Bars(0.77, 0.85, 0.62))} == {0.62}
+    assert [b.threshold for b in grid("threshold", CacheBars(0.77, 0.85, 0.62))][:2] == [0.5, 0.51]
+    assert {b.paraphrase_threshold for b in grid("threshold", CacheBars(0.77, 0.85, 0.62))} == {0.62}
 
 
 def test_on_a_tie_it_recommends_fewer_wrong_hits_before_higher_thresholds():
     pairs = [Pair("a", "b", True, 0.9, None, paraphrase=0.9), Pair("a", "b", False, 0.8, None, paraphrase=0.6)]
-    points = curve(pairs, [Bars(0.78, 0.78, 0.5), Bars(0.75, 0.75, 0.7)])
+    points = curve(pairs, [CacheBars(0.78, 0.78, 0.5), CacheBars(0.75, 0.75, 0.7)])
     assert [p.false_hit_count for p in points] == [1, 0]  # both serve the paraphrase
     assert recommend(points, max_false_rate=1.0).threshold == 0.75
 
@@ -101,6 +102,6 @@ def test_on_a_tie_it_recommends_fewer_wrong_hits_before_higher_thresholds():
 def test_the_first_cross_sets_are_topical_too_and_a_sweep_without_the_model_keeps_its_threshold():
     pairs = [*_pairs(), Pair("a", "b", False, 0.9, None, "cross")]
     assert curve(pairs, _at([0.8]))[0].topical_false_hit_count == 1
-    assert {b.paraphrase_threshold for b in grid("all", Bars(0.77, 0.85, 0.0), with_model=False)} == {0.0}
+    assert {b.paraphrase_threshold for b in grid("all", CacheBars(0.77, 0.85, 0.0), with_model=False)} == {0.0}
     with pytest.raises(ValueError, match="no such sweep"):
-        grid("rewording", Bars(0.77, 0.85, 0.62))
+        grid("rewording", CacheBars(0.77, 0.85, 0.62))

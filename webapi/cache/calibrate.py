@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, astuple, dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from tasks.settings import Settings
+from tasks.settings import CacheBars, Settings
 from webapi.cache import paraphrase, paraphrase_training
 from webapi.cache.embedder import Embedder
 from webapi.cache.guard import Verdict, judge
@@ -51,16 +51,6 @@ class Pair:
         verdict = Verdict(self.refusal, self.reworded)
         alike = None if self.paraphrase is None else self.paraphrase >= paraphrase_threshold
         return self.similarity >= threshold and verdict.refusal_at(self.similarity, rewording_threshold, alike) is None
-
-
-@dataclass(frozen=True)
-class Bars:
-    """What a semantic match needs: CACHE_THRESHOLD, CACHE_REWORDING_THRESHOLD and
-    CACHE_PARAPHRASE_THRESHOLD (with the paraphrase model)."""
-
-    threshold: float
-    rewording_threshold: float
-    paraphrase_threshold: float
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ def judged(rows: list[dict], embedder: Embedder, model: ParaphraseModel | None =
     ]  # fmt: skip
 
 
-def curve(pairs: list[Pair], settings: list[Bars]) -> list[Point]:
+def curve(pairs: list[Pair], settings: list[CacheBars]) -> list[Point]:
     """Served and false-hit rates at each setting; topical neighbours' wrong hits are counted apart
     (their right ones are not paraphrases: the near copies of the labelled sets are)."""
     same = [p for p in pairs if p.same and p.category not in TOPICAL]
@@ -118,11 +108,10 @@ def curve(pairs: list[Pair], settings: list[Bars]) -> list[Point]:
         raise ValueError("calibration needs both paraphrases (label hit) and near-misses (label miss)")
     points = []
     for bars in settings:
-        at = astuple(bars)
-        served = sum(p.served(*at) for p in same)
-        wrong = sum(p.served(*at) for p in different)
-        wrong_topical = sum(p.served(*at) for p in topical)
-        points.append(Point(*at, served / len(same), wrong / len(different), wrong,
+        served = sum(p.served(*bars) for p in same)
+        wrong = sum(p.served(*bars) for p in different)
+        wrong_topical = sum(p.served(*bars) for p in topical)
+        points.append(Point(*bars, served / len(same), wrong / len(different), wrong,
                             wrong_topical / len(topical) if topical else None, wrong_topical))  # fmt: skip
     return points
 
@@ -151,19 +140,19 @@ def recommend(points: list[Point], max_false_rate: float, max_topical_false_rate
     return max(within(points, max_false_rate, max_topical_false_rate), key=_merit, default=None)
 
 
-def grid(sweep: str, bars: Bars, with_model: bool = True) -> list[Bars]:
+def grid(sweep: str, bars: CacheBars, with_model: bool = True) -> list[CacheBars]:
     """The settings a sweep tries: one threshold over 0.50-0.99, the others as in `bars`; or all three
     together: CACHE_THRESHOLD over 0.60-0.85, CACHE_REWORDING_THRESHOLD from it to 0.86 (under it, it
     would change nothing), CACHE_PARAPHRASE_THRESHOLD over 0.50-0.96 by 0.02 (without the model, as
     in `bars`: it changes nothing)."""
     if sweep == "threshold":
-        return [replace(bars, threshold=round(0.5 + i / 100, 2)) for i in range(50)]
+        return [bars._replace(threshold=round(0.5 + i / 100, 2)) for i in range(50)]
     if sweep == "paraphrase":
-        return [replace(bars, paraphrase_threshold=round(0.5 + i / 100, 2)) for i in range(50)]
+        return [bars._replace(paraphrase_threshold=round(0.5 + i / 100, 2)) for i in range(50)]
     if sweep != "all":
         raise ValueError(f"no such sweep: {sweep!r}")
     scores = [p / 100 for p in range(50, 97, 2)] if with_model else [bars.paraphrase_threshold]
-    return [Bars(t / 100, r / 100, p) for t in range(60, 86) for r in range(t, 87) for p in scores]
+    return [CacheBars(t / 100, r / 100, p) for t in range(60, 86) for r in range(t, 87) for p in scores]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     pairs = load(args.pairs, Embedder().load(), model)
     chosen = replace(settings, cache_threshold=args.threshold, cache_rewording_threshold=args.rewording_threshold,
                      cache_paraphrase_threshold=args.paraphrase_threshold)  # fmt: skip
-    points = curve(pairs, grid(args.sweep, Bars(*chosen.cache_bars(model is not None)), model is not None))
+    points = curve(pairs, grid(args.sweep, chosen.cache_bars(model is not None), model is not None))
     if args.max_topical_false_rate is not None and points[0].topical_false_hits is None:
         print("no topical neighbours among the pairs: --max-topical-false-rate bounds nothing", file=sys.stderr)
     best = recommend(points, args.max_false_rate, args.max_topical_false_rate)
     if args.json:
         rounded = [{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()} for p in points]
-        chosen = rounded[points.index(best)] if best else None
-        print(json.dumps({"recommended": chosen, "curve": rounded}, indent=2))
+        recommended = rounded[points.index(best)] if best else None
+        print(json.dumps({"recommended": recommended, "curve": rounded}, indent=2))
     else:
         # The whole curve of one threshold; of a joint sweep, the 20 best settings within the bounds.
         bounded = within(points, args.max_false_rate, args.max_topical_false_rate)
