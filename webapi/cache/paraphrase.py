@@ -90,7 +90,7 @@ def at(directory: str) -> ParaphraseModel | None:
     warning, unless the model is off (`directory` empty or "off")."""
     if directory in ("", "off"):
         return None
-    from webapi.cache import paraphrase_training
+    from webapi.cache import paraphrase_training  # here: it imports this module (MAX_LENGTH)
 
     if not (Path(directory) / "config.json").exists():
         log.warning("no paraphrase model in %s (llm-cache train-paraphrase): the cache judges by its rules and "
