@@ -462,11 +462,12 @@ def test_prompts_longer_than_the_embedding_window_are_answered_only_exactly(cach
     assert cache.probe(GenerationRequest(prompt=second), MODEL).hit is None  # a long prompt is never searched
 
 
-def test_embeddings_are_sentence_transformers_own(embedder):
-    """The compiled forward pass (bert.py) gives sentence-transformers' vectors, in a batch as alone:
-    the thresholds were calibrated on those."""
+def test_embeddings_are_sentence_transformers_own_on_int8_layers_and_near_float32(embedder):
+    """The compiled forward pass (bert.py) gives sentence-transformers' vectors on the worker's int8
+    layers, in a batch as alone (the thresholds were calibrated on those), close to float32's."""
     from sentence_transformers import SentenceTransformer
 
+    from model_worker import precision
     from webapi.cache.embedder import resolve
 
     texts = [
@@ -476,6 +477,9 @@ def test_embeddings_are_sentence_transformers_own(embedder):
         " ".join(["a very long prompt about the museum's wings"] * 60),  # cut at the window
     ]
     reference = SentenceTransformer(resolve(embedder.name), device="cpu")
+    floating = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    precision.apply(reference[0].auto_model, "int8")
     expected = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert abs(embedder.embed(texts) - expected).max() < 1e-5
     assert abs(embedder.embed(texts[:1])[0] - expected[0]).max() < 1e-5
+    assert ((expected * floating).sum(axis=1) > 0.99).all()

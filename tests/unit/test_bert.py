@@ -78,7 +78,9 @@ def sentence_model(directory, classifier, *extra, pooling="mean", prompt=None):
     return str(directory / "sentence")
 
 
-def test_the_embedder_computes_a_mean_pooled_bert_itself_and_gives_sentence_transformers_vectors(tmp_path, classifier):
+def test_the_embedder_computes_a_mean_pooled_bert_itself_and_gives_sentence_transformers_int8_vectors(
+    tmp_path, classifier
+):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize
 
@@ -88,8 +90,12 @@ def test_the_embedder_computes_a_mean_pooled_bert_itself_and_gives_sentence_tran
     embedder = Embedder(path).load()
     assert embedder._bert is not None  # (the compiled path, not the fallback)
     texts = ["the first text", "  a second, longer text that the window of 16 pieces cuts off at the end  ", "3"]
-    expected = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
+    reference = SentenceTransformer(path, device="cpu")
+    floating = reference.encode(texts, normalize_embeddings=True)
+    precision.apply(reference[0].auto_model, "int8")  # sentence-transformers' forward on the worker's int8 layers
+    expected = reference.encode(texts, normalize_embeddings=True)
     assert abs(embedder.embed(texts) - expected).max() < 1e-5
+    assert abs(expected - floating).max() > 1e-4  # (int8 indeed)
 
 
 @pytest.mark.parametrize("variant", ["max pooling", "a dense layer", "a default prompt"])

@@ -18,10 +18,10 @@ def test_values_are_read_from_upper_case_variables():
 
 def test_the_cache_thresholds_default_to_those_calibrated_for_the_cache_with_or_without_its_model():
     unset = Settings.from_env({})
-    assert unset.cache_bars(with_model=True) == (0.71, 0.78, 0.72)
+    assert unset.cache_bars(with_model=True) == (0.76, 0.77, 0.72)
     assert unset.cache_bars(with_model=False)[:2] == (0.77, 0.85)  # the rules alone need higher bars
     chosen = Settings.from_env({"CACHE_THRESHOLD": "0.8", "CACHE_PARAPHRASE_THRESHOLD": "0.9"})
-    assert chosen.cache_bars(with_model=True) == (0.8, 0.78, 0.9)  # what is set holds in either case
+    assert chosen.cache_bars(with_model=True) == (0.8, 0.77, 0.9)  # what is set holds in either case
     assert chosen.cache_bars(with_model=False)[:2] == (0.8, 0.85)
 
 

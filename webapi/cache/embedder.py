@@ -1,8 +1,12 @@
 """Sentence embeddings for the semantic cache: all-MiniLM-L6-v2, loaded offline, once per process.
 
 Concurrent requests are embedded together, in one forward pass (coalesce.py). A BERT model with
-mean pooling (the default) runs as one compiled call (bert.py); another runs through
-sentence-transformers' own encode.
+mean pooling (the default) runs as one compiled call (bert.py), its Linear layers on the worker's
+row-independent int8 kernels: a prompt embeds in 3.3 ms instead of 11.1 ms in float32 (one thread,
+measured here), which is most of what a first-asked paraphrase costs. The cosines it gives are
+float32's within 0.004 on average (0.016 at the 99th percentile, over the 18 911 labelled pairs),
+and the cache's thresholds were chosen on them (README: "A calibrated threshold"). Another model
+runs through sentence-transformers' own encode.
 """
 
 from __future__ import annotations
@@ -104,8 +108,8 @@ class Embedder:
 
 def _as_bert(model: Any) -> bert.Encoder | None:
     """The weights of a sentence-transformers model that is a BERT with mean pooling (and perhaps a
-    normalization) and no default prompt, which bert.py computes as sentence-transformers does; None
-    for any other."""
+    normalization) and no default prompt, which bert.py computes as sentence-transformers does on
+    int8 Linear layers; None for any other."""
     if getattr(model, "default_prompt_name", None):
         return None
     modules = list(model)
@@ -117,6 +121,6 @@ def _as_bert(model: Any) -> bert.Encoder | None:
     from webapi.cache import bert
 
     try:
-        return bert.encoder_of(modules[0].auto_model)
+        return bert.encoder_of(modules[0].auto_model, int8=True)
     except ValueError:
         return None
