@@ -56,7 +56,8 @@ def test_its_score_is_symmetric_and_one_pass_scores_many(model):
     a, b = SAME[0]
     forward, backward = model.scores(a, [b])[0], model.scores(b, [a])[0]
     assert forward == pytest.approx(backward, abs=1e-5)
-    assert model.scores(a, [b, DIFFERENT[0][1]]) == pytest.approx([forward, model.scores(a, [DIFFERENT[0][1]])[0]])
+    # bitwise what each pair gets alone, whatever else shares its pass (bert.by_length)
+    assert model.scores(a, [b, DIFFERENT[0][1]]) == [forward, model.scores(a, [DIFFERENT[0][1]])[0]]
 
 
 def test_training_writes_weights_that_load_and_a_digest_of_their_inputs(tmp_path, monkeypatch):
@@ -123,8 +124,8 @@ def test_its_compiled_pass_scores_as_transformers_does_on_the_same_int8_layers(m
     reference = precision.apply(AutoModelForSequenceClassification.from_pretrained(model.directory).eval(), "int8")
     pairs = SAME + DIFFERENT
     firsts, seconds = [a for a, _ in pairs] + [b for _, b in pairs], [b for _, b in pairs] + [a for a, _ in pairs]
-    with torch.inference_mode():
-        encoded = model._tokenizer(firsts, seconds, padding=True, return_tensors="pt")
-        both = torch.sigmoid(reference(**encoded).logits.squeeze(-1)).tolist()
+    with torch.inference_mode():  # one text at a time: unpadded, as the model reads them
+        both = [torch.sigmoid(reference(**model._tokenizer(f, s, return_tensors="pt")).logits).item()
+                for f, s in zip(firsts, seconds, strict=True)]  # fmt: skip
     expected = [(both[i] + both[len(pairs) + i]) / 2 for i in range(len(pairs))]
     assert model.score_pairs(pairs) == pytest.approx(expected, abs=1e-6)

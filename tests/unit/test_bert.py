@@ -2,7 +2,9 @@
 MiniLM here (the real models: test_cache.py, test_paraphrase.py)."""
 
 import copy
+from functools import partial
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -55,6 +57,16 @@ def test_classified_logits_are_transformers_in_float32_and_in_int8(classifier):
         assert torch.allclose(ours, theirs, atol=1e-5), f"int8={int8}"
 
 
+def test_by_length_gives_each_text_what_it_gets_alone_in_int8(classifier):
+    input_ids, token_types, mask = batch()
+    model = bert.classifier_of(classifier, int8=True)
+    with torch.inference_mode():
+        together = bert.by_length(partial(bert.compiled_classified, model), mask, input_ids, token_types)
+        alone = [bert.compiled_classified(model, *(t[i : i + 1, :n] for t in (input_ids, token_types, mask)))
+                 for i, n in enumerate(mask.sum(1).tolist())]  # fmt: skip
+    assert torch.equal(together, torch.cat(alone))
+
+
 def sentence_model(directory, classifier, *extra, pooling="mean", prompt=None):
     """A sentence-transformers model of a tiny BERT as `classifier`'s (with MiniLM's tokenizer and
     vocabulary), saved, and named by its path."""
@@ -93,7 +105,7 @@ def test_the_embedder_computes_a_mean_pooled_bert_itself_and_gives_sentence_tran
     reference = SentenceTransformer(path, device="cpu")
     floating = reference.encode(texts, normalize_embeddings=True)
     precision.apply(reference[0].auto_model, "int8")  # sentence-transformers' forward on the worker's int8 layers
-    expected = reference.encode(texts, normalize_embeddings=True)
+    expected = np.stack([reference.encode([text], normalize_embeddings=True)[0] for text in texts])  # unpadded
     assert abs(embedder.embed(texts) - expected).max() < 1e-5
     assert abs(expected - floating).max() > 1e-4  # (int8 indeed)
 

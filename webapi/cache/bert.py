@@ -2,15 +2,16 @@
 
 Run op by op from Python, one MiniLM pass hands the GIL back and forth some two hundred times, and
 under load the API's request threads take it in between: measured here with eight busy Python
-threads, embedding a prompt took 33 ms (p50; 12.8 ms idle). Compiled, the pass is one call into
+threads, embedding a prompt in float32 took 33 ms (p50; 12.8 ms idle). Compiled, the pass is one call into
 TorchScript's interpreter, which runs without the GIL: 11 ms under the same load (8.5 ms idle).
 The layers are transformers' BERT, computed the same way (tests/unit/test_bert.py compares the
 two); the Linear layers are the worker's (model_worker/kernels.py), float32 or its row-independent
-int8.
+int8 (both models run in int8: 3.3 ms a prompt's embedding, idle).
 
 No `from __future__ import annotations` here: TorchScript reads the annotations.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -93,6 +94,23 @@ def classified(
 
 compiled_mean_pooled = script(mean_pooled)
 compiled_classified = script(classified)
+
+
+def by_length(run: Callable[..., torch.Tensor], mask: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+    """`run(*inputs, mask)` over each group of texts of one length apart, without padding; rows in order.
+
+    Padding leaves a text's result the same mathematically but not bitwise: attention's sums over a
+    longer row round differently (by about 1e-8), which an int8 layer can turn into another
+    rounding step, and a vector then depends on what shared its pass (measured: 46 of 300 prompts
+    moved when batched). Unpadded, a text's result is bitwise what it gets alone, so the cosines
+    served are the ones the thresholds were chosen on."""
+    lengths = mask.sum(1)
+    results, rows = [], []
+    for length in torch.unique(lengths).tolist():
+        chosen = torch.nonzero(lengths == length).squeeze(1)
+        results.append(run(*(tensor[chosen, :length] for tensor in inputs), mask[chosen, :length]))
+        rows.append(chosen)
+    return torch.cat(results)[torch.argsort(torch.cat(rows))]
 
 
 def layer_of(linear_layer: nn.Linear, int8: bool) -> Linear:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,7 +104,8 @@ class Embedder:
 
         encoded = model.preprocess(texts)  # sentence-transformers' own tokenization
         with torch.inference_mode():
-            return bert.compiled_mean_pooled(self._bert, encoded["input_ids"], encoded["attention_mask"]).numpy()
+            return bert.by_length(partial(bert.compiled_mean_pooled, self._bert), encoded["attention_mask"],
+                                  encoded["input_ids"]).numpy()  # fmt: skip
 
 
 def _as_bert(model: Any) -> bert.Encoder | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ class ParaphraseModel:
         with torch.inference_mode():
             encoded = self._tokenizer(firsts, seconds, padding=True, truncation=True, max_length=MAX_LENGTH,
                                       return_tensors="pt")  # fmt: skip
-            logits = bert.compiled_classified(self._model, encoded["input_ids"], encoded["token_type_ids"],
-                                              encoded["attention_mask"])  # fmt: skip
+            logits = bert.by_length(partial(bert.compiled_classified, self._model), encoded["attention_mask"],
+                                    encoded["input_ids"], encoded["token_type_ids"])  # fmt: skip
             probabilities = torch.sigmoid(logits.squeeze(-1)).tolist()
         n = len(pairs)
         return [(probabilities[i] + probabilities[n + i]) / 2 for i in range(n)]
