@@ -2,8 +2,9 @@
 
 Run op by op from Python, one MiniLM pass hands the GIL back and forth some two hundred times, and
 under load the API's request threads take it in between: measured here with eight busy Python
-threads, embedding a prompt in float32 took 33 ms (p50; 12.8 ms idle). Compiled, the pass is one call into
-TorchScript's interpreter, which runs without the GIL: 11 ms under the same load (8.5 ms idle).
+threads, embedding a prompt in float32 took 33 ms (p50; 12.8 ms idle). Compiled, the pass is one
+call into TorchScript's interpreter, which runs without the GIL: 11 ms under the same load (8.5 ms
+idle).
 The layers are transformers' BERT, computed the same way (tests/unit/test_bert.py compares the
 two); the Linear layers are the worker's (model_worker/kernels.py), float32 or its row-independent
 int8 (both models run in int8: 3.3 ms a prompt's embedding, idle).
