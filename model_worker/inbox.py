@@ -90,6 +90,12 @@ class Inbox:
             self._stopped = True
             self._changed.notify_all()
 
+    def wait_for(self, lane: int, timeout_s: float) -> bool:
+        """Block until a request waits in `lane`, the inbox stops, or `timeout_s` passes; True if one waits."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._lanes[lane] or self._stopped, timeout_s)
+            return bool(self._lanes[lane])
+
     def wait_for_work(self, enough: int, max_wait_s: float, clock: Callable[[], float] = time.monotonic) -> bool:
         """An idle worker's rule: block until `enough` requests wait, or `max_wait_s` after the first.
 

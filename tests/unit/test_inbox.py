@@ -77,3 +77,12 @@ def test_a_higher_priority_goes_first_and_tenants_take_turns_within_it():
         Pending("b-high", now, tenant="b", priority=2),
     )
     assert [p.item for p in inbox.take(INTERACTIVE, 5)] == ["a-high", "b-high", "a-high2", "b-low", "a-low"]
+
+
+def test_waiting_for_a_lane_ends_when_a_request_arrives_in_it_or_at_the_timeout():
+    inbox = _inbox(Pending("bulk", lane=BULK))
+    started = time.monotonic()
+    assert not inbox.wait_for(INTERACTIVE, 0.05)  # a bulk request does not end it
+    assert time.monotonic() - started >= 0.04
+    threading.Timer(0.05, lambda: inbox.put(Pending("user"))).start()
+    assert inbox.wait_for(INTERACTIVE, 60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from model_worker.engine import Step
 from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
 from model_worker.scheduler import PREEMPT_MIN_STEPS, Scheduler
@@ -12,6 +14,8 @@ from tasks.errors import GenerationFailed
 
 class CountingEngine:
     """Each row gains a token per step and finishes at its max_tokens; a 'poison' row fails steps."""
+
+    device = SimpleNamespace(type="cpu")
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows, self.rows, self.steps, self.sizes = max_rows, [], 0, []
@@ -52,7 +56,10 @@ class RecordingLifecycle:
         self.requeued: list[str] = []
 
     def admit(self, requests: list[tuple[str, int]], batch_size: int) -> list[Sequence]:
-        return [Sequence(name, GenerationRequest(prompt="x", max_tokens=tokens), [1]) for name, tokens in requests]
+        seqs = [Sequence(name, GenerationRequest(prompt="x", max_tokens=tokens), [1]) for name, tokens in requests]
+        for seq in seqs:
+            seq.background = seq.key.startswith("verify")  # the service's own work (a cache verification)
+        return seqs
 
     def publish(self, deltas) -> None:
         pass
@@ -180,3 +187,29 @@ def test_beside_interactive_work_bulk_fills_half_the_rows_and_alone_all_of_them(
     _put(inbox, INTERACTIVE, ("next", 2))
     scheduler.tick()
     assert "next" in _keys(scheduler) and not scheduler.parked  # a free row at once: nobody preempted
+
+
+class RestRecordingInbox(Inbox):
+    """Records the scheduler's rests after its steps (waits for an interactive arrival)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rests: list[float] = []
+
+    def wait_for(self, lane: int, timeout_s: float) -> bool:
+        assert lane == INTERACTIVE
+        self.rests.append(timeout_s)
+        return super().wait_for(lane, 0)
+
+
+def test_on_the_cpu_a_step_of_background_work_alone_is_followed_by_a_rest_as_long_as_it():
+    inbox, lifecycle = RestRecordingInbox(), RecordingLifecycle()
+    scheduler = Scheduler(CountingEngine(4), lifecycle, inbox, 0.0)
+    _put(inbox, BULK, ("verify", 3))
+    scheduler.tick()
+    assert len(inbox.rests) == 1 and inbox.rests[0] >= 0  # it rests while its row runs on
+    _put(inbox, INTERACTIVE, ("user", 2))
+    scheduler.tick()
+    scheduler.tick()  # a step with anyone's request in it takes the cores: no rest
+    assert len(inbox.rests) == 1
+    assert lifecycle.finished.keys() == {"verify", "user"}
