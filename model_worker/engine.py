@@ -42,6 +42,7 @@ class Step:
     finished: list[tuple[Sequence, Completion | InferenceError]] = field(default_factory=list)
     tokens: int = 0  # tokens fed through the model
     rows: int = 0  # rows in the batch during the step
+    background: bool = False  # on the CPU, background rows alone (cache verifications): one thread
 
 
 class Engine:
@@ -139,7 +140,7 @@ class Engine:
         feeds, fed = self._schedule()
         if not feeds:
             return step
-        self._use_threads(fed)
+        step.background = self._use_threads(fed)
         logits = self.forward.forward(feeds)
         wanting, rows, row = [], [], 0
         for feed, seq in zip(feeds, fed, strict=True):
@@ -175,12 +176,15 @@ class Engine:
             self.remove(seq)
         return step
 
-    def _use_threads(self, fed: list[Sequence]) -> None:
+    def _use_threads(self, fed: list[Sequence]) -> bool:
         """On the CPU, a step of background rows alone (cache verifications) runs on one thread: the
-        API answering cache hits beside the worker keeps the other cores (README: "Verified hits")."""
-        wanted = 1 if self.device.type == "cpu" and all(seq.background for seq in fed) else self.threads
+        API answering cache hits beside the worker keeps the other cores (README: "Verified hits").
+        True for such a step."""
+        background = self.device.type == "cpu" and all(seq.background for seq in fed)
+        wanted = 1 if background else self.threads
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
+        return background
 
     def _schedule(self) -> tuple[list[Feed], list[Sequence]]:
         """This step's feeds: a token per decoding row, then prompt chunks within the budget.

@@ -167,7 +167,6 @@ class Scheduler:
 
     def _step(self) -> None:
         rows = len(self.engine.rows)
-        background = all(seq.background for seq in self.engine.rows)
         started = time.monotonic()
         try:
             step = self.engine.step()
@@ -179,10 +178,10 @@ class Scheduler:
         self.lifecycle.publish(step.deltas)
         self.lifecycle.finish([(seq.key, outcome) for seq, outcome in step.finished])
         self._flush_metrics(force=not self.engine.rows)  # and at once when the worker goes idle
-        if background and self.engine.rows and self.engine.device.type == "cpu":
-            # The service's own work (cache verifications) takes at most half a core: it rests as
-            # long as it ran, unless an interactive request arrives (the API answering cache hits
-            # shares these cores; README: "Verified hits").
+        if step.background and self.engine.rows:
+            # The service's own work alone on the CPU (cache verifications) takes at most half a
+            # core: it rests as long as it ran, unless an interactive request arrives (the API
+            # answering cache hits shares these cores; README: "Verified hits").
             self.inbox.wait_for(INTERACTIVE, ran_s)
 
     def _isolate(self, exc: Exception) -> None:

@@ -126,17 +126,17 @@ def test_a_newcomer_joins_a_running_batch_at_the_next_step(engine):
 
 def test_background_rows_alone_run_on_one_thread_and_give_the_same_answer(engine, monkeypatch):
     """A cache verification leaves the API the other cores; joined by anyone's request, the step
-    takes every thread again. The answer does not depend on it."""
+    takes every thread again, and says so. The answer does not depend on it."""
     monkeypatch.setattr(engine, "threads", 2)  # (whatever this test process set before)
     expected = engine.generate([_chat("Say hi.", max_tokens=3)])[0]
     verification = engine.prepare(_chat("Say hi.", max_tokens=3))
     verification.background = True
     engine.add(verification)
-    engine.step()
+    assert engine.step().background  # (the scheduler rests after such a step)
     assert torch.get_num_threads() == 1
     asked = engine.prepare(_chat("Write a long story about a lighthouse.", max_tokens=4))
     engine.add(asked)
-    engine.step()
+    assert not engine.step().background
     assert torch.get_num_threads() == 2
     outcome = next(o for s, o in _run(engine, verification)[-1] if s is verification)
     assert outcome == expected

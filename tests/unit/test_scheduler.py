@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from model_worker.engine import Step
 from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
 from model_worker.scheduler import PREEMPT_MIN_STEPS, Scheduler
@@ -14,8 +12,6 @@ from tasks.errors import GenerationFailed
 
 class CountingEngine:
     """Each row gains a token per step and finishes at its max_tokens; a 'poison' row fails steps."""
-
-    device = SimpleNamespace(type="cpu")
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows, self.rows, self.steps, self.sizes = max_rows, [], 0, []
@@ -38,7 +34,7 @@ class CountingEngine:
             raise RuntimeError("boom")
         self.steps += 1
         self.sizes.append(len(self.rows))
-        step = Step(rows=len(self.rows))
+        step = Step(rows=len(self.rows), background=all(seq.background for seq in self.rows))  # as on the CPU
         for seq in list(self.rows):
             seq.generated.append(1)
             seq.steps += 1
