@@ -55,9 +55,14 @@ class Classifier(NamedTuple):
 
 
 def hidden_states(
-    encoder: Encoder, input_ids: torch.Tensor, token_types: torch.Tensor, mask: torch.Tensor
+    encoder: Encoder, input_ids: torch.Tensor, token_types: torch.Tensor, mask: torch.Tensor, first_only: bool = False
 ) -> torch.Tensor:
-    """The last layer's (batch, tokens, hidden) states; `mask` is 1 for a text's tokens, 0 for padding."""
+    """The last layer's (batch, tokens, hidden) states; `mask` is 1 for a text's tokens, 0 for padding.
+
+    With `first_only`, the last layer's (batch, hidden) states of each text's first token alone, all
+    that a classifier reads: that layer then attends and feeds forward from that one row (its keys and
+    values still come from every token), about an eighth of the pass saved. Each row is computed as
+    in the full pass (layer norms, int8 scales and attention are per row), so the result is the same."""
     batch, tokens = input_ids.shape
     size = encoder.words.shape[1]
     hidden = encoder.words[input_ids] + encoder.token_types[token_types] + encoder.positions[:tokens]
@@ -65,16 +70,21 @@ def hidden_states(
     hidden = hidden.reshape(batch * tokens, size)
     attend_to = (mask != 0)[:, None, None, :]  # padding is never attended to
     head_dim = size // encoder.heads
-    for layer in encoder.layers:
+    last = len(encoder.layers) - 1
+    for index, layer in enumerate(encoder.layers):
         qkv = linear(hidden, layer.qkv).view(batch, tokens, 3, encoder.heads, head_dim).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=attend_to)
-        attended = attended.transpose(1, 2).reshape(batch * tokens, size)
+        query = qkv[0]
+        if first_only and index == last:
+            query = query[:, :, :1]
+            hidden = hidden.view(batch, tokens, size)[:, 0]
+        attended = F.scaled_dot_product_attention(query, qkv[1], qkv[2], attn_mask=attend_to)
+        attended = attended.transpose(1, 2).reshape(hidden.shape[0], size)
         norm = layer.attention_norm
         hidden = F.layer_norm(linear(attended, layer.attention_out) + hidden, [size], norm[0], norm[1], encoder.eps)
         expanded = F.gelu(linear(hidden, layer.up))
         norm = layer.out_norm
         hidden = F.layer_norm(linear(expanded, layer.down) + hidden, [size], norm[0], norm[1], encoder.eps)
-    return hidden.view(batch, tokens, size)
+    return hidden if first_only else hidden.view(batch, tokens, size)
 
 
 def mean_pooled(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -89,8 +99,8 @@ def classified(
     model: Classifier, input_ids: torch.Tensor, token_types: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
     """The logits: the first token's last state through the pooler (tanh), then the classifier."""
-    first = hidden_states(model.encoder, input_ids, token_types, mask)[:, 0]
-    return linear(torch.tanh(linear(first.contiguous(), model.pooler)), model.head)
+    first = hidden_states(model.encoder, input_ids, token_types, mask, first_only=True)
+    return linear(torch.tanh(linear(first, model.pooler)), model.head)
 
 
 compiled_mean_pooled = script(mean_pooled)
