@@ -121,6 +121,7 @@ class Generation:
                 lane=lane_of(request),
                 tenant=str(kwargs.get("tenant", "")),
                 priority=urgency if isinstance(urgency, int) and not isinstance(urgency, bool) else 0,
+                background=kwargs.get("background") is True,
             )
         )
 

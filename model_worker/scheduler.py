@@ -3,7 +3,9 @@
 It runs on the worker's generation thread, in a loop of: drop the cancelled, admit, step.
 
 - **An idle worker** starts when MAX_BATCH_SIZE requests wait or BATCH_WAIT_MS after the first
-  arrived. A busy one admits arrivals at the next step: no one waits for the running batch.
+  arrived (the service's own background work, which no one waits for, gathers longer:
+  inbox.BACKGROUND_WAIT_S). A busy one admits arrivals at the next step: no one waits for the
+  running batch.
 - **Lanes.** Interactive requests take free rows first. When none is free, an interactive arrival
   takes the row of a bulk request that has run at least PREEMPT_MIN_STEPS steps; that request is
   parked with its tokens and cache and resumes exactly where it stopped when a row frees up

@@ -3,6 +3,7 @@
 import threading
 import time
 
+from model_worker import inbox as inbox_module
 from model_worker.inbox import BULK, INTERACTIVE, Inbox, Pending
 
 
@@ -36,6 +37,35 @@ def test_a_lone_request_waits_for_company_until_its_deadline_then_goes():
     assert inbox.wait_for_work(enough=8, max_wait_s=0.3)
     assert time.monotonic() - started >= 0.29  # it used its window; it did not hold out for a full batch
     assert [p.item for p in inbox.take(INTERACTIVE, 8)] == ["lone", "late"]
+
+
+def test_background_work_alone_gathers_for_its_own_longer_window(monkeypatch):
+    # No one waits for a cache verification: the worker lets them gather and runs them together.
+    monkeypatch.setattr(inbox_module, "BACKGROUND_WAIT_S", 0.3)
+    started = time.monotonic()
+    inbox = _inbox(Pending("verify", lane=BULK, background=True))
+    threading.Timer(0.05, lambda: inbox.put(Pending("verify2", lane=BULK, background=True))).start()
+    assert inbox.wait_for_work(enough=8, max_wait_s=0.01)
+    assert time.monotonic() - started >= 0.29
+    assert inbox.waiting(BULK) == 2
+
+
+def test_a_request_beside_background_work_keeps_its_own_window_and_both_start(monkeypatch):
+    monkeypatch.setattr(inbox_module, "BACKGROUND_WAIT_S", 60)
+    inbox = _inbox(Pending("verify", lane=BULK, background=True))
+    threading.Timer(0.05, lambda: inbox.put(Pending("user"))).start()
+    started = time.monotonic()
+    assert inbox.wait_for_work(enough=8, max_wait_s=0.1)
+    assert time.monotonic() - started < 5
+    assert (inbox.waiting(INTERACTIVE), inbox.waiting(BULK)) == (1, 1)
+
+
+def test_enough_background_work_starts_at_once(monkeypatch):
+    monkeypatch.setattr(inbox_module, "BACKGROUND_WAIT_S", 60)
+    inbox = _inbox(*[Pending(i, lane=BULK, background=True) for i in range(8)])
+    started = time.monotonic()
+    assert inbox.wait_for_work(enough=8, max_wait_s=0.01)
+    assert time.monotonic() - started < 5
 
 
 def test_stop_wakes_a_waiting_worker_and_stays_in_force():
