@@ -88,6 +88,10 @@ class Settings:
     #: Share of the rows kept for Batch API work while it waits, so it moves even when
     #: interactive requests would fill every row (0 disables; interactive work goes first).
     bulk_min_share: float = 0.1
+    #: The CPU priority (nice) of a worker generating on the CPU: the API processes beside it,
+    #: answering cache hits in milliseconds, go first when both want a core, and generation takes
+    #: every cycle they leave (0: the same priority as theirs).
+    worker_nice: int = 10
     max_new_tokens_limit: int = 512
     default_max_tokens: int = 64
     max_prompt_chars: int = 16_000
@@ -167,6 +171,7 @@ class Settings:
         _bound("batch_wait_ms", self.batch_wait_ms, 0, 60_000)
         _bound("max_step_tokens", self.max_step_tokens, 2 * self.max_batch_size, 65_536)
         _bound("bulk_min_share", self.bulk_min_share, 0.0, 1.0)
+        _bound("worker_nice", self.worker_nice, 0, 19)
         _bound("prefix_cache_tokens", self.prefix_cache_tokens, 0, 10_000_000)
         _bound("max_new_tokens_limit", self.max_new_tokens_limit, 1, 1_000_000)
         _bound("default_max_tokens", self.default_max_tokens, 1, self.max_new_tokens_limit)

@@ -5,6 +5,7 @@ Each starts only when a test asks for it: tests/unit asks for none of them.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,15 +54,15 @@ def embedder():  # -> webapi.cache.embedder.Embedder
 
 
 @pytest.fixture(scope="session")
-def worker(redis_url: str, logs_dir: Path, engine: object) -> Iterator[None]:
+def worker(redis_url: str, logs_dir: Path, engine: object) -> Iterator[subprocess.Popen]:
     # `engine` first: it converts the GGUF once, so the worker starts from the cache.
     proc = stack.start_worker(redis_url, logs_dir / "worker.log", SERVICE_ENV)
-    yield
+    yield proc
     stack.stop(proc)
 
 
 @pytest.fixture(scope="session")
-def api(redis_url: str, worker: None, logs_dir: Path) -> Iterator[str]:
+def api(redis_url: str, worker: subprocess.Popen, logs_dir: Path) -> Iterator[str]:
     """Base URL of an API served by the worker."""
     proc, base = stack.start_api(redis_url, logs_dir / "api.log", SERVICE_ENV)
     yield base

@@ -36,6 +36,7 @@ def test_the_cache_thresholds_default_to_those_calibrated_for_the_cache_with_or_
         ({"DEFAULT_MAX_TOKENS": "600"}, "DEFAULT_MAX_TOKENS must be between 1 and 512"),
         ({"CACHE_THRESHOLD": "high"}, "CACHE_THRESHOLD must be a number, got 'high'"),
         ({"CACHE_PARAPHRASE_THRESHOLD": "1.5"}, "CACHE_PARAPHRASE_THRESHOLD must be between 0.0 and 1.0"),
+        ({"WORKER_NICE": "-5"}, "WORKER_NICE must be between 0 and 19"),  # raising a priority needs privileges
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_message(env, message):
