@@ -302,7 +302,23 @@ def main() -> None:
             "alone on the CPU is followed by a rest as long as it ran (ended by an interactive arrival), so "
             "verifications take at most half a core: three runs alternating with and without it (369dc9d) "
             "gave 58.9, 53.4 and 53.0 ms against 57.4, 67.7 and 59.6 ms (medians 53.4 and 59.6; they "
-            "overlap). This table is its third run. Not met.",
+            "overlap). Not met.",
+            "",
+            "The eleventh session (another machine, quicker: the tenth's code gave 30.6 to 44.9 ms in five runs "
+            "here) traced where the slowest first asks went: 9 of the 13 slowest ran beside a miss generating "
+            "on both cores (an entry a failed verification evicted, asked again), and the verifications took "
+            "6.4 s of the worker's CPU in the 20 s phase, one row (210 ms) at a time; with CACHE_VERIFY_RATE=0 "
+            "first asks gave 23.6 ms. Now the worker runs at a lower CPU priority (WORKER_NICE=10: generation "
+            "takes the cycles the API leaves), an idle worker lets background work gather for up to 5 s and runs "
+            "it as a batch (52 ms of CPU a verification in a batch of eight; 2.5 s in the phase), and the "
+            "paraphrase model's last layer computes only the row its classifier reads (5.5 ms a pair instead "
+            "of 6.1 ms; over the 9 171 blind pairs scores move by at most 0.0012 and no decision changes). "
+            "Three runs alternating with the code before (26e1d36) gave first-ask p95 32.6, 25.9 and 25.8 ms "
+            "against 43.3, 41.5 and 30.6 ms; with WORKER_NICE=0, 35.0, 42.4 and 39.6 ms (and 52.8, 46.9 ms in "
+            "two runs before, against 37.1 and 44.9 ms): the priority is what moved it. This table is the "
+            "second of the three runs. The priority cost generation nothing measurable beside the API: "
+            "`mixed` gave 413 and 362 tokens/s against 387 and 441 with WORKER_NICE=0, `streaming` 46.0 and "
+            "45.8 tokens/s a stream at 8 streams against 47.7 and 46.2.",
             "",
             "The semantic p95 sits near the bound and moves with the machine between runs. In the first session "
             "of 2026-12-06 three runs gave 48.1, 45.3 and 47.9 ms (85.8 ms that morning before a verification's "
