@@ -113,17 +113,7 @@ class Generation:
     def put(self, request: Any) -> None:
         """Buffer one request (called on the loop thread as each message arrives)."""
         self.held[request.message.delivery_tag] = request
-        kwargs = request.kwargs if isinstance(request.kwargs, dict) else {}
-        urgency = kwargs.get("priority", 0)
-        self.inbox.put(
-            Pending(
-                request,
-                lane=lane_of(request),
-                tenant=str(kwargs.get("tenant", "")),
-                priority=urgency if isinstance(urgency, int) and not isinstance(urgency, bool) else 0,
-                background=kwargs.get("background") is True,
-            )
-        )
+        self.inbox.put(pending_of(request))
 
     def held_tags(self) -> list[str]:
         """Delivery tags of the messages held unacked (call on the loop thread)."""
@@ -158,6 +148,19 @@ class Generation:
 
 
 _generations: list[Generation] = []
+
+
+def pending_of(request: Any) -> Pending:
+    """A request as the inbox holds it: its lane, tenant, priority, and whether it is background work."""
+    kwargs = request.kwargs if isinstance(request.kwargs, dict) else {}
+    urgency = kwargs.get("priority", 0)
+    return Pending(
+        request,
+        lane=lane_of(request),
+        tenant=str(kwargs.get("tenant", "")),
+        priority=urgency if isinstance(urgency, int) and not isinstance(urgency, bool) else 0,
+        background=kwargs.get("background") is True,
+    )
 
 
 def lane_of(request: Any) -> int:

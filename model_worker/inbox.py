@@ -104,7 +104,7 @@ class Inbox:
 
     def wait_for_work(self, enough: int, max_wait_s: float, clock: Callable[[], float] = time.monotonic) -> bool:
         """An idle worker's rule: block until `enough` requests wait, or `max_wait_s` after the first
-        (BACKGROUND_WAIT_S after the first for background work alone).
+        (at least BACKGROUND_WAIT_S after the first for background work alone).
 
         A deadline from the first arrival, not a periodic tick: a request that already waited
         while the worker was busy starts at once. Returns False once stopped.
@@ -113,7 +113,8 @@ class Inbox:
             while not self._stopped:
                 waiting = [p for lane in self._lanes for p in lane]
                 if waiting:
-                    deadline = min(p.arrived + (BACKGROUND_WAIT_S if p.background else max_wait_s) for p in waiting)
+                    background_wait_s = max(BACKGROUND_WAIT_S, max_wait_s)
+                    deadline = min(p.arrived + (background_wait_s if p.background else max_wait_s) for p in waiting)
                     remaining = deadline - clock()
                     if len(waiting) >= enough or remaining <= 0:
                         return True

@@ -98,11 +98,16 @@ def _lower_cpu_priority(nice: int) -> None:
     Linux keeps a nice value per thread, so each is set. On a shared CPU, a cache hit's few
     milliseconds then go before a generation step: measured at 50 users (bench.run all_cache), a
     miss generating on both cores was beside 9 of the 13 slowest first-asked paraphrases."""
+    if not nice or not hasattr(os, "setpriority"):  # (Windows has no nice values)
+        return
     tasks = "/proc/self/task"
-    for thread in [int(t) for t in os.listdir(tasks)] if os.path.isdir(tasks) else [0]:
+    threads = [int(t) for t in os.listdir(tasks)] if os.path.isdir(tasks) else [0]
+    for thread in threads:
         try:
             os.setpriority(os.PRIO_PROCESS, thread, max(nice, os.getpriority(os.PRIO_PROCESS, thread)))
-        except OSError as exc:  # a thread that just ended; or a platform without per-thread priorities
+        except ProcessLookupError:  # it ended meanwhile
+            continue
+        except OSError as exc:
             log.warning("could not lower thread %d's CPU priority (%s)", thread, exc)
 
 

@@ -62,7 +62,9 @@ def hidden_states(
     With `first_only`, the last layer's (batch, hidden) states of each text's first token alone, all
     that a classifier reads: that layer then attends and feeds forward from that one row (its keys and
     values still come from every token), about an eighth of the pass saved. Each row is computed as
-    in the full pass (layer norms, int8 scales and attention are per row), so the result is the same."""
+    in the full pass (layer norms, int8 scales and attention are per row), equal within rounding: a
+    one-token query's attention sums in another order (the paraphrase model's scores moved by at
+    most 0.0012 over the 9 171 blind pairs, and no decision at its threshold changed)."""
     batch, tokens = input_ids.shape
     size = encoder.words.shape[1]
     hidden = encoder.words[input_ids] + encoder.token_types[token_types] + encoder.positions[:tokens]
