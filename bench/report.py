@@ -317,7 +317,8 @@ def main() -> None:
             "Three runs alternating with the code before (26e1d36) gave first-ask p95 32.6, 25.9 and 25.8 ms "
             "against 43.3, 41.5 and 30.6 ms; with WORKER_NICE=0, 35.0, 42.4 and 39.6 ms (and 52.8, 46.9 ms in "
             "two runs before, against 37.1 and 44.9 ms): the priority is what moved it. This table is the "
-            "second of the three runs. The priority cost generation nothing measurable beside the API: "
+            "second of the three runs; a fourth, of the code after its review's fixes, gave 30.2 ms. The "
+            "priority cost generation nothing measurable beside the API: "
             "`mixed` gave 413 and 362 tokens/s against 387 and 441 with WORKER_NICE=0, `streaming` 46.0 and "
             "45.8 tokens/s a stream at 8 streams against 47.7 and 46.2.",
             "",
